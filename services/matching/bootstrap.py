@@ -1,0 +1,13 @@
+"""Composition root of the matching service: real dependencies by default, fakes from tests."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from services.matching.config import load_settings
+from shared.runtime import Runtime, build_runtime
+from shared.settings import Settings
+
+
+def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None) -> Runtime:
+    return build_runtime(settings or load_settings(), engine=engine)

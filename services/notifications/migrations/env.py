@@ -1,0 +1,7 @@
+"""Alembic environment of the notifications service."""
+
+from services.notifications.adapters.orm import metadata
+from shared.db import shared_metadata
+from shared.migrations import run_env
+
+run_env([shared_metadata, metadata])

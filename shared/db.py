@@ -1,0 +1,111 @@
+"""Database plumbing: engines, sessions and the tables every service carries (outbox, inbox)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+# Constraint names stable across databases, so Alembic migrations stay reviewable.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# The tables of shared/ live in their own metadata; each service's Alembic environment targets
+# both this and its own metadata, so every service database carries an outbox and an inbox.
+shared_metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+OUTBOX_PARTITIONS = 16
+
+outbox = Table(
+    "outbox",
+    shared_metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("event_type", String(64), nullable=False),
+    Column("routing_key", String(255), nullable=False),
+    Column("aggregate_id", String(128), nullable=False),
+    Column("partition", SmallInteger, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=True),
+    # Feed position: given when the broker confirmed the event, in publication order.
+    Column("position", BigInteger, nullable=True, unique=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text, nullable=True),
+)
+Index(
+    "ix_outbox_unpublished",
+    outbox.c.partition,
+    outbox.c.seq,
+    postgresql_where=outbox.c.published_at.is_(None),
+    sqlite_where=outbox.c.published_at.is_(None),
+)
+
+# One row per partition; relays claim partitions with FOR UPDATE SKIP LOCKED, so several relay
+# processes share the work while each aggregate's events stay in order.
+outbox_partition = Table(
+    "outbox_partition",
+    shared_metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("claimed_at", DateTime(timezone=True), nullable=True),
+)
+
+inbox = Table(
+    "inbox",
+    shared_metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("source", String(255), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("event_type", String(64), nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def make_engine(url: str, **kwargs: object) -> Engine:
+    """An engine with settings that suit the service: pre-ping, SQLite in WAL with a busy wait."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001, ANN202
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def seed_partitions(connection) -> None:  # noqa: ANN001 - a SQLAlchemy Connection or op.get_bind()
+    """Insert the fixed outbox partition rows (used by migrations)."""
+    existing = {row[0] for row in connection.execute(outbox_partition.select())}
+    missing = [{"id": i} for i in range(OUTBOX_PARTITIONS) if i not in existing]
+    if missing:
+        connection.execute(outbox_partition.insert(), missing)

@@ -1,0 +1,281 @@
+"""The public event catalog: one marshmallow schema per event type and version.
+
+Partners build against these schemas (they are also published as AsyncAPI). Personal data is
+kept out of every payload except where a receiver needs it: matching needs skills, languages and
+availability, never names or contacts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+SCHEMA_URI = "https://schemas.vir-exchange.org/events/{type}/v{version}.json"
+_SCHEMA_URI_RE = re.compile(r"^https://schemas\.vir-exchange\.org/events/(?P<type>[a-z_.]+)/v(?P<v>\d+)\.json$")
+
+AGENCY_CODE = validate.Regexp(r"^[A-Z]{2}$", error="Not an ISO 3166 alpha-2 agency code.")
+LANGUAGE_CODE = validate.Regexp(r"^[a-z]{2,3}$", error="Not an ISO 639 language code.")
+IDENTIFIER = validate.Length(min=1, max=64)
+
+
+class _Strict(Schema):
+    class Meta:
+        ordered = True
+
+
+class _Period(_Strict):
+    @validates_schema
+    def _end_after_start(self, data, **_):  # noqa: ANN001, ANN202
+        start, end = data.get("start"), data.get("end")
+        if start and end and end < start:
+            raise ValidationError("Must not be before start.", "end")
+
+
+class LanguageSkill(_Strict):
+    code = fields.String(required=True, validate=LANGUAGE_CODE)
+    level = fields.String(
+        required=True, validate=validate.OneOf(["A1", "A2", "B1", "B2", "C1", "C2", "native"])
+    )
+
+
+# --- volunteers -------------------------------------------------------------------------------
+
+
+class VolunteerProfile(_Strict):
+    """What other services need of a volunteer: no name, contact, birth date or identity."""
+
+    volunteer_id = fields.String(required=True, validate=IDENTIFIER)
+    agency = fields.String(required=True, validate=AGENCY_CODE)
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            ["registered", "available", "proposed", "matched", "deployed", "completed", "withdrawn"]
+        ),
+    )
+    skills = fields.List(fields.String(validate=validate.Length(1, 80)), load_default=list)
+    domains = fields.List(fields.String(validate=validate.Length(1, 80)), load_default=list)
+    languages = fields.List(fields.Nested(LanguageSkill), load_default=list)
+    education_level = fields.String(allow_none=True, load_default=None)
+    available_from = fields.Date(allow_none=True, load_default=None)
+    available_until = fields.Date(allow_none=True, load_default=None)
+    preferred_countries = fields.List(fields.String(validate=AGENCY_CODE), load_default=list)
+    registered_at = fields.DateTime(required=True)
+
+    @validates_schema
+    def _availability(self, data, **_):  # noqa: ANN001, ANN202
+        start, end = data.get("available_from"), data.get("available_until")
+        if start and end and end < start:
+            raise ValidationError("Must not be before available_from.", "available_until")
+
+
+class VolunteerWithdrawn(_Strict):
+    volunteer_id = fields.String(required=True, validate=IDENTIFIER)
+    agency = fields.String(required=True, validate=AGENCY_CODE)
+    reason = fields.String(
+        required=True, validate=validate.OneOf(["personal", "health", "eligibility", "other"])
+    )
+
+
+# --- placements -------------------------------------------------------------------------------
+
+
+class Placement(_Period):
+    placement_id = fields.String(required=True, validate=IDENTIFIER)
+    agency = fields.String(required=True, validate=AGENCY_CODE)
+    host_organisation_id = fields.String(required=True, validate=IDENTIFIER)
+    host_organisation_name = fields.String(required=True, validate=validate.Length(1, 200))
+    city = fields.String(required=True, validate=validate.Length(1, 120))
+    title = fields.String(required=True, validate=validate.Length(1, 200))
+    domain = fields.String(required=True, validate=validate.Length(1, 80))
+    required_skills = fields.List(fields.String(validate=validate.Length(1, 80)), load_default=list)
+    required_languages = fields.List(fields.Nested(LanguageSkill), load_default=list)
+    start = fields.Date(required=True)
+    end = fields.Date(required=True)
+    slots = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
+    status = fields.String(required=True, validate=validate.OneOf(["open", "filled", "closed"]))
+
+
+class PlacementClosed(_Strict):
+    placement_id = fields.String(required=True, validate=IDENTIFIER)
+    agency = fields.String(required=True, validate=AGENCY_CODE)
+    reason = fields.String(required=True, validate=validate.Length(1, 500))
+
+
+# --- agreements -------------------------------------------------------------------------------
+
+
+class Quota(_Strict):
+    sending = fields.String(required=True, validate=AGENCY_CODE)
+    host = fields.String(required=True, validate=AGENCY_CODE)
+    volunteers = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000))
+
+
+class AgreementTerms(_Period):
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    parties = fields.List(
+        fields.String(validate=AGENCY_CODE), required=True, validate=validate.Length(min=2)
+    )
+    start = fields.Date(required=True)
+    end = fields.Date(required=True)
+    quotas = fields.List(fields.Nested(Quota), required=True, validate=validate.Length(min=1))
+    balance_tolerance = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000))
+    fields_of_cooperation = fields.List(
+        fields.String(validate=validate.Length(1, 80)), load_default=list
+    )
+    terms_hash = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    revision = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class AgreementApproval(_Strict):
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    agency = fields.String(required=True, validate=AGENCY_CODE)
+    terms_hash = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    revision = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class AgreementTerminated(_Strict):
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    agency = fields.String(required=True, validate=AGENCY_CODE)
+    reason = fields.String(required=True, validate=validate.Length(1, 500))
+    effective = fields.Date(required=True)
+
+
+# --- matches ----------------------------------------------------------------------------------
+
+
+class CriterionScore(_Strict):
+    criterion = fields.String(required=True)
+    weight = fields.Float(required=True)
+    value = fields.Float(required=True, validate=validate.Range(min=0, max=1))
+    explanation = fields.String(required=True)
+
+
+class MatchProposed(_Strict):
+    match_id = fields.String(required=True, validate=IDENTIFIER)
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    volunteer_id = fields.String(required=True, validate=IDENTIFIER)
+    placement_id = fields.String(required=True, validate=IDENTIFIER)
+    sending_agency = fields.String(required=True, validate=AGENCY_CODE)
+    host_agency = fields.String(required=True, validate=AGENCY_CODE)
+    score = fields.Float(required=True)
+    criteria = fields.List(fields.Nested(CriterionScore), load_default=list)
+    expires_at = fields.DateTime(allow_none=True, load_default=None)
+
+
+class MatchDecision(_Strict):
+    match_id = fields.String(required=True, validate=IDENTIFIER)
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    volunteer_id = fields.String(required=True, validate=IDENTIFIER)
+    placement_id = fields.String(required=True, validate=IDENTIFIER)
+    agency = fields.String(required=True, validate=AGENCY_CODE)
+    reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=500))
+
+
+class MatchState(_Strict):
+    match_id = fields.String(required=True, validate=IDENTIFIER)
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    volunteer_id = fields.String(required=True, validate=IDENTIFIER)
+    placement_id = fields.String(required=True, validate=IDENTIFIER)
+    sending_agency = fields.String(required=True, validate=AGENCY_CODE)
+    host_agency = fields.String(required=True, validate=AGENCY_CODE)
+    reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=500))
+
+
+# --- mobilities -------------------------------------------------------------------------------
+
+
+class Mobility(_Strict):
+    mobility_id = fields.String(required=True, validate=IDENTIFIER)
+    match_id = fields.String(required=True, validate=IDENTIFIER)
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    sending_agency = fields.String(required=True, validate=AGENCY_CODE)
+    host_agency = fields.String(required=True, validate=AGENCY_CODE)
+    on = fields.Date(required=True)
+
+
+class MobilityReport(_Strict):
+    mobility_id = fields.String(required=True, validate=IDENTIFIER)
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    kind = fields.String(
+        required=True, validate=validate.OneOf(["start", "mid_term", "end", "incident", "evaluation"])
+    )
+    submitted_by = fields.String(required=True, validate=AGENCY_CODE)
+    on = fields.Date(required=True)
+
+
+class MobilityInterrupted(Mobility):
+    reason = fields.String(
+        required=True, validate=validate.OneOf(["health", "security", "conduct", "personal", "other"])
+    )
+
+
+# --- notifications ----------------------------------------------------------------------------
+
+
+class NotificationOutcome(_Strict):
+    notification_id = fields.String(required=True, validate=IDENTIFIER)
+    about_event_id = fields.String(required=True, validate=IDENTIFIER)
+    about_event_type = fields.String(required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(["email", "sms", "webhook", "amqp"]))
+    recipient_kind = fields.String(
+        required=True,
+        validate=validate.OneOf(["volunteer", "host_organisation", "staff", "partner"]),
+    )
+    attempts = fields.Integer(required=True, validate=validate.Range(min=1))
+    reason = fields.String(allow_none=True, load_default=None)
+
+
+@dataclass(frozen=True)
+class Contract:
+    type: str
+    version: int
+    schema: type[Schema]
+    summary: str
+
+
+CATALOG: tuple[Contract, ...] = (
+    Contract("volunteer.registered", 1, VolunteerProfile, "A sending agency registered a volunteer."),
+    Contract("volunteer.updated", 1, VolunteerProfile, "A volunteer's matching profile changed."),
+    Contract("volunteer.withdrawn", 1, VolunteerWithdrawn, "A volunteer left the programme."),
+    Contract("placement.published", 1, Placement, "A host agency opened a placement."),
+    Contract("placement.updated", 1, Placement, "A placement changed."),
+    Contract("placement.closed", 1, PlacementClosed, "A placement no longer takes volunteers."),
+    Contract("agreement.proposed", 1, AgreementTerms, "An agency proposed agreement terms."),
+    Contract("agreement.approved", 1, AgreementApproval, "A party approved one version of the terms."),
+    Contract("agreement.activated", 1, AgreementTerms, "Every party approved the same terms."),
+    Contract("agreement.amended", 1, AgreementTerms, "Terms changed; approvals were reset."),
+    Contract("agreement.terminated", 1, AgreementTerminated, "A party ended the agreement."),
+    Contract("match.proposed", 1, MatchProposed, "Matching proposed a volunteer for a placement."),
+    Contract("match.accepted", 1, MatchDecision, "One agency accepted a proposal."),
+    Contract("match.declined", 1, MatchDecision, "One agency declined a proposal, with a reason."),
+    Contract("match.confirmed", 1, MatchState, "Both agencies accepted: the match is final."),
+    Contract("match.cancelled", 1, MatchState, "A proposal or match was withdrawn."),
+    Contract("mobility.started", 1, Mobility, "A volunteer started the mission."),
+    Contract("mobility.report_submitted", 1, MobilityReport, "A follow-up report was filed."),
+    Contract("mobility.completed", 1, Mobility, "A mission ended as planned."),
+    Contract("mobility.interrupted", 1, MobilityInterrupted, "A mission ended early."),
+    Contract("notification.delivered", 1, NotificationOutcome, "A message reached its recipient."),
+    Contract("notification.failed", 1, NotificationOutcome, "A message could not be delivered."),
+)
+
+_BY_KEY = {(c.type, c.version): c for c in CATALOG}
+EVENT_TYPES: tuple[str, ...] = tuple(dict.fromkeys(c.type for c in CATALOG))
+
+
+def schema_for(type: str, version: int = 1) -> Schema:
+    return _BY_KEY[(type, version)].schema()
+
+
+def dataschema_uri(type: str, version: int) -> str:
+    return SCHEMA_URI.format(type=type, version=version)
+
+
+def version_from_dataschema(uri: object, type: str) -> int | None:
+    if not isinstance(uri, str):
+        return None
+    m = _SCHEMA_URI_RE.match(uri)
+    if not m or m.group("type") != type:
+        return None
+    return int(m.group("v"))

@@ -1,0 +1,1 @@
+"""AMQP topology, the confirming publisher and the idempotent consumer shared by all services."""

@@ -1,0 +1,221 @@
+"""Idempotent event consumer: decode, validate, apply once, ack after commit, retry, dead-letter."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from kombu import Connection, Message
+from kombu.mixins import ConsumerMixin
+from prometheus_client import Counter
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared import inbox
+from shared.events import CONTENT_TYPE, Event, InvalidEvent, decode
+from shared.logging import get_logger
+from shared.messaging import topology
+from shared.messaging.publisher import OutgoingMessage, PublishFailed, Publisher, make_publisher
+from shared.messaging.topology import ConsumerSpec
+
+log = get_logger(__name__)
+
+Handler = Callable[[Event, Session], None]
+
+ATTEMPT_HEADER = "x-vir-attempt"
+ROUTING_KEY_HEADER = "x-vir-routing-key"
+REASON_HEADER = "x-vir-dead-letter-reason"
+CONSUMER_HEADER = "x-vir-consumer"
+
+PROCESSED = Counter(
+    "vir_events_consumed_total", "Events taken off a queue, by outcome", ["consumer", "outcome"]
+)
+
+
+class PermanentError(Exception):
+    """The handler can never apply this event (a business rule refuses it): dead-letter it now."""
+
+
+class EventConsumer(ConsumerMixin):
+    """Consumes one spec's queue. Every effect commits together with its inbox row, then acks.
+
+    Outcomes of a delivery:
+    - applied: handler ran, effect and inbox row committed, message acked;
+    - duplicate: the inbox already holds (consumer, source, id): acked, handler not run;
+    - retry: handler raised; the message goes to the next TTL retry queue, then acked;
+    - dead: undecodable, schema-invalid, PermanentError, or retries exhausted: published to the
+      dead-letter queue with the reason in a header, then acked.
+    Retry and dead-letter copies are confirmed by the broker before the original is acked; a crash
+    in between only yields a duplicate, which the inbox absorbs.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        spec: ConsumerSpec,
+        handler: Handler,
+        session_factory: sessionmaker[Session],
+        *,
+        publisher: Publisher | None = None,
+        prefetch_count: int = 50,
+        declare_topology: bool = True,
+        reconnect_max_delay: float = 15.0,
+    ):
+        self.connection = connection
+        self.spec = spec
+        self.handler = handler
+        self.session_factory = session_factory
+        self.prefetch_count = prefetch_count
+        self.declare_topology = declare_topology
+        self.reconnect_max_delay = reconnect_max_delay
+        self.embedded = connection.transport_cls in ("memory", "kombu.transport.memory:Transport")
+        self.publisher = publisher or make_publisher(
+            connection.as_uri(include_password=True), declare_topology=declare_topology
+        )
+        self.ready = threading.Event()
+
+    # -- kombu wiring ----------------------------------------------------------------------------
+
+    def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:  # noqa: N803 - kombu API
+        if self.declare_topology:
+            topology.declare(channel, [self.spec])
+        return [
+            Consumer(
+                queues=[topology.main_queue(self.spec)],
+                on_message=self.on_message,
+                prefetch_count=self.prefetch_count,
+                auto_declare=self.declare_topology,
+            )
+        ]
+
+    def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kwargs: Any) -> None:
+        self.ready.set()
+        log.info("consumer.ready", consumer=self.spec.name)
+
+    def on_consume_end(self, connection: Any, channel: Any) -> None:
+        self.ready.clear()
+
+    def on_connection_error(self, exc: Exception, interval: float) -> None:
+        self.ready.clear()
+        log.warning("consumer.broker_unreachable", consumer=self.spec.name, retry_in=interval, error=str(exc))
+
+    def establish_connection(self):  # noqa: ANN201 - context manager as in kombu
+        from contextlib import contextmanager
+
+        @contextmanager
+        def _ctx():  # noqa: ANN202
+            with self.create_connection() as conn:
+                conn.ensure_connection(
+                    self.on_connection_error,
+                    self.connect_max_retries,
+                    interval_start=0.5,
+                    interval_step=1.0,
+                    interval_max=self.reconnect_max_delay,
+                )
+                yield conn
+
+        return _ctx()
+
+    def on_decode_error(self, message: Message, exc: Exception) -> None:
+        # kombu's default acks (drops) the message; never lose it silently.
+        self._dead_letter(message, f"undecodable body: {exc}")
+
+    def stop(self) -> None:
+        self.should_stop = True
+
+    # -- one delivery ----------------------------------------------------------------------------
+
+    def on_message(self, message: Message) -> None:
+        try:
+            event = decode(message.body)
+        except InvalidEvent as exc:
+            self._dead_letter(message, f"invalid event: {exc.reason} {exc.errors or ''}".strip())
+            return
+        try:
+            with self.session_factory.begin() as session:
+                if inbox.record_once(session, self.spec.name, event):
+                    self.handler(event, session)
+                    outcome = "applied"
+                else:
+                    outcome = "duplicate"
+        except PermanentError as exc:
+            self._dead_letter(message, f"refused by handler: {exc}", event)
+            return
+        except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
+            self._retry(message, event, exc)
+            return
+        message.ack()
+        PROCESSED.labels(self.spec.name, outcome).inc()
+
+    def _attempt(self, message: Message) -> int:
+        headers = message.headers or {}
+        try:
+            return int(headers.get(ATTEMPT_HEADER, 0))
+        except (TypeError, ValueError):
+            return 0
+
+    def _original_routing_key(self, message: Message) -> str:
+        headers = message.headers or {}
+        return str(headers.get(ROUTING_KEY_HEADER) or message.delivery_info.get("routing_key", ""))
+
+    def _retry(self, message: Message, event: Event, exc: Exception) -> None:
+        attempt = self._attempt(message) + 1
+        if attempt > len(self.spec.retry_delays_ms):
+            self._dead_letter(message, f"gave up after {attempt - 1} retries: {exc!r}", event)
+            return
+        log.warning(
+            "consumer.retry",
+            consumer=self.spec.name,
+            event_id=event.id,
+            event_type=event.type,
+            attempt=attempt,
+            delay_ms=self.spec.retry_delays_ms[attempt - 1],
+            error=repr(exc),
+        )
+        if self.embedded:
+            # The in-process broker has no TTL queues: retry at once through the main queue.
+            exchange, key = "", self.spec.queue
+        else:
+            exchange, key = topology.RETRY_EXCHANGE, self.spec.retry_queue(attempt)
+        self._forward(message, exchange, key, {ATTEMPT_HEADER: attempt}, "retry")
+
+    def _dead_letter(self, message: Message, reason: str, event: Event | None = None) -> None:
+        log.error(
+            "consumer.dead_letter",
+            consumer=self.spec.name,
+            event_id=event.id if event else message.properties.get("message_id"),
+            reason=reason,
+        )
+        self._forward(
+            message,
+            topology.DEAD_LETTER_EXCHANGE,
+            self.spec.name,
+            {REASON_HEADER: reason[:1000], CONSUMER_HEADER: self.spec.name},
+            "dead",
+        )
+
+    def _forward(
+        self, message: Message, exchange: str, key: str, headers: dict[str, Any], outcome: str
+    ) -> None:
+        merged = {
+            **(message.headers or {}),
+            ROUTING_KEY_HEADER: self._original_routing_key(message),
+            **headers,
+        }
+        merged.pop("x-death", None)
+        out = OutgoingMessage(
+            exchange=exchange,
+            routing_key=key,
+            body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),
+            message_id=str(message.properties.get("message_id") or ""),
+            content_type=message.content_type or CONTENT_TYPE,
+            headers=merged,
+        )
+        try:
+            self.publisher.publish_batch([out])
+        except PublishFailed as exc:
+            # Leave the original unacked: the broker redelivers it after we reconnect.
+            log.warning("consumer.forward_failed", consumer=self.spec.name, error=str(exc))
+            raise ConnectionError(str(exc)) from exc
+        message.ack()
+        PROCESSED.labels(self.spec.name, outcome).inc()

@@ -1,0 +1,211 @@
+"""Transactional outbox: write events with the change, relay them with confirms, page the feed."""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from shared.db import OUTBOX_PARTITIONS, outbox, outbox_partition
+from shared.events import CONTENT_TYPE, Event, encode
+from shared.logging import get_logger
+from shared.messaging.publisher import OutgoingMessage, PublishFailed, Publisher
+from shared.messaging.topology import EVENTS_EXCHANGE
+from shared.settings import RelaySettings
+
+log = get_logger(__name__)
+
+# Serialises the moment relays give feed positions, so positions commit in increasing order and
+# a reader paging by position never skips a row that commits later.
+FEED_POSITION_LOCK = 0x56495246  # "VIRF"
+
+PUBLISHED = Counter("vir_outbox_published_total", "Events confirmed by the broker", ["service"])
+PUBLISH_FAILURES = Counter(
+    "vir_outbox_publish_failures_total", "Relay batches not confirmed (will be resent)", ["service"]
+)
+
+
+def partition_of(aggregate_id: str) -> int:
+    return zlib.crc32(aggregate_id.encode()) % OUTBOX_PARTITIONS
+
+
+def add_event(session: Session | Connection, event: Event) -> None:
+    """Stage `event` in the caller's transaction: it is published only if that commits."""
+    session.execute(
+        insert(outbox).values(
+            event_id=event.id,
+            event_type=event.type,
+            routing_key=event.routing_key,
+            aggregate_id=event.subject,
+            partition=partition_of(event.subject),
+            payload=encode(event).decode(),
+            created_at=datetime.now(UTC),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Backlog:
+    unpublished: int
+    oldest_age_seconds: float | None
+
+
+def backlog(connection: Connection) -> Backlog:
+    row = connection.execute(
+        select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.published_at.is_(None))
+    ).one()
+    oldest = row[1]
+    age = None
+    if oldest is not None:
+        if oldest.tzinfo is None:  # SQLite returns naive datetimes
+            oldest = oldest.replace(tzinfo=UTC)
+        age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+    return Backlog(unpublished=int(row[0]), oldest_age_seconds=age)
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    position: int
+    payload: str
+
+
+def read_feed(connection: Connection, after: int = 0, limit: int = 100) -> list[FeedEntry]:
+    """Published events in publication order, strictly after `after`: catch-up and rebuilds."""
+    rows = connection.execute(
+        select(outbox.c.position, outbox.c.payload)
+        .where(outbox.c.position > after)
+        .order_by(outbox.c.position)
+        .limit(limit)
+    )
+    return [FeedEntry(position=r.position, payload=r.payload) for r in rows]
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to the broker; marks them only after the broker confirms.
+
+    Each iteration claims some partitions (FOR UPDATE SKIP LOCKED on PostgreSQL), publishes their
+    oldest unpublished rows in sequence order as one confirmed batch, then marks them published
+    in the same transaction. A failure or a crash before that commit leaves the rows unpublished:
+    they are sent again (consumers deduplicate by event id).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        publisher: Publisher,
+        settings: RelaySettings | None = None,
+        service: str = "relay",
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.engine = engine
+        self.publisher = publisher
+        self.settings = settings or RelaySettings()
+        self.service = service
+        self._sleep = sleep
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def run_once(self) -> int:
+        """Publish one batch; return how many events were confirmed and marked."""
+        with self.engine.connect() as conn, conn.begin():
+            partitions = self._claim_partitions(conn)
+            if not partitions:
+                return 0
+            rows = conn.execute(
+                select(outbox.c.seq, outbox.c.event_id, outbox.c.routing_key, outbox.c.payload)
+                .where(outbox.c.published_at.is_(None), outbox.c.partition.in_(partitions))
+                .order_by(outbox.c.seq)
+                .limit(self.settings.batch_size)
+            ).all()
+            if not rows:
+                return 0
+            messages = [
+                OutgoingMessage(
+                    exchange=EVENTS_EXCHANGE,
+                    routing_key=r.routing_key,
+                    body=r.payload.encode(),
+                    message_id=r.event_id,
+                    content_type=CONTENT_TYPE,
+                )
+                for r in rows
+            ]
+            self.publisher.publish_batch(messages)
+            self._mark_published(conn, [r.seq for r in rows])
+        PUBLISHED.labels(self.service).inc(len(rows))
+        return len(rows)
+
+    def run(self, stop: threading.Event, max_backoff: float | None = None) -> None:
+        """Relay until `stop` is set; back off while the broker is unreachable."""
+        delay = self.settings.idle_delay
+        limit = max_backoff if max_backoff is not None else 15.0
+        failures = 0
+        while not stop.is_set():
+            try:
+                published = self.run_once()
+            except PublishFailed as exc:
+                failures += 1
+                PUBLISH_FAILURES.labels(self.service).inc()
+                wait = min(limit, self.settings.idle_delay * (2**failures))
+                log.warning("outbox.publish_failed", error=str(exc), retry_in=round(wait, 2))
+                stop.wait(wait)
+                continue
+            if failures:
+                log.info("outbox.publishing_resumed", after_failures=failures)
+            failures = 0
+            if published == 0:
+                self.publisher.heartbeat()
+                stop.wait(delay)
+        self.publisher.close()
+
+    def _claim_partitions(self, conn: Connection) -> list[int]:
+        if not self._postgres:
+            return list(range(OUTBOX_PARTITIONS))
+        ids = list(
+            conn.execute(
+                text(
+                    "SELECT id FROM outbox_partition ORDER BY claimed_at NULLS FIRST, id "
+                    "LIMIT :k FOR UPDATE SKIP LOCKED"
+                ),
+                {"k": self.settings.partitions_per_claim},
+            ).scalars()
+        )
+        if ids:
+            conn.execute(
+                update(outbox_partition)
+                .where(outbox_partition.c.id.in_(ids))
+                .values(claimed_at=func.now())
+            )
+        return ids
+
+    def _mark_published(self, conn: Connection, seqs: Sequence[int]) -> None:
+        now = datetime.now(UTC)
+        if self._postgres:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FEED_POSITION_LOCK})
+            conn.execute(
+                text(
+                    "UPDATE outbox AS o SET published_at = :now, attempts = o.attempts + 1, "
+                    "position = (SELECT coalesce(max(position), 0) FROM outbox) + v.ord "
+                    "FROM unnest(CAST(:seqs AS bigint[])) WITH ORDINALITY AS v(seq, ord) "
+                    "WHERE o.seq = v.seq"
+                ),
+                {"now": now, "seqs": list(seqs)},
+            )
+            return
+        base = conn.execute(select(func.coalesce(func.max(outbox.c.position), 0))).scalar_one()
+        params: list[dict[str, Any]] = [
+            {"s": seq, "p": base + i, "now": now} for i, seq in enumerate(seqs, start=1)
+        ]
+        conn.execute(
+            text(
+                "UPDATE outbox SET published_at = :now, position = :p, attempts = attempts + 1 "
+                "WHERE seq = :s"
+            ),
+            params,
+        )

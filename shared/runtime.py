@@ -1,0 +1,82 @@
+"""What every service builds from its settings: database engine, sessions, publisher, readiness."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from kombu import Connection
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db import make_engine, make_session_factory
+from shared.health import Readiness
+from shared.messaging.consumer import EventConsumer, Handler
+from shared.messaging.publisher import Publisher, make_publisher
+from shared.messaging.topology import ConsumerSpec
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    readiness: Readiness
+    background: list[threading.Thread] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def publisher(self) -> Publisher:
+        m = self.settings.messaging
+        if m.embedded:
+            return make_publisher(m.amqp_url)
+        return make_publisher(
+            m.amqp_url,
+            confirm_timeout=m.confirm_timeout,
+            heartbeat=m.heartbeat,
+            declare_topology=m.declare_topology,
+        )
+
+    def relay(self) -> OutboxRelay:
+        return OutboxRelay(
+            self.engine, self.publisher(), self.settings.relay, service=self.settings.service
+        )
+
+    def consumer(self, spec: ConsumerSpec, handler: Handler, **options: Any) -> EventConsumer:
+        m = self.settings.messaging
+        connection = Connection(m.amqp_url, heartbeat=m.heartbeat, connect_timeout=5)
+        return EventConsumer(
+            connection,
+            spec,
+            handler,
+            self.sessions,
+            publisher=self.publisher(),
+            declare_topology=m.declare_topology,
+            reconnect_max_delay=m.reconnect_max_delay,
+            **options,
+        )
+
+    def start_thread(self, name: str, target: Any, *args: Any) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self.background.append(thread)
+        return thread
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        self.stop.set()
+        for thread in self.background:
+            thread.join(timeout)
+        self.engine.dispose()
+
+
+def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
+    engine = engine or make_engine(settings.database_url)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        readiness=Readiness(settings.service, engine, settings.relay.backlog_warning),
+    )

@@ -1,0 +1,102 @@
+"""Settings shared by every service, read from an environment mapping given by the service."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+AGENCY_CODE = re.compile(r"^[A-Z]{2}$")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class MessagingSettings:
+    amqp_url: str = "memory://"
+    heartbeat: int = 30
+    confirm_timeout: float = 10.0
+    reconnect_max_delay: float = 15.0
+    declare_topology: bool = True
+
+    @property
+    def embedded(self) -> bool:
+        return self.amqp_url.startswith("memory://")
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    batch_size: int = 1000
+    idle_delay: float = 0.2
+    partitions_per_claim: int = 8
+    backlog_warning: int = 10_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: str
+    database_url: str
+    agency_code: str | None = None
+    messaging: MessagingSettings = field(default_factory=MessagingSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
+    log_level: str = "INFO"
+
+    @property
+    def source(self) -> str:
+        """CloudEvents `source` of the events this service emits."""
+        if self.agency_code:
+            return f"/agencies/{self.agency_code}/{self.service}"
+        return f"/network/{self.service}"
+
+
+def load(service: str, environ: Mapping[str, str], var_dir: Path | None = None) -> Settings:
+    """Build settings for `service` from `environ`; embedded defaults when nothing is set."""
+    agency = environ.get("AGENCY_CODE") or None
+    if agency is not None and not AGENCY_CODE.match(agency):
+        raise SettingsError(f"AGENCY_CODE must be an ISO 3166 alpha-2 code such as TG, got {agency!r}")
+    var_dir = var_dir or Path(environ.get("VIR_VAR_DIR", "var"))
+    default_db = f"sqlite:///{var_dir / (service + ('-' + agency if agency else '') + '.db')}"
+    messaging = MessagingSettings(
+        amqp_url=environ.get("AMQP_URL") or "memory://",
+        heartbeat=_int(environ, "AMQP_HEARTBEAT", 30),
+        confirm_timeout=_float(environ, "AMQP_CONFIRM_TIMEOUT", 10.0),
+        reconnect_max_delay=_float(environ, "AMQP_RECONNECT_MAX_DELAY", 15.0),
+        declare_topology=environ.get("AMQP_DECLARE_TOPOLOGY", "true").lower() != "false",
+    )
+    relay = RelaySettings(
+        batch_size=_int(environ, "OUTBOX_BATCH_SIZE", 1000),
+        idle_delay=_float(environ, "OUTBOX_IDLE_DELAY", 0.2),
+        partitions_per_claim=_int(environ, "OUTBOX_PARTITIONS_PER_CLAIM", 8),
+        backlog_warning=_int(environ, "OUTBOX_BACKLOG_WARNING", 10_000),
+    )
+    return Settings(
+        service=service,
+        database_url=environ.get("DATABASE_URL") or default_db,
+        agency_code=agency,
+        messaging=messaging,
+        relay=relay,
+        log_level=environ.get("LOG_LEVEL", "INFO").upper(),
+    )

@@ -1,0 +1,1 @@
+"""The `vir` operator command line."""

@@ -1,0 +1,112 @@
+"""`vir`: serve a service, run its outbox relay, migrate its database, export the topology."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from shared import logging as vir_logging
+from shared.messaging import topology
+from shared.settings import Settings, SettingsError
+
+SERVICES = ("registry", "matching", "notifications")
+DEFAULT_PORTS = {"registry": 8001, "matching": 8010, "notifications": 8020}
+
+
+def _settings(service: str) -> Settings:
+    config = importlib.import_module(f"services.{service}.config")
+    try:
+        return config.load_settings()
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+@click.group()
+def main() -> None:
+    """VIR Exchange: reciprocal international volunteering between national agencies."""
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.argument("service", type=click.Choice(SERVICES))
+def db_upgrade(service: str) -> None:
+    """Apply SERVICE's migrations to DATABASE_URL (or its embedded SQLite file)."""
+    from shared.migrations import upgrade
+
+    settings = _settings(service)
+    upgrade(service, settings.database_url)
+    click.echo(f"{service}: database at head")
+
+
+@main.command()
+@click.argument("service", type=click.Choice(SERVICES))
+def relay(service: str) -> None:
+    """Publish SERVICE's outbox to the broker until interrupted (several may run at once)."""
+    from shared.runtime import build_runtime
+
+    settings = _settings(service)
+    vir_logging.configure(settings.log_level, service=service, process="relay")
+    runtime = build_runtime(settings)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    runtime.relay().run(stop, max_backoff=settings.messaging.reconnect_max_delay)
+
+
+@main.command()
+@click.argument("service", type=click.Choice(SERVICES))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Default: registry 8001, matching 8010, notifications 8020.")
+@click.option("--workers", type=int, default=2, show_default=True)
+def serve(service: str, host: str, port: int | None, workers: int) -> None:
+    """Serve SERVICE's HTTP API with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    settings = _settings(service)
+    vir_logging.configure(settings.log_level, service=service, process="api")
+    api = importlib.import_module(f"services.{service}.api")
+
+    class _App(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port or DEFAULT_PORTS[service]}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            return api.create_app()
+
+    _App().run()
+
+
+@main.group("topology")
+def topology_group() -> None:
+    """RabbitMQ exchanges, queues, retry and dead-letter queues."""
+
+
+@topology_group.command("export")
+@click.option("--agencies", default="TG,ML", show_default=True, help="Agency codes of the network.")
+@click.option("--vhost", default="/", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def topology_export(agencies: str, vhost: str, output: Path | None) -> None:
+    """Print (or write) RabbitMQ definitions for a network of AGENCIES."""
+    codes = [a.strip().upper() for a in agencies.split(",") if a.strip()]
+    text = json.dumps(topology.definitions(topology.network_consumers(codes), vhost), indent=2) + "\n"
+    if output:
+        output.write_text(text)
+    else:
+        sys.stdout.write(text)
