@@ -13,7 +13,9 @@ from shared.health import health_blueprint
 from shared.runtime import Runtime
 
 
-def base_app(name: str, runtime: Runtime, title: str, config: dict[str, Any] | None = None) -> tuple[Flask, Api]:
+def base_app(
+    name: str, runtime: Runtime, title: str, config: dict[str, Any] | None = None
+) -> tuple[Flask, Api]:
     app = Flask(name)
     app.config.update(
         API_TITLE=title,

@@ -18,7 +18,9 @@ OUTBOX_BACKLOG = Gauge(
     "vir_outbox_backlog", "Outbox events committed but not yet confirmed by the broker", ["service"]
 )
 OUTBOX_OLDEST = Gauge(
-    "vir_outbox_oldest_unpublished_seconds", "Age of the oldest unpublished outbox event", ["service"]
+    "vir_outbox_oldest_unpublished_seconds",
+    "Age of the oldest unpublished outbox event",
+    ["service"],
 )
 
 

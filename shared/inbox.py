@@ -25,7 +25,9 @@ def record_once(session: Session | Connection, consumer: str, event: Event) -> b
         "event_type": event.type,
         "processed_at": datetime.now(UTC),
     }
-    dialect = session.get_bind().dialect.name
+    bind = session.get_bind() if isinstance(session, Session) else session
+    dialect = bind.dialect.name
+    stmt: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
         stmt = postgresql.insert(inbox).values(**values).on_conflict_do_nothing()
     elif dialect == "sqlite":

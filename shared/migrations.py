@@ -50,6 +50,8 @@ def run_env(target_metadata: list[MetaData]) -> None:
     from shared.db import make_engine
 
     url = context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("sqlalchemy.url is not set in the Alembic configuration")
     engine = make_engine(url)
     with engine.connect() as connection:
         context.configure(

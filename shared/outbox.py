@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from shared.db import OUTBOX_PARTITIONS, outbox, outbox_partition
 from shared.events import CONTENT_TYPE, Event, encode
 from shared.logging import get_logger
-from shared.messaging.publisher import OutgoingMessage, PublishFailed, Publisher
+from shared.messaging.publisher import OutgoingMessage, Publisher, PublishFailed
 from shared.messaging.topology import EVENTS_EXCHANGE
 from shared.settings import RelaySettings
 

@@ -19,7 +19,6 @@ from shared.outbox import OutboxRelay
 from shared.settings import Settings
 
 
-
 @dataclass
 class Runtime:
     settings: Settings

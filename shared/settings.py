@@ -76,7 +76,9 @@ def load(service: str, environ: Mapping[str, str], var_dir: Path | None = None) 
     """Build settings for `service` from `environ`; embedded defaults when nothing is set."""
     agency = environ.get("AGENCY_CODE") or None
     if agency is not None and not AGENCY_CODE.match(agency):
-        raise SettingsError(f"AGENCY_CODE must be an ISO 3166 alpha-2 code such as TG, got {agency!r}")
+        raise SettingsError(
+            f"AGENCY_CODE must be an ISO 3166 alpha-2 code such as TG, got {agency!r}"
+        )
     var_dir = var_dir or Path(environ.get("VIR_VAR_DIR", "var"))
     default_db = f"sqlite:///{var_dir / (service + ('-' + agency if agency else '') + '.db')}"
     messaging = MessagingSettings(

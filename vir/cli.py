@@ -71,7 +71,12 @@ def relay(service: str) -> None:
 @main.command()
 @click.argument("service", type=click.Choice(SERVICES))
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=None, help="Default: registry 8001, matching 8010, notifications 8020.")
+@click.option(
+    "--port",
+    type=int,
+    default=None,
+    help="Default: registry 8001, matching 8010, notifications 8020.",
+)
 @click.option("--workers", type=int, default=2, show_default=True)
 def serve(service: str, host: str, port: int | None, workers: int) -> None:
     """Serve SERVICE's HTTP API with gunicorn."""
@@ -93,6 +98,35 @@ def serve(service: str, host: str, port: int | None, workers: int) -> None:
     _App().run()
 
 
+@main.command()
+@click.option("--agencies", default="TG,ML", show_default=True, help="Agency codes, comma-separated.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+def network(agencies: str, host: str) -> None:
+    """Run a whole network in this process (embedded unless DATABASE_URL/AMQP_URL are set)."""
+    import os
+
+    from vir import network as net
+
+    codes = [a.strip().upper() for a in agencies.split(",") if a.strip()]
+    bad = [c for c in codes if len(c) != 2 or not c.isalpha()]
+    if bad or not codes:
+        raise click.UsageError(f"--agencies takes ISO 3166 alpha-2 codes, got {agencies!r}")
+    vir_logging.configure(os.environ.get("LOG_LEVEL", "WARNING"), process="network")
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    nodes = net.start(codes, os.environ, host)
+    embedded = "embedded (SQLite files under var/, in-process broker)"
+    mode = "PostgreSQL + RabbitMQ" if os.environ.get("AMQP_URL") else embedded
+    click.echo(f"VIR Exchange network running, {mode}:")
+    for node in nodes:
+        base = f"http://{host}:{node.port}"
+        click.echo(f"  {node.name:<16} {base}/api/v1/docs   {base}/health/ready")
+    click.echo("Ctrl-C stops everything.")
+    net.wait_forever(stop)
+    click.echo("stopping...")
+    net.stop(nodes)
+
+
 @main.group("topology")
 def topology_group() -> None:
     """RabbitMQ exchanges, queues, retry and dead-letter queues."""
@@ -105,7 +139,9 @@ def topology_group() -> None:
 def topology_export(agencies: str, vhost: str, output: Path | None) -> None:
     """Print (or write) RabbitMQ definitions for a network of AGENCIES."""
     codes = [a.strip().upper() for a in agencies.split(",") if a.strip()]
-    text = json.dumps(topology.definitions(topology.network_consumers(codes), vhost), indent=2) + "\n"
+    text = (
+        json.dumps(topology.definitions(topology.network_consumers(codes), vhost), indent=2) + "\n"
+    )
     if output:
         output.write_text(text)
     else:

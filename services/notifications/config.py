@@ -1,4 +1,4 @@
-"""The notifications service's settings: the only module of the service that reads the environment."""
+"""Settings of the notifications service: the only module of it that reads the environment."""
 
 from __future__ import annotations
 

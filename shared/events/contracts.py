@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 SCHEMA_URI = "https://schemas.vir-exchange.org/events/{type}/v{version}.json"
-_SCHEMA_URI_RE = re.compile(r"^https://schemas\.vir-exchange\.org/events/(?P<type>[a-z_.]+)/v(?P<v>\d+)\.json$")
+_SCHEMA_URI_RE = re.compile(
+    r"^https://schemas\.vir-exchange\.org/events/(?P<type>[a-z_.]+)/v(?P<v>\d+)\.json$"
+)
 
 AGENCY_CODE = validate.Regexp(r"^[A-Z]{2}$", error="Not an ISO 3166 alpha-2 agency code.")
 LANGUAGE_CODE = validate.Regexp(r"^[a-z]{2,3}$", error="Not an ISO 639 language code.")
@@ -26,7 +28,7 @@ class _Strict(Schema):
 
 
 class _Period(_Strict):
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _end_after_start(self, data, **_):  # noqa: ANN001, ANN202
         start, end = data.get("start"), data.get("end")
         if start and end and end < start:
@@ -63,7 +65,7 @@ class VolunteerProfile(_Strict):
     preferred_countries = fields.List(fields.String(validate=AGENCY_CODE), load_default=list)
     registered_at = fields.DateTime(required=True)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _availability(self, data, **_):  # noqa: ANN001, ANN202
         start, end = data.get("available_from"), data.get("available_until")
         if start and end and end < start:
@@ -199,7 +201,8 @@ class MobilityReport(_Strict):
     mobility_id = fields.String(required=True, validate=IDENTIFIER)
     agreement_id = fields.String(required=True, validate=IDENTIFIER)
     kind = fields.String(
-        required=True, validate=validate.OneOf(["start", "mid_term", "end", "incident", "evaluation"])
+        required=True,
+        validate=validate.OneOf(["start", "mid_term", "end", "incident", "evaluation"]),
     )
     submitted_by = fields.String(required=True, validate=AGENCY_CODE)
     on = fields.Date(required=True)
@@ -207,7 +210,8 @@ class MobilityReport(_Strict):
 
 class MobilityInterrupted(Mobility):
     reason = fields.String(
-        required=True, validate=validate.OneOf(["health", "security", "conduct", "personal", "other"])
+        required=True,
+        validate=validate.OneOf(["health", "security", "conduct", "personal", "other"]),
     )
 
 
@@ -218,7 +222,9 @@ class NotificationOutcome(_Strict):
     notification_id = fields.String(required=True, validate=IDENTIFIER)
     about_event_id = fields.String(required=True, validate=IDENTIFIER)
     about_event_type = fields.String(required=True)
-    channel = fields.String(required=True, validate=validate.OneOf(["email", "sms", "webhook", "amqp"]))
+    channel = fields.String(
+        required=True, validate=validate.OneOf(["email", "sms", "webhook", "amqp"])
+    )
     recipient_kind = fields.String(
         required=True,
         validate=validate.OneOf(["volunteer", "host_organisation", "staff", "partner"]),
@@ -227,23 +233,30 @@ class NotificationOutcome(_Strict):
     reason = fields.String(allow_none=True, load_default=None)
 
 
+SchemaClass = type[Schema]
+
+
 @dataclass(frozen=True)
 class Contract:
     type: str
     version: int
-    schema: type[Schema]
+    schema: SchemaClass
     summary: str
 
 
 CATALOG: tuple[Contract, ...] = (
-    Contract("volunteer.registered", 1, VolunteerProfile, "A sending agency registered a volunteer."),
+    Contract(
+        "volunteer.registered", 1, VolunteerProfile, "A sending agency registered a volunteer."
+    ),
     Contract("volunteer.updated", 1, VolunteerProfile, "A volunteer's matching profile changed."),
     Contract("volunteer.withdrawn", 1, VolunteerWithdrawn, "A volunteer left the programme."),
     Contract("placement.published", 1, Placement, "A host agency opened a placement."),
     Contract("placement.updated", 1, Placement, "A placement changed."),
     Contract("placement.closed", 1, PlacementClosed, "A placement no longer takes volunteers."),
     Contract("agreement.proposed", 1, AgreementTerms, "An agency proposed agreement terms."),
-    Contract("agreement.approved", 1, AgreementApproval, "A party approved one version of the terms."),
+    Contract(
+        "agreement.approved", 1, AgreementApproval, "A party approved one version of the terms."
+    ),
     Contract("agreement.activated", 1, AgreementTerms, "Every party approved the same terms."),
     Contract("agreement.amended", 1, AgreementTerms, "Terms changed; approvals were reset."),
     Contract("agreement.terminated", 1, AgreementTerminated, "A party ended the agreement."),

@@ -114,7 +114,9 @@ def decode(body: bytes | str) -> Event:
         raise InvalidEvent(f"body is not JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise InvalidEvent("body is not a JSON object")
-    missing = [k for k in ("specversion", "id", "source", "type", "subject", "data") if k not in raw]
+    missing = [
+        k for k in ("specversion", "id", "source", "type", "subject", "data") if k not in raw
+    ]
     if missing:
         raise InvalidEvent(f"missing CloudEvents attributes: {', '.join(missing)}")
     if raw["specversion"] != SPECVERSION:
@@ -125,14 +127,18 @@ def decode(body: bytes | str) -> Event:
     version = contracts.version_from_dataschema(raw.get("dataschema"), raw["type"])
     if version is None:
         raise InvalidEvent(f"dataschema {raw.get('dataschema')!r} does not name {raw['type']}")
-    agencies = tuple(str(raw.get(AGENCIES_ATTRIBUTE, "")).split(".")) if raw.get(
-        AGENCIES_ATTRIBUTE
-    ) else ()
+    agencies = (
+        tuple(str(raw.get(AGENCIES_ATTRIBUTE, "")).split("."))
+        if raw.get(AGENCIES_ATTRIBUTE)
+        else ()
+    )
     _check_agencies(agencies)
     try:
         time = datetime.fromisoformat(str(raw.get("time", "")).replace("Z", "+00:00"))
     except ValueError as exc:
-        raise InvalidEvent(f"attribute 'time' is not an RFC 3339 timestamp: {raw.get('time')!r}") from exc
+        raise InvalidEvent(
+            f"attribute 'time' is not an RFC 3339 timestamp: {raw.get('time')!r}"
+        ) from exc
     if not isinstance(raw["data"], dict):
         raise InvalidEvent("attribute 'data' must be a JSON object")
     return new_event(

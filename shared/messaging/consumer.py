@@ -15,7 +15,7 @@ from shared import inbox
 from shared.events import CONTENT_TYPE, Event, InvalidEvent, decode
 from shared.logging import get_logger
 from shared.messaging import topology
-from shared.messaging.publisher import OutgoingMessage, PublishFailed, Publisher, make_publisher
+from shared.messaging.publisher import OutgoingMessage, Publisher, PublishFailed, make_publisher
 from shared.messaging.topology import ConsumerSpec
 
 log = get_logger(__name__)
@@ -88,7 +88,9 @@ class EventConsumer(ConsumerMixin):
             )
         ]
 
-    def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kwargs: Any) -> None:
+    def on_consume_ready(
+        self, connection: Any, channel: Any, consumers: Any, **kwargs: Any
+    ) -> None:
         self.ready.set()
         log.info("consumer.ready", consumer=self.spec.name)
 
@@ -97,7 +99,12 @@ class EventConsumer(ConsumerMixin):
 
     def on_connection_error(self, exc: Exception, interval: float) -> None:
         self.ready.clear()
-        log.warning("consumer.broker_unreachable", consumer=self.spec.name, retry_in=interval, error=str(exc))
+        log.warning(
+            "consumer.broker_unreachable",
+            consumer=self.spec.name,
+            retry_in=interval,
+            error=str(exc),
+        )
 
     def establish_connection(self):  # noqa: ANN201 - context manager as in kombu
         from contextlib import contextmanager

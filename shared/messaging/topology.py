@@ -96,7 +96,11 @@ def notifications_consumer() -> ConsumerSpec:
 
 def network_consumers(agencies: Sequence[str]) -> list[ConsumerSpec]:
     """The consumers of a network of `agencies` sharing one broker (or one vhost)."""
-    return [*(registry_consumer(a) for a in agencies), matching_consumer(), notifications_consumer()]
+    return [
+        *(registry_consumer(a) for a in agencies),
+        matching_consumer(),
+        notifications_consumer(),
+    ]
 
 
 # --- kombu entities ----------------------------------------------------------------------------
@@ -183,7 +187,7 @@ def definitions(specs: Iterable[ConsumerSpec], vhost: str = "/") -> dict[str, An
                     "vhost": vhost,
                     "durable": True,
                     "auto_delete": False,
-                    "arguments": dict(queue.queue_arguments or {}),
+                    "arguments": dict(queue.queue_arguments or {}),  # type: ignore[attr-defined]
                 }
             )
             keys: list[tuple[str, str]]

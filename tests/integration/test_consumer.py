@@ -38,7 +38,9 @@ def _publish_raw(amqp_url: str, body: bytes, routing_key: str = "volunteer.withd
 
 
 def _dead_letters(vhost: str, spec: ConsumerSpec, expected: int) -> list[dict]:
-    wait_until(lambda: queue_depth(vhost, spec.dead_letter_queue) >= expected, 30, what="dead letters")
+    wait_until(
+        lambda: queue_depth(vhost, spec.dead_letter_queue) >= expected, 30, what="dead letters"
+    )
     return get_messages(vhost, spec.dead_letter_queue, expected)
 
 
@@ -63,7 +65,9 @@ def test_malformed_and_invalid_messages_are_dead_lettered_with_reason_and_the_qu
     assert reasons[0].startswith("invalid event: body is not JSON")
     assert "data is invalid" in reasons[1] and "reason" in reasons[1]
     assert {m["payload"] for m in dead} >= {"{not json at all"}
-    assert all(m["properties"]["headers"]["x-vir-routing-key"] == "volunteer.withdrawn.TG" for m in dead)
+    assert all(
+        m["properties"]["headers"]["x-vir-routing-key"] == "volunteer.withdrawn.TG" for m in dead
+    )
 
 
 def test_a_failing_handler_is_retried_with_backoff_then_dead_lettered(engine, amqp_url, vhost):

@@ -74,8 +74,9 @@ def _process(args: list[str], env: dict[str, str]):
 
 @pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl on this machine")
 def test_broker_stopped_while_1000_events_are_written_then_all_arrive_once(engine, amqp_url):
-    with running_consumer(engine, amqp_url, effects.SPEC, effects.record_effect), running_relay(
-        engine, amqp_url
+    with (
+        running_consumer(engine, amqp_url, effects.SPEC, effects.record_effect),
+        running_relay(engine, amqp_url),
     ):
         rabbitmqctl("stop_app")
         try:
@@ -128,7 +129,9 @@ def test_consumer_killed_mid_batch_and_restarted_loses_nothing_and_applies_nothi
         topology.declare(conn.default_channel, [effects.SPEC])
     with running_relay(engine, amqp_url):
         with _process(args, {}) as consumer:
-            wait_until(lambda: effects.tally(engine).applied >= total // 4, 120, what="consumer under way")
+            wait_until(
+                lambda: effects.tally(engine).applied >= total // 4, 120, what="consumer under way"
+            )
             consumer.send_signal(signal.SIGKILL)
             consumer.wait(10)
         assert effects.tally(engine).applied < total, "the consumer finished before it was killed"

@@ -99,11 +99,14 @@ def test_several_relays_keep_each_aggregate_in_order_and_the_feed_complete(engin
             written[event.subject].append(event.id)  # appends per aggregate come from one writer
 
     # Each writer owns a disjoint set of aggregates so the expected order per aggregate is known.
-    aggregates_by_writer = {w: [a for i, a in enumerate(aggregates) if i % 3 == w] for w in range(3)}
+    aggregates_by_writer = {
+        w: [a for i, a in enumerate(aggregates) if i % 3 == w] for w in range(3)
+    }
     assert all(aggregates_by_writer.values())
     threads = [threading.Thread(target=writer, args=(w,)) for w in range(3)]
-    with running_relay(engine, amqp_url, batch_size=100, partitions_per_claim=4), running_relay(
-        engine, amqp_url, batch_size=100, partitions_per_claim=4
+    with (
+        running_relay(engine, amqp_url, batch_size=100, partitions_per_claim=4),
+        running_relay(engine, amqp_url, batch_size=100, partitions_per_claim=4),
     ):
         for t in threads:
             t.start()

@@ -16,11 +16,15 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL",
     os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
 )
-AMQP_BASE_URL = os.environ.get("TEST_AMQP_URL", os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+AMQP_BASE_URL = os.environ.get(
+    "TEST_AMQP_URL", os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+)
 MANAGEMENT_URL = os.environ.get("TEST_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05, what: str = "") -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05, what: str = ""
+) -> None:
     """Poll `predicate` until true; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -91,13 +95,11 @@ def amqp_url(vhost: str) -> str:
 
 
 def queue_depth(vhost: str, queue: str) -> int:
-    r = requests.get(
-        f"{MANAGEMENT_URL}/api/queues/{quote(vhost, safe='')}/{quote(queue, safe='')}",
-        auth=_management_auth(),
-        timeout=30,
-    )
-    r.raise_for_status()
-    return int(r.json().get("messages", 0))
+    """Ready messages now (a passive declare: exact, unlike the management API's sampled stats)."""
+    from kombu import Connection
+
+    with Connection(amqp_url(vhost)) as conn:
+        return int(conn.default_channel.queue_declare(queue, passive=True).message_count)
 
 
 def get_messages(vhost: str, queue: str, count: int = 100) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Table mapping of the registry service's own data (the shared outbox and inbox live in shared.db)."""
+"""Table mapping of the registry service's own data (outbox and inbox: shared.db)."""
 
 from sqlalchemy import MetaData
 

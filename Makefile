@@ -1,0 +1,47 @@
+# VIR Exchange — every developer and operator task starts here.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+AGENCIES ?= TG,ML
+
+.PHONY: run test lint format bench venv unit integration clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Start the demo network (embedded SQLite + in-process broker unless DATABASE_URL/AMQP_URL are set).
+run: venv
+	$(BIN)/vir network --agencies $(AGENCIES)
+
+## The whole suite: lint, unit, integration (real RabbitMQ and PostgreSQL), end-to-end.
+test: venv lint
+	$(BIN)/pytest -q tests
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+integration: venv
+	$(BIN)/pytest -q tests/integration
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## Benchmarks: one JSON per benchmark under bench/results/, and a table.
+bench: venv
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

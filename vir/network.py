@@ -1,0 +1,95 @@
+"""Run a whole network in one process: a registry per agency, matching and notifications.
+
+Embedded by default (a SQLite file per service under var/, kombu's in-process broker); with
+DATABASE_URL and AMQP_URL set, every service gets its own database on that PostgreSQL server
+and all of them share that RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import create_engine, text
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from shared.logging import get_logger
+from shared.migrations import upgrade
+from shared.runtime import Runtime
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Node:
+    name: str
+    service: str
+    port: int
+    runtime: Runtime
+    server: BaseWSGIServer
+
+
+def _database_url(base: str | None, var_dir: Path, name: str) -> str:
+    if not base:
+        return f"sqlite:///{var_dir / (name + '.db')}"
+    if base.startswith("sqlite"):
+        raise ValueError("DATABASE_URL for a network must point at a PostgreSQL server")
+    parts = urlsplit(base)
+    database = f"vir_{name.replace('-', '_')}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}
+        ).first()
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{database}"'))
+    admin.dispose()
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
+
+
+def plan(agencies: list[str]) -> list[tuple[str, str, str | None, int]]:
+    """(node name, service, agency, port) of every node of the network."""
+    nodes: list[tuple[str, str, str | None, int]] = [
+        (f"registry-{code.lower()}", "registry", code, 8001 + i) for i, code in enumerate(agencies)
+    ]
+    nodes.append(("matching", "matching", None, 8010))
+    nodes.append(("notifications", "notifications", None, 8020))
+    return nodes
+
+
+def start(agencies: list[str], environ: Mapping[str, str], host: str = "127.0.0.1") -> list[Node]:
+    var_dir = Path(environ.get("VIR_VAR_DIR", "var"))
+    var_dir.mkdir(parents=True, exist_ok=True)
+    started: list[Node] = []
+    for name, service, agency, port in plan(agencies):
+        env = dict(environ)
+        env["DATABASE_URL"] = _database_url(environ.get("DATABASE_URL"), var_dir, name)
+        if agency:
+            env["AGENCY_CODE"] = agency
+        else:
+            env.pop("AGENCY_CODE", None)
+        settings = importlib.import_module(f"services.{service}.config").load_settings(env)
+        upgrade(service, settings.database_url)
+        runtime = importlib.import_module(f"services.{service}.bootstrap").bootstrap(settings)
+        app = importlib.import_module(f"services.{service}.api").create_app(runtime=runtime)
+        server = make_server(host, port, app, threaded=True)
+        runtime.start_thread(f"{name}-http", server.serve_forever)
+        runtime.start_thread(f"{name}-relay", runtime.relay().run, runtime.stop)
+        started.append(Node(name, service, port, runtime, server))
+        log.info("network.node_started", node=name, port=port, database=settings.database_url)
+    return started
+
+
+def stop(nodes: list[Node]) -> None:
+    for node in nodes:
+        node.server.shutdown()
+        node.runtime.shutdown()
+
+
+def wait_forever(stop_event: threading.Event) -> None:
+    while not stop_event.wait(0.5):
+        pass
