@@ -99,7 +99,7 @@ def serve(service: str, host: str, port: int | None, workers: int) -> None:
 
 
 @main.command()
-@click.option("--agencies", default="TG,ML", show_default=True, help="Agency codes, comma-separated.")
+@click.option("--agencies", default="TG,ML", show_default=True, help="Agency codes, e.g. TG,ML.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 def network(agencies: str, host: str) -> None:
     """Run a whole network in this process (embedded unless DATABASE_URL/AMQP_URL are set)."""
