@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify, send_from_directory
+from flask import Flask, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
-from werkzeug.exceptions import HTTPException
 
 from shared.health import health_blueprint
 from shared.runtime import Runtime
@@ -26,7 +25,10 @@ def base_app(
         OPENAPI_SWAGGER_UI_PATH="docs",
         # Served from the installed package: the docs work without reaching any CDN.
         OPENAPI_SWAGGER_UI_URL="/api/v1/docs-assets/",
-        JSON_SORT_KEYS=False,
+        API_SPEC_OPTIONS={
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearerAuth": []}],
+        },
     )
     app.config.update(config or {})
     app.extensions["vir.runtime"] = runtime
@@ -36,13 +38,5 @@ def base_app(
     @app.get("/api/v1/docs-assets/<path:filename>")
     def _docs_assets(filename: str):  # noqa: ANN202
         return send_from_directory(swagger_ui_path, filename)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):  # noqa: ANN202
-        body: dict[str, Any] = {"code": exc.code, "status": exc.name, "message": exc.description}
-        errors = getattr(exc, "data", {}).get("messages") if hasattr(exc, "data") else None
-        if errors:
-            body["errors"] = errors
-        return jsonify(body), exc.code
 
     return app, api

@@ -26,6 +26,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     readiness: Readiness
     background: list[threading.Thread] = field(default_factory=list)
+    consumers: list[EventConsumer] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def publisher(self) -> Publisher:
@@ -66,6 +67,8 @@ class Runtime:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         self.stop.set()
+        for consumer in self.consumers:
+            consumer.stop()
         for thread in self.background:
             thread.join(timeout)
         self.engine.dispose()

@@ -70,6 +70,60 @@ def relay(service: str) -> None:
 
 @main.command()
 @click.argument("service", type=click.Choice(SERVICES))
+def consume(service: str) -> None:
+    """Run SERVICE's event consumers until interrupted."""
+    from shared.runtime import build_runtime
+
+    settings = _settings(service)
+    vir_logging.configure(settings.log_level, service=service, process="consumer")
+    runtime = build_runtime(settings)
+    bootstrap = importlib.import_module(f"services.{service}.bootstrap")
+    consumers = bootstrap.event_consumers(runtime)
+    if not consumers:
+        raise click.ClickException(f"{service} has no event consumers")
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    for c in consumers:
+        runtime.start_thread(f"consumer-{c.spec.name}", c.run)
+    stop.wait()
+    for c in consumers:
+        c.stop()
+    runtime.shutdown()
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens of a registry node (stored hashed; shown once)."""
+
+
+@tokens.command("create")
+@click.option("--role", type=click.Choice(["admin", "staff", "partner", "node"]), required=True)
+@click.option("--name", required=True, help="Who or what holds the token.")
+@click.option("--agency", default=None, help="Agency the token is bound to (default: AGENCY_CODE).")
+def tokens_create(role: str, name: str, agency: str | None) -> None:
+    """Create a token on this registry node (AGENCY_CODE, DATABASE_URL) and print it once."""
+    from services.registry.access import create_token
+    from shared.auth import Role
+    from shared.codes import is_country
+    from shared.db import make_engine, make_session_factory
+
+    settings = _settings("registry")
+    bound = (agency or settings.agency_code or "").upper()
+    if not is_country(bound):
+        raise click.UsageError(f"--agency must be an ISO 3166 alpha-2 code, got {bound!r}")
+    engine = make_engine(settings.database_url)
+    with make_session_factory(engine).begin() as session:
+        row, token = create_token(session, bound, Role(role), name)
+    engine.dispose()
+    click.echo(token)
+    click.echo(
+        f"# {row.id}: {role} of {bound} for {name!r}. Store it now: it cannot be shown again.",
+        err=True,
+    )
+
+
+@main.command()
+@click.argument("service", type=click.Choice(SERVICES))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option(
     "--port",

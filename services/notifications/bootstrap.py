@@ -11,3 +11,8 @@ from shared.settings import Settings
 
 def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None) -> Runtime:
     return build_runtime(settings or load_settings(), engine=engine)
+
+
+def event_consumers(runtime: Runtime) -> list:  # noqa: ARG001 - nothing consumed yet
+    """Consumers of this service (its read model comes with its own issue)."""
+    return []

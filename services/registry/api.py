@@ -1,4 +1,4 @@
-"""HTTP API of the registry service."""
+"""HTTP API of a registry node."""
 
 from __future__ import annotations
 
@@ -6,12 +6,22 @@ from typing import Any
 
 from flask import Flask
 
+from services.registry.access import authenticate
 from services.registry.bootstrap import bootstrap
+from services.registry.handlers import Node
+from services.registry.views import agreements, exchanges, places, volunteers
 from shared.api import base_app
 from shared.runtime import Runtime
 
 
 def create_app(config: dict[str, Any] | None = None, runtime: Runtime | None = None) -> Flask:
     runtime = runtime or bootstrap()
-    app, _api = base_app(__name__, runtime, "VIR Exchange registry", config)
+    agency = runtime.settings.agency_code
+    assert agency, "a registry node needs AGENCY_CODE"
+    app, api = base_app(__name__, runtime, f"VIR Exchange registry ({agency})", config)
+    app.config["AGENCY_CODE"] = agency
+    app.extensions["vir.node"] = Node(agency)
+    app.before_request(authenticate)
+    for module in (volunteers, places, agreements, exchanges):
+        api.register_blueprint(module.blp)
     return app

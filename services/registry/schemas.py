@@ -1,0 +1,392 @@
+"""Request and response schemas of the registry API (validated in, documented in OpenAPI)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+
+from services.registry.domain.volunteers import STATUSES, WITHDRAW_REASONS
+from shared import codes
+
+LEVELS = ["A1", "A2", "B1", "B2", "C1", "C2", "native"]
+GENDERS = ["female", "male", "other", "undisclosed"]
+EDUCATION = ["none", "primary", "secondary", "vocational", "bachelor", "master", "doctorate"]
+CONSENT_PURPOSES = ["registration", "matching", "sharing_with_host_agency", "notifications"]
+
+
+def _country(value: str) -> None:
+    if not codes.is_country(value):
+        raise ValidationError(f"Unknown ISO 3166 country/agency code: {value!r}.")
+
+
+def _language(value: str) -> None:
+    if not codes.is_language(value):
+        raise ValidationError(f"Unknown ISO 639 language code: {value!r}.")
+
+
+Tag = fields.String(validate=validate.Length(1, 80))
+
+
+class LanguageSkill(Schema):
+    code = fields.String(required=True, validate=_language)
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+
+
+class Consent(Schema):
+    given_at = fields.AwareDateTime(required=True, default_timezone=None)
+    purposes = fields.List(
+        fields.String(validate=validate.OneOf(CONSENT_PURPOSES)),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+
+
+class _Window(Schema):
+    @validates_schema(skip_on_field_errors=False)
+    def _window(self, data, **_):  # noqa: ANN001, ANN202
+        start, end = data.get("available_from"), data.get("available_until")
+        if start and end and end < start:
+            raise ValidationError("Must not be before available_from.", "available_until")
+
+
+class VolunteerIn(_Window):
+    first_name = fields.String(required=True, validate=validate.Length(1, 100))
+    last_name = fields.String(required=True, validate=validate.Length(1, 100))
+    date_of_birth = fields.Date(required=True)
+    gender = fields.String(required=True, validate=validate.OneOf(GENDERS))
+    nationality = fields.String(required=True, validate=_country)
+    identity_number = fields.String(required=True, validate=validate.Length(3, 64))
+    email = fields.Email(load_default=None, allow_none=True)
+    phone = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^\+?[0-9 ]{6,20}$", error="Not a phone number."),
+    )
+    preferred_language = fields.String(load_default="fr", validate=validate.OneOf(["fr", "en"]))
+    notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=4000))
+    consent = fields.Nested(Consent, required=True)
+    languages = fields.List(
+        fields.Nested(LanguageSkill), load_default=list, validate=validate.Length(max=20)
+    )
+    skills = fields.List(Tag, load_default=list, validate=validate.Length(max=50))
+    domains = fields.List(Tag, load_default=list, validate=validate.Length(max=20))
+    education_level = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(EDUCATION)
+    )
+    available_from = fields.Date(load_default=None, allow_none=True)
+    available_until = fields.Date(load_default=None, allow_none=True)
+    preferred_countries = fields.List(fields.String(validate=_country), load_default=list)
+
+    @validates("date_of_birth")
+    def _adult(self, value, **_):  # noqa: ANN001, ANN202
+        from datetime import date
+
+        today = date.today()
+        if value >= today:
+            raise ValidationError("Must be in the past.")
+        if value.year < 1900:
+            raise ValidationError("Must be after 1900.")
+
+
+class VolunteerPatch(_Window):
+    """Every field optional; identity (names, birth date, identity number) is changed by admins."""
+
+    email = fields.Email(allow_none=True)
+    phone = fields.String(
+        allow_none=True, validate=validate.Regexp(r"^\+?[0-9 ]{6,20}$", error="Not a phone number.")
+    )
+    preferred_language = fields.String(validate=validate.OneOf(["fr", "en"]))
+    notes = fields.String(allow_none=True, validate=validate.Length(max=4000))
+    languages = fields.List(fields.Nested(LanguageSkill), validate=validate.Length(max=20))
+    skills = fields.List(Tag, validate=validate.Length(max=50))
+    domains = fields.List(Tag, validate=validate.Length(max=20))
+    education_level = fields.String(allow_none=True, validate=validate.OneOf(EDUCATION))
+    available_from = fields.Date(allow_none=True)
+    available_until = fields.Date(allow_none=True)
+    preferred_countries = fields.List(fields.String(validate=_country))
+
+
+class VolunteerOut(Schema):
+    id = fields.String()
+    agency = fields.String()
+    first_name = fields.String()
+    last_name = fields.String()
+    date_of_birth = fields.Date()
+    gender = fields.String()
+    nationality = fields.String()
+    identity_number = fields.String()
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    preferred_language = fields.String()
+    notes = fields.String(allow_none=True)
+    consent_given_at = fields.DateTime()
+    consent_purposes = fields.List(fields.String())
+    languages = fields.List(fields.Nested(LanguageSkill))
+    skills = fields.List(fields.String())
+    domains = fields.List(fields.String())
+    education_level = fields.String(allow_none=True)
+    available_from = fields.Date(allow_none=True)
+    available_until = fields.Date(allow_none=True)
+    preferred_countries = fields.List(fields.String())
+    status = fields.String()
+    withdrawn_reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class VolunteerQuery(Schema):
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    skill = fields.String(validate=validate.Length(1, 80))
+    domain = fields.String(validate=validate.Length(1, 80))
+    language = fields.String(validate=_language)
+    q = fields.String(
+        validate=validate.Length(1, 100),
+        metadata={"description": "Name contains (case-insensitive)"},
+    )
+
+
+class Withdrawal(Schema):
+    reason = fields.String(required=True, validate=validate.OneOf(WITHDRAW_REASONS))
+
+
+class HostOrganisationIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    city = fields.String(required=True, validate=validate.Length(1, 120))
+    domain = fields.String(required=True, validate=validate.Length(1, 80))
+    contact_email = fields.Email(load_default=None, allow_none=True)
+    contact_phone = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^\+?[0-9 ]{6,20}$", error="Not a phone number."),
+    )
+
+
+class HostOrganisationOut(HostOrganisationIn):
+    id = fields.String()
+    agency = fields.String()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class _Period(Schema):
+    @validates_schema(skip_on_field_errors=False)
+    def _period(self, data, **_):  # noqa: ANN001, ANN202
+        start, end = data.get("start"), data.get("end")
+        if start and end and end < start:
+            raise ValidationError("Must not be before start.", "end")
+
+
+class PlacementIn(_Period):
+    host_organisation_id = fields.String(required=True, validate=validate.Length(1, 64))
+    title = fields.String(required=True, validate=validate.Length(1, 200))
+    city = fields.String(required=True, validate=validate.Length(1, 120))
+    domain = fields.String(required=True, validate=validate.Length(1, 80))
+    required_skills = fields.List(Tag, load_default=list, validate=validate.Length(max=30))
+    required_languages = fields.List(
+        fields.Nested(LanguageSkill), load_default=list, validate=validate.Length(max=10)
+    )
+    start = fields.Date(required=True)
+    end = fields.Date(required=True)
+    slots = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
+
+
+class PlacementPatch(_Period):
+    title = fields.String(validate=validate.Length(1, 200))
+    city = fields.String(validate=validate.Length(1, 120))
+    domain = fields.String(validate=validate.Length(1, 80))
+    required_skills = fields.List(Tag, validate=validate.Length(max=30))
+    required_languages = fields.List(fields.Nested(LanguageSkill), validate=validate.Length(max=10))
+    start = fields.Date()
+    end = fields.Date()
+    slots = fields.Integer(validate=validate.Range(min=1, max=1000))
+
+
+class PlacementOut(Schema):
+    id = fields.String()
+    agency = fields.String()
+    host_organisation_id = fields.String()
+    title = fields.String()
+    city = fields.String()
+    domain = fields.String()
+    required_skills = fields.List(fields.String())
+    required_languages = fields.List(fields.Nested(LanguageSkill))
+    start = fields.Date()
+    end = fields.Date()
+    slots = fields.Integer()
+    status = fields.String()
+    closed_reason = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class PlacementQuery(Schema):
+    status = fields.String(validate=validate.OneOf(["open", "filled", "closed"]))
+    domain = fields.String(validate=validate.Length(1, 80))
+    host_organisation_id = fields.String(validate=validate.Length(1, 64))
+
+
+class Closure(Schema):
+    reason = fields.String(required=True, validate=validate.Length(1, 500))
+
+
+class QuotaSchema(Schema):
+    sending = fields.String(required=True, validate=_country)
+    host = fields.String(required=True, validate=_country)
+    volunteers = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000))
+
+
+class AgreementTermsIn(_Period):
+    start = fields.Date(required=True)
+    end = fields.Date(required=True)
+    quotas = fields.List(
+        fields.Nested(QuotaSchema), required=True, validate=validate.Length(min=1, max=20)
+    )
+    balance_tolerance = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000))
+    fields_of_cooperation = fields.List(Tag, load_default=list, validate=validate.Length(max=20))
+
+
+class AgreementProposal(AgreementTermsIn):
+    partners = fields.List(
+        fields.String(validate=_country),
+        required=True,
+        validate=validate.Length(min=1, max=10),
+        metadata={"description": "The other parties (this node's agency is always a party)."},
+    )
+
+
+class ApprovalIn(Schema):
+    terms_hash = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[0-9a-f]{64}$", error="Not a SHA-256 hex digest."),
+    )
+
+
+class TerminationIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(1, 500))
+    effective = fields.Date(required=True)
+
+
+class AgreementOut(Schema):
+    id = fields.String()
+    parties = fields.List(fields.String())
+    proposer = fields.String()
+    start = fields.Date()
+    end = fields.Date()
+    quotas = fields.List(fields.Nested(QuotaSchema))
+    balance_tolerance = fields.Integer()
+    fields_of_cooperation = fields.List(fields.String())
+    revision = fields.Integer()
+    terms_hash = fields.String()
+    approvals = fields.Dict(keys=fields.String(), values=fields.String())
+    status = fields.String()
+    terminated_by = fields.String(allow_none=True)
+    termination_reason = fields.String(allow_none=True)
+    terminated_on = fields.Date(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class AgreementQuery(Schema):
+    status = fields.String(
+        validate=validate.OneOf(["proposed", "active", "amended", "terminated", "expired"])
+    )
+    partner = fields.String(validate=_country)
+
+
+class LedgerDirection(Schema):
+    sending = fields.String()
+    host = fields.String()
+    quota = fields.Integer()
+    proposed = fields.Integer()
+    confirmed = fields.Integer()
+    started = fields.Integer()
+    completed = fields.Integer()
+    remaining = fields.Integer()
+
+
+class LedgerOut(Schema):
+    agreement_id = fields.String()
+    status = fields.String()
+    balance_tolerance = fields.Integer()
+    balance = fields.Integer(
+        metadata={"description": "Largest difference of confirmed counts between directions"}
+    )
+    within_tolerance = fields.Boolean()
+    directions = fields.List(fields.Nested(LedgerDirection))
+
+
+class CriterionOut(Schema):
+    criterion = fields.String()
+    weight = fields.Float()
+    value = fields.Float()
+    explanation = fields.String()
+
+
+class MatchOut(Schema):
+    id = fields.String()
+    agreement_id = fields.String()
+    volunteer_id = fields.String()
+    placement_id = fields.String()
+    sending_agency = fields.String()
+    host_agency = fields.String()
+    score = fields.Float()
+    criteria = fields.List(fields.Nested(CriterionOut))
+    decisions = fields.Dict(keys=fields.String(), values=fields.Dict())
+    status = fields.String()
+    status_reason = fields.String(allow_none=True)
+    expires_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class MatchQuery(Schema):
+    status = fields.String(
+        validate=validate.OneOf(["proposed", "confirmed", "declined", "cancelled"])
+    )
+    agreement_id = fields.String(validate=validate.Length(1, 64))
+    awaiting_us = fields.Boolean(
+        metadata={"description": "Only proposals this agency has not decided yet"}
+    )
+
+
+class DeclineIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(3, 500))
+
+
+class MobilityOut(Schema):
+    id = fields.String()
+    match_id = fields.String()
+    agreement_id = fields.String()
+    sending_agency = fields.String()
+    host_agency = fields.String()
+    status = fields.String()
+    started_on = fields.Date(allow_none=True)
+    ended_on = fields.Date(allow_none=True)
+    reports = fields.List(fields.Dict())
+    updated_at = fields.DateTime()
+
+
+class AgencyOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    languages = fields.List(fields.String())
+    contact_email = fields.String(allow_none=True)
+    node_url = fields.String(allow_none=True)
+
+
+class AgencyIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    languages = fields.List(
+        fields.String(validate=_language), required=True, validate=validate.Length(min=1, max=10)
+    )
+    contact_email = fields.Email(load_default=None, allow_none=True)
+    node_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"})
+
+
+class FeedQuery(Schema):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class FeedOut(Schema):
+    events = fields.List(fields.Dict())
+    next_after = fields.Integer()

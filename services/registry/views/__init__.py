@@ -1,0 +1,61 @@
+"""HTTP views of the registry: thin edges that validate, call a handler, and shape the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import current_app
+from flask_smorest import abort
+from sqlalchemy.orm import Session
+
+from services.registry.handlers import Conflict, Invalid, Node, NotFound
+
+T = TypeVar("T")
+
+
+def node() -> Node:
+    return current_app.extensions["vir.node"]
+
+
+def sessions() -> Any:
+    return current_app.extensions["vir.runtime"].sessions
+
+
+def _fail(exc: Exception) -> None:
+    if isinstance(exc, NotFound):
+        abort(404, message=str(exc))
+    if isinstance(exc, Invalid):
+        abort(422, message=str(exc), errors={"json": {exc.field: [str(exc)]}})
+    if isinstance(exc, Conflict):
+        errors = {"json": {exc.field: [str(exc)]}} if exc.field else None
+        abort(409, message=str(exc), **({"errors": errors} if errors else {}))
+    raise exc
+
+
+def write(handler: Callable[..., T], *args: Any) -> T:
+    """Run a use case in one transaction: committed with its events, or nothing at all."""
+    try:
+        with sessions().begin() as session:
+            return handler(session, node(), *args)
+    except (NotFound, Conflict, Invalid) as exc:
+        _fail(exc)
+        raise  # unreachable: abort raised
+
+
+def read(handler: Callable[..., T], *args: Any) -> T:
+    try:
+        with sessions()() as session:
+            return handler(session, node(), *args)
+    except (NotFound, Conflict, Invalid) as exc:
+        _fail(exc)
+        raise
+
+
+def paginate(session: Session, statement: Any, pagination: Any) -> list[Any]:
+    """Apply flask-smorest's page parameters to a select, counting the total for X-Pagination."""
+    from sqlalchemy import func, select
+
+    pagination.item_count = session.scalar(select(func.count()).select_from(statement.subquery()))
+    offset = (pagination.page - 1) * pagination.page_size
+    return list(session.scalars(statement.offset(offset).limit(pagination.page_size)))

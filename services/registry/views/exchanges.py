@@ -1,0 +1,162 @@
+"""Match proposals this agency decides on, mobilities, the agency profile and the event feed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_smorest import Blueprint
+from sqlalchemy import or_, select
+
+from services.registry import handlers
+from services.registry.access import READERS, STAFF, allow
+from services.registry.adapters.orm import AgencyProfile, Match, Mobility
+from services.registry.schemas import (
+    AgencyIn,
+    AgencyOut,
+    DeclineIn,
+    FeedOut,
+    FeedQuery,
+    MatchOut,
+    MatchQuery,
+    MobilityOut,
+)
+from services.registry.views import node, paginate, read, sessions, write
+from shared.auth import Role
+from shared.outbox import read_feed
+
+blp = Blueprint(
+    "exchanges", __name__, url_prefix="/api/v1", description="Matches, mobilities, agency, feed"
+)
+
+
+@blp.route("/matches", methods=["GET"])
+@allow(*STAFF)
+@blp.arguments(MatchQuery, location="query")
+@blp.response(200, MatchOut(many=True))
+@blp.paginate()
+def list_matches(query: dict[str, Any], pagination_parameters: Any) -> list[Match]:
+    agency = node().agency
+    statement = select(Match).where(
+        or_(Match.sending_agency == agency, Match.host_agency == agency)
+    )
+    if "status" in query:
+        statement = statement.where(Match.status == query["status"])
+    if "agreement_id" in query:
+        statement = statement.where(Match.agreement_id == query["agreement_id"])
+    with sessions()() as session:
+        if query.get("awaiting_us"):
+            rows = [
+                m
+                for m in session.scalars(
+                    statement.where(Match.status == "proposed").order_by(Match.created_at, Match.id)
+                )
+                if agency not in m.decisions
+            ]
+            pagination_parameters.item_count = len(rows)
+            start = (pagination_parameters.page - 1) * pagination_parameters.page_size
+            return rows[start : start + pagination_parameters.page_size]
+        return paginate(
+            session, statement.order_by(Match.created_at.desc(), Match.id), pagination_parameters
+        )
+
+
+@blp.route("/matches/<match_id>", methods=["GET"])
+@allow(*STAFF)
+@blp.response(200, MatchOut)
+def get_match(match_id: str) -> Match:
+    return read(handlers.get_match, match_id)
+
+
+@blp.route("/matches/<match_id>/accept", methods=["POST"])
+@allow(*STAFF)
+@blp.response(200, MatchOut)
+def accept(match_id: str) -> Match:
+    """Accept a proposal on this agency's behalf (emits match.accepted)."""
+    return write(handlers.decide_match, match_id, True, None)
+
+
+@blp.route("/matches/<match_id>/decline", methods=["POST"])
+@allow(*STAFF)
+@blp.arguments(DeclineIn)
+@blp.response(200, MatchOut)
+def decline(data: dict[str, Any], match_id: str) -> Match:
+    """Decline with a reason; frees the volunteer and the slot for re-matching."""
+    return write(handlers.decide_match, match_id, False, data["reason"])
+
+
+@blp.route("/mobilities", methods=["GET"])
+@allow(*STAFF)
+@blp.response(200, MobilityOut(many=True))
+@blp.paginate()
+def list_mobilities(pagination_parameters: Any) -> list[Mobility]:
+    agency = node().agency
+    statement = select(Mobility).where(
+        or_(Mobility.sending_agency == agency, Mobility.host_agency == agency)
+    )
+    with sessions()() as session:
+        return paginate(
+            session,
+            statement.order_by(Mobility.updated_at.desc(), Mobility.id),
+            pagination_parameters,
+        )
+
+
+@blp.route("/mobilities/<mobility_id>", methods=["GET"])
+@allow(*STAFF)
+@blp.response(200, MobilityOut)
+def get_mobility(mobility_id: str) -> Mobility:
+    def _get(session: Any, n: handlers.Node, mid: str) -> Mobility:
+        mobility = session.get(Mobility, mid)
+        if mobility is None or n.agency not in (mobility.sending_agency, mobility.host_agency):
+            raise handlers.NotFound(f"No mobility {mid}.")
+        return mobility
+
+    return read(_get, mobility_id)
+
+
+@blp.route("/agency", methods=["GET"])
+@allow(*READERS)
+@blp.response(200, AgencyOut)
+def get_agency() -> dict[str, Any]:
+    with sessions()() as session:
+        profile = session.get(AgencyProfile, node().agency)
+    if profile is None:
+        return {
+            "code": node().agency,
+            "name": node().agency,
+            "languages": ["fr"],
+            "contact_email": None,
+            "node_url": None,
+        }
+    return {c.key: getattr(profile, c.key) for c in AgencyProfile.__table__.columns}
+
+
+@blp.route("/agency", methods=["PUT"])
+@allow(Role.ADMIN)
+@blp.arguments(AgencyIn)
+@blp.response(200, AgencyOut)
+def put_agency(data: dict[str, Any]) -> dict[str, Any]:
+    with sessions().begin() as session:
+        profile = session.get(AgencyProfile, node().agency) or AgencyProfile(code=node().agency)
+        for key, value in data.items():
+            setattr(profile, key, value)
+        profile.updated_at = datetime.now(UTC)
+        session.add(profile)
+    return {"code": node().agency, **data}
+
+
+@blp.route("/events", methods=["GET"])
+@allow(Role.ADMIN, Role.NODE)
+@blp.arguments(FeedQuery, location="query")
+@blp.response(200, FeedOut)
+def feed(query: dict[str, Any]) -> dict[str, Any]:
+    """This node's published events in publication order, for catch-up and rebuilds."""
+    import json
+
+    with sessions()() as session:
+        entries = read_feed(session.connection(), after=query["after"], limit=query["limit"])
+    return {
+        "events": [{"position": e.position, "event": json.loads(e.payload)} for e in entries],
+        "next_after": entries[-1].position if entries else query["after"],
+    }

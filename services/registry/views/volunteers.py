@@ -1,0 +1,106 @@
+"""Volunteers of this agency: register, read, list, update, withdraw."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+from sqlalchemy import func, or_, select
+
+from services.registry import handlers
+from services.registry.access import STAFF, allow
+from services.registry.adapters.orm import Volunteer
+from services.registry.schemas import (
+    VolunteerIn,
+    VolunteerOut,
+    VolunteerPatch,
+    VolunteerQuery,
+    Withdrawal,
+)
+from services.registry.views import node, paginate, read, sessions, write
+
+blp = Blueprint(
+    "volunteers", __name__, url_prefix="/api/v1/volunteers", description="Volunteers of this agency"
+)
+
+
+@blp.route("", methods=["POST"])
+@allow(*STAFF)
+@blp.arguments(VolunteerIn)
+@blp.response(201, VolunteerOut)
+def register(data: dict[str, Any]) -> Volunteer:
+    """Register a volunteer (emits volunteer.registered without personal data)."""
+    return write(handlers.register_volunteer, data)
+
+
+@blp.route("", methods=["GET"])
+@allow(*STAFF)
+@blp.arguments(VolunteerQuery, location="query")
+@blp.response(200, VolunteerOut(many=True))
+@blp.paginate()
+def list_volunteers(query: dict[str, Any], pagination_parameters: Any) -> list[Volunteer]:
+    """List volunteers, newest first, with filters; X-Pagination header gives the totals."""
+    statement = select(Volunteer).where(Volunteer.agency == node().agency)
+    if "status" in query:
+        statement = statement.where(Volunteer.status == query["status"])
+    if "q" in query:
+        pattern = f"%{query['q'].lower()}%"
+        statement = statement.where(
+            or_(
+                func.lower(Volunteer.last_name).like(pattern),
+                func.lower(Volunteer.first_name).like(pattern),
+            )
+        )
+    with sessions()() as session:
+        # JSON list filters are applied in Python: portable across PostgreSQL and SQLite.
+        if any(k in query for k in ("skill", "domain", "language")):
+            rows = [
+                v
+                for v in session.scalars(
+                    statement.order_by(Volunteer.created_at.desc(), Volunteer.id)
+                )
+                if _matches(v, query)
+            ]
+            pagination_parameters.item_count = len(rows)
+            start = (pagination_parameters.page - 1) * pagination_parameters.page_size
+            return rows[start : start + pagination_parameters.page_size]
+        return paginate(
+            session,
+            statement.order_by(Volunteer.created_at.desc(), Volunteer.id),
+            pagination_parameters,
+        )
+
+
+def _matches(v: Volunteer, query: dict[str, Any]) -> bool:
+    if "skill" in query and query["skill"].lower() not in (s.lower() for s in v.skills):
+        return False
+    if "domain" in query and query["domain"].lower() not in (d.lower() for d in v.domains):
+        return False
+    if "language" in query and query["language"] not in (lang["code"] for lang in v.languages):
+        return False
+    return True
+
+
+@blp.route("/<volunteer_id>", methods=["GET"])
+@allow(*STAFF)
+@blp.response(200, VolunteerOut)
+def get(volunteer_id: str) -> Volunteer:
+    return read(handlers.get_volunteer, volunteer_id)
+
+
+@blp.route("/<volunteer_id>", methods=["PATCH"])
+@allow(*STAFF)
+@blp.arguments(VolunteerPatch)
+@blp.response(200, VolunteerOut)
+def update(changes: dict[str, Any], volunteer_id: str) -> Volunteer:
+    """Change contact details or the matching profile (emits volunteer.updated)."""
+    return write(handlers.update_volunteer, volunteer_id, changes)
+
+
+@blp.route("/<volunteer_id>/withdraw", methods=["POST"])
+@allow(*STAFF)
+@blp.arguments(Withdrawal)
+@blp.response(200, VolunteerOut)
+def withdraw(data: dict[str, Any], volunteer_id: str) -> Volunteer:
+    """Withdraw a volunteer from the programme (emits volunteer.withdrawn)."""
+    return write(handlers.withdraw_volunteer, volunteer_id, data["reason"])
