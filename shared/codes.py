@@ -10,21 +10,19 @@ from babel import Locale
 _NOT_COUNTRIES = {"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB"}
 
 
+def _codes(names: dict) -> list[str]:
+    return [code for code in names if isinstance(code, str) and code.isalpha()]
+
+
 @cache
 def countries() -> frozenset[str]:
-    territories = Locale("en").territories
-    return frozenset(
-        code
-        for code in territories
-        if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
-    )
+    territories = _codes(Locale("en").territories)
+    return frozenset(c for c in territories if len(c) == 2 and c not in _NOT_COUNTRIES)
 
 
 @cache
 def languages() -> frozenset[str]:
-    return frozenset(
-        code for code in Locale("en").languages if code.isalpha() and len(code) in (2, 3)
-    )
+    return frozenset(c for c in _codes(Locale("en").languages) if len(c) in (2, 3))
 
 
 def is_country(code: str) -> bool:
