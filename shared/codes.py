@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
+from typing import Any
 
 from babel import Locale
 
@@ -10,7 +12,7 @@ from babel import Locale
 _NOT_COUNTRIES = {"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB"}
 
 
-def _codes(names: dict) -> list[str]:
+def _codes(names: Iterable[Any]) -> list[str]:
     return [code for code in names if isinstance(code, str) and code.isalpha()]
 
 
