@@ -1,0 +1,108 @@
+"""A registry node on a real PostgreSQL database, with a token per role, for API tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, func, select
+
+from services.registry.access import create_token
+from services.registry.adapters.orm import Volunteer
+from services.registry.api import create_app
+from services.registry.bootstrap import bootstrap
+from services.registry.config import load_settings
+from shared.auth import Role
+from shared.db import outbox
+from shared.migrations import upgrade
+from shared.runtime import Runtime
+
+
+@dataclass
+class RegistryNode:
+    agency: str
+    app: Flask
+    runtime: Runtime
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def engine(self) -> Engine:
+        return self.runtime.engine
+
+    def client(self) -> FlaskClient:
+        return self.app.test_client()
+
+    def headers(self, who: str = "staff") -> dict[str, str]:
+        """`who` is a role of this agency ("staff"), or "<role>@<agency>" for a foreign token."""
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def call(self, method: str, path: str, who: str | None = "staff", **kwargs: Any) -> Any:
+        headers = self.headers(who) if who else {}
+        return self.client().open(path, method=method, headers=headers, **kwargs)
+
+    def outbox_count(self, event_type: str | None = None) -> int:
+        statement = select(func.count()).select_from(outbox)
+        if event_type:
+            statement = statement.where(outbox.c.event_type == event_type)
+        with self.engine.connect() as conn:
+            return conn.execute(statement).scalar_one()
+
+    def volunteer_count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(Volunteer)).scalar_one()
+
+
+def start_registry(agency: str, database_url: str, amqp_url: str = "memory://") -> RegistryNode:
+    upgrade("registry", database_url)
+    settings = load_settings(
+        {"AGENCY_CODE": agency, "DATABASE_URL": database_url, "AMQP_URL": amqp_url}
+    )
+    runtime = bootstrap(settings)
+    node = RegistryNode(agency=agency, app=create_app(runtime=runtime), runtime=runtime)
+    other = "ML" if agency != "ML" else "TG"
+    with runtime.sessions.begin() as session:
+        for role in Role:
+            node.tokens[role.value] = create_token(
+                session, agency, role, f"{role.value} of {agency}"
+            )[1]
+            node.tokens[f"{role.value}@{other}"] = create_token(
+                session, other, role, f"{role.value} of {other}"
+            )[1]
+    return node
+
+
+def volunteer_payload(n: int = 1, **overrides: Any) -> dict[str, Any]:
+    payload = {
+        "first_name": "Ama",
+        "last_name": f"Mensah{n}",
+        "date_of_birth": "1995-04-02",
+        "gender": "female",
+        "nationality": "TG",
+        "identity_number": f"TG-{n:06d}",
+        "email": f"ama{n}@example.org",
+        "phone": "+228 90 00 00 00",
+        "consent": {"given_at": "2017-06-01T10:00:00Z", "purposes": ["registration", "matching"]},
+        "languages": [{"code": "fr", "level": "native"}, {"code": "ee", "level": "native"}],
+        "skills": ["public health"],
+        "domains": ["health"],
+        "education_level": "master",
+        "available_from": "2017-09-01",
+        "available_until": "2018-08-31",
+        "preferred_countries": ["ML"],
+    }
+    payload.update(overrides)
+    return payload
+
+
+PILOT_TERMS = {
+    "start": "2017-09-01",
+    "end": "2018-12-31",
+    "quotas": [
+        {"sending": "TG", "host": "ML", "volunteers": 4},
+        {"sending": "ML", "host": "TG", "volunteers": 2},
+    ],
+    "balance_tolerance": 2,
+    "fields_of_cooperation": ["health", "education"],
+}
