@@ -427,11 +427,7 @@ def approve_agreement(
     session: Session, node: Node, agreement_id: str, approved_hash: str
 ) -> Agreement:
     agreement = get_agreement(session, node, agreement_id)
-    if (
-        agreement.approvals.get(node.agency) == approved_hash
-        and approved_hash == agreement.terms_hash
-    ):
-        return agreement  # approving the same terms again changes nothing
+    already = agreement.approvals.get(node.agency) == approved_hash
     try:
         approvals, status = rules.approve(
             agency=node.agency,
@@ -443,7 +439,9 @@ def approve_agreement(
             status=agreement.status,
         )
     except rules.AgreementError as exc:
-        raise Conflict(str(exc), exc.field) from exc
+        raise Conflict(str(exc), exc.field or "status") from exc
+    if already:
+        return agreement  # approving the same current terms again changes nothing
     agreement.approvals, agreement.status, agreement.updated_at = approvals, status, now()
     emit(
         session,

@@ -96,9 +96,11 @@ def volunteer_payload(n: int = 1, **overrides: Any) -> dict[str, Any]:
     return payload
 
 
+# The pilot's quotas (4 TG→ML, 2 ML→TG, tolerance 2) over a period still to come, so that an
+# approved agreement reads "active" rather than "expired".
 PILOT_TERMS = {
-    "start": "2017-09-01",
-    "end": "2018-12-31",
+    "start": "2027-09-01",
+    "end": "2028-12-31",
     "quotas": [
         {"sending": "TG", "host": "ML", "volunteers": 4},
         {"sending": "ML", "host": "TG", "volunteers": 2},
