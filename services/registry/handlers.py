@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.registry.adapters.orm import (
     Agreement,
+    DossierAccess,
     HostOrganisation,
     Match,
     Mobility,
@@ -208,6 +209,40 @@ def withdraw_volunteer(session: Session, node: Node, volunteer_id: str, reason: 
         {"volunteer_id": volunteer.id, "agency": node.agency, "reason": reason},
     )
     return volunteer
+
+
+class Forbidden(Exception):
+    pass
+
+
+def read_dossier(
+    session: Session, node: Node, volunteer_id: str, reader_agency: str, token_id: str
+) -> tuple[Volunteer, Match]:
+    """A host agency's node reads a volunteer's personal data: only for a confirmed match it
+    hosts; every read is recorded."""
+    volunteer = get_volunteer(session, node, volunteer_id)
+    match = session.scalar(
+        select(Match)
+        .where(
+            Match.volunteer_id == volunteer.id,
+            Match.host_agency == reader_agency,
+            Match.sending_agency == node.agency,
+            Match.status == "confirmed",
+        )
+        .order_by(Match.updated_at.desc())
+    )
+    if match is None:
+        raise Forbidden(f"{reader_agency} hosts no confirmed match of this volunteer.")
+    session.add(
+        DossierAccess(
+            volunteer_id=volunteer.id,
+            match_id=match.id,
+            reader_agency=reader_agency,
+            token_id=token_id,
+            at=now(),
+        )
+    )
+    return volunteer, match
 
 
 # -- host organisations and placements -----------------------------------------------------------

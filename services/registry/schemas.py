@@ -133,6 +133,11 @@ class VolunteerOut(Schema):
     updated_at = fields.DateTime()
 
 
+class DossierOut(Schema):
+    match_id = fields.String()
+    volunteer = fields.Nested(VolunteerOut)
+
+
 class VolunteerQuery(Schema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     skill = fields.String(validate=validate.Length(1, 80))

@@ -9,7 +9,7 @@ from flask import current_app
 from flask_smorest import abort
 from sqlalchemy.orm import Session
 
-from services.registry.handlers import Conflict, Invalid, Node, NotFound
+from services.registry.handlers import Conflict, Forbidden, Invalid, Node, NotFound
 
 T = TypeVar("T")
 
@@ -25,6 +25,8 @@ def sessions() -> Any:
 def _fail(exc: Exception) -> None:
     if isinstance(exc, NotFound):
         abort(404, message=str(exc))
+    if isinstance(exc, Forbidden):
+        abort(403, message=str(exc))
     if isinstance(exc, Invalid):
         abort(422, message=str(exc), errors={"json": {exc.field: [str(exc)]}})
     if isinstance(exc, Conflict):
@@ -38,7 +40,7 @@ def write(handler: Callable[..., T], *args: Any) -> T:
     try:
         with sessions().begin() as session:
             return handler(session, node(), *args)
-    except (NotFound, Conflict, Invalid) as exc:
+    except (NotFound, Conflict, Invalid, Forbidden) as exc:
         _fail(exc)
         raise  # unreachable: abort raised
 
@@ -47,7 +49,7 @@ def read(handler: Callable[..., T], *args: Any) -> T:
     try:
         with sessions()() as session:
             return handler(session, node(), *args)
-    except (NotFound, Conflict, Invalid) as exc:
+    except (NotFound, Conflict, Invalid, Forbidden) as exc:
         _fail(exc)
         raise
 

@@ -8,9 +8,10 @@ from flask_smorest import Blueprint
 from sqlalchemy import func, or_, select
 
 from services.registry import handlers
-from services.registry.access import STAFF, allow
+from services.registry.access import STAFF, actor, allow
 from services.registry.adapters.orm import Volunteer
 from services.registry.schemas import (
+    DossierOut,
     VolunteerIn,
     VolunteerOut,
     VolunteerPatch,
@@ -18,6 +19,7 @@ from services.registry.schemas import (
     Withdrawal,
 )
 from services.registry.views import node, paginate, read, sessions, write
+from shared.auth import Role
 
 blp = Blueprint(
     "volunteers", __name__, url_prefix="/api/v1/volunteers", description="Volunteers of this agency"
@@ -104,3 +106,15 @@ def update(changes: dict[str, Any], volunteer_id: str) -> Volunteer:
 def withdraw(data: dict[str, Any], volunteer_id: str) -> Volunteer:
     """Withdraw a volunteer from the programme (emits volunteer.withdrawn)."""
     return write(handlers.withdraw_volunteer, volunteer_id, data["reason"])
+
+
+@blp.route("/<volunteer_id>/dossier", methods=["GET"])
+@allow(Role.NODE)
+@blp.response(200, DossierOut)
+def dossier(volunteer_id: str) -> dict[str, Any]:
+    """The host agency's node reads the dossier of a volunteer it hosts under a confirmed match.
+
+    Any other caller gets 403; every read is recorded in the dossier access log."""
+    who = actor()
+    volunteer, match = write(handlers.read_dossier, volunteer_id, who.agency, who.token_id)
+    return {"match_id": match.id, "volunteer": volunteer}
