@@ -77,11 +77,16 @@ class EventConsumer(ConsumerMixin):
     # -- kombu wiring ----------------------------------------------------------------------------
 
     def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:  # noqa: N803 - kombu API
-        if self.declare_topology:
-            topology.declare(channel, [self.spec])
+        if self.embedded:
+            topology.declare(channel)
+            queue = topology.embedded_queue(self.spec)
+        else:
+            if self.declare_topology:
+                topology.declare(channel, [self.spec])
+            queue = topology.main_queue(self.spec)
         return [
             Consumer(
-                queues=[topology.main_queue(self.spec)],
+                queues=[queue],
                 on_message=self.on_message,
                 prefetch_count=self.prefetch_count,
                 auto_declare=self.declare_topology,
@@ -133,6 +138,9 @@ class EventConsumer(ConsumerMixin):
     # -- one delivery ----------------------------------------------------------------------------
 
     def on_message(self, message: Message) -> None:
+        if self.embedded and not self._bound(message):
+            message.ack()
+            return
         try:
             event = decode(message.body)
         except InvalidEvent as exc:
@@ -153,6 +161,12 @@ class EventConsumer(ConsumerMixin):
             return
         message.ack()
         PROCESSED.labels(self.spec.name, outcome).inc()
+
+    def _bound(self, message: Message) -> bool:
+        key = self._original_routing_key(message)
+        return key == self.spec.queue or any(
+            topology.topic_matches(p, key) for p in self.spec.bindings
+        )
 
     def _attempt(self, message: Message) -> int:
         headers = message.headers or {}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import amqp
-from kombu import Connection, Exchange, Producer
+from kombu import Connection, Producer
 
 from shared.logging import get_logger
 from shared.messaging import topology
@@ -180,7 +180,7 @@ class KombuPublisher:
         for m in messages:
             self._producer.publish(
                 m.body,
-                exchange=Exchange(m.exchange, type="topic"),
+                exchange=m.exchange,
                 routing_key=m.routing_key,
                 content_type=m.content_type,
                 content_encoding="binary",

@@ -130,6 +130,27 @@ def main_queue(spec: ConsumerSpec) -> Queue:
     )
 
 
+def topic_matches(pattern: str, routing_key: str) -> bool:
+    """AMQP topic semantics: `*` is exactly one word, `#` zero or more words."""
+
+    def match(p: list[str], k: list[str]) -> bool:
+        if not p:
+            return not k
+        if p[0] == "#":
+            return any(match(p[1:], k[i:]) for i in range(len(k) + 1))
+        if not k:
+            return False
+        return (p[0] == "*" or p[0] == k[0]) and match(p[1:], k[1:])
+
+    return match(pattern.split("."), routing_key.split("."))
+
+
+def embedded_queue(spec: ConsumerSpec) -> Queue:
+    """For kombu's in-process broker, whose topic emulation mishandles `#` between words: bind
+    everything and let the consumer apply `topic_matches` to the spec's bindings itself."""
+    return Queue(spec.queue, exchange=_exchange(spec.exchange), routing_key="#", durable=True)
+
+
 def consumer_queues(spec: ConsumerSpec) -> list[Queue]:
     """The main queue, each retry queue and the dead-letter queue of one consumer."""
     retry = [

@@ -57,3 +57,14 @@ def test_retry_queues_wait_longer_each_time_and_return_to_their_own_consumer_onl
         args = spec.retry_queue_arguments(n)
         assert args["x-dead-letter-exchange"] == ""  # default exchange: straight to one queue
         assert args["x-dead-letter-routing-key"] == "registry.ML"
+
+
+def test_topic_matching_follows_amqp_words():
+    m = topology.topic_matches
+    assert m("agreement.*.#.ML.#", "agreement.proposed.TG.ML")
+    assert m("agreement.*.#.ML.#", "agreement.proposed.ML.TG")
+    assert m("agreement.*.#.ML.#", "agreement.proposed.TG.NE.ML")
+    assert not m("agreement.*.#.ML.#", "agreement.proposed.TG.NE")
+    assert not m("agreement.*.#.ML.#", "match.proposed.TG.ML")
+    assert m("#", "volunteer.registered.TG") and m("volunteer.#", "volunteer.registered.TG")
+    assert not m("volunteer.*", "volunteer.registered.TG")
