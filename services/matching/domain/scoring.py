@@ -1,0 +1,107 @@
+"""Eligibility (hard rules) and the score (soft criteria, explained) of a volunteer/placement pair.
+
+Score = Σ weight × value, each value in [0, 1]; weights sum to 1:
+
+- skills 0.40: share of the placement's required skills the volunteer has (1 if none required)
+- languages 0.25: per required language, 0.5 at the required level rising to 1 at native; mean
+- preference 0.15: 1 if the host country is a preference of the volunteer, 0.5 if none stated
+- domain 0.10: 1 if the placement's domain is one of the volunteer's domains
+- waiting 0.10: days since registration / 365, at most 1 (who waited longer goes first)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from services.matching.domain.model import Agreement, Placement, Volunteer, level_rank
+
+WEIGHTS = {"skills": 0.40, "languages": 0.25, "preference": 0.15, "domain": 0.10, "waiting": 0.10}
+
+
+@dataclass(frozen=True)
+class Criterion:
+    criterion: str
+    weight: float
+    value: float
+    explanation: str
+
+
+def ineligibility(v: Volunteer, p: Placement, agreement: Agreement) -> str | None:
+    """Why the pair may not be proposed, or None when it may."""
+    if v.available_from is None or v.available_until is None:
+        return "the volunteer has no availability window"
+    if v.available_from > p.start or v.available_until < p.end:
+        return "the volunteer's availability does not cover the placement dates"
+    if p.start < agreement.start or p.end > agreement.end:
+        return "the placement falls outside the agreement period"
+    spoken = dict(v.languages)
+    for code, level in p.required_languages:
+        if level_rank(spoken.get(code, "")) < level_rank(level):
+            return f"language {code} at level {level} is required"
+    if p.required_skills and not (p.required_skills & v.skills) and p.domain not in v.domains:
+        return "none of the required skills, and not the placement's domain"
+    if v.preferred_countries and p.agency not in v.preferred_countries:
+        return "the host country is not among the volunteer's preferences"
+    if agreement.fields_of_cooperation and p.domain not in agreement.fields_of_cooperation:
+        return "the placement's domain is not a field of the agreement"
+    return None
+
+
+def criteria(v: Volunteer, p: Placement, today: date) -> list[Criterion]:
+    out = []
+    if p.required_skills:
+        have = sorted(p.required_skills & v.skills)
+        value = len(have) / len(p.required_skills)
+        text = f"{len(have)} of {len(p.required_skills)} required skills" + (
+            f" ({', '.join(have)})" if have else ""
+        )
+    else:
+        value, text = 1.0, "no skills required"
+    out.append(Criterion("skills", WEIGHTS["skills"], value, text))
+
+    if p.required_languages:
+        spoken = dict(v.languages)
+        margins = []
+        parts = []
+        for code, level in p.required_languages:
+            have = spoken.get(code, "")
+            top = len("A1 A2 B1 B2 C1 C2 native".split()) - 1
+            span = max(1, top - level_rank(level))
+            margins.append(
+                min(1.0, max(0.0, (level_rank(have) - level_rank(level)) / span)) * 0.5 + 0.5
+            )
+            parts.append(f"{code} {have} for {level}")
+        value, text = sum(margins) / len(margins), "; ".join(parts)
+    else:
+        value, text = 1.0, "no language required"
+    out.append(Criterion("languages", WEIGHTS["languages"], round(value, 4), text))
+
+    if not v.preferred_countries:
+        value, text = 0.5, "no preferred country stated"
+    else:
+        value, text = 1.0, f"{p.agency} is a preferred country"
+    out.append(Criterion("preference", WEIGHTS["preference"], value, text))
+
+    in_domain = p.domain in v.domains
+    out.append(
+        Criterion(
+            "domain",
+            WEIGHTS["domain"],
+            1.0 if in_domain else 0.0,
+            f"domain {p.domain}" + ("" if in_domain else " is new to the volunteer"),
+        )
+    )
+
+    days = (today - v.registered_at.date()).days if v.registered_at else 0
+    value = min(1.0, max(0, days) / 365)
+    out.append(
+        Criterion(
+            "waiting", WEIGHTS["waiting"], round(value, 4), f"registered {max(0, days)} days ago"
+        )
+    )
+    return out
+
+
+def score(items: list[Criterion]) -> float:
+    return round(sum(c.weight * c.value for c in items), 4)
