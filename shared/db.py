@@ -82,6 +82,20 @@ inbox = Table(
 )
 
 
+# Bearer tokens of a service's API: only the SHA-256 of a token is stored (shared.access).
+api_token = Table(
+    "api_token",
+    shared_metadata,
+    Column("id", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("agency", String(2), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+
 def make_engine(url: str, **kwargs: object) -> Engine:
     """An engine with settings that suit the service: pre-ping, SQLite in WAL with a busy wait."""
     if url.startswith("sqlite"):

@@ -93,31 +93,32 @@ def consume(service: str) -> None:
 
 @main.group()
 def tokens() -> None:
-    """API tokens of a registry node (stored hashed; shown once)."""
+    """API tokens of a service (stored hashed; shown once)."""
 
 
 @tokens.command("create")
 @click.option("--role", type=click.Choice(["admin", "staff", "partner", "node"]), required=True)
 @click.option("--name", required=True, help="Who or what holds the token.")
 @click.option("--agency", default=None, help="Agency the token is bound to (default: AGENCY_CODE).")
-def tokens_create(role: str, name: str, agency: str | None) -> None:
-    """Create a token on this registry node (AGENCY_CODE, DATABASE_URL) and print it once."""
-    from services.registry.access import create_token
+@click.option("--service", type=click.Choice(SERVICES), default="registry", show_default=True)
+def tokens_create(role: str, name: str, agency: str | None, service: str) -> None:
+    """Create a token on SERVICE (its DATABASE_URL) and print it once."""
+    from shared.access import create_token
     from shared.auth import Role
     from shared.codes import is_country
-    from shared.db import make_engine, make_session_factory
+    from shared.db import make_engine
 
-    settings = _settings("registry")
+    settings = _settings(service)
     bound = (agency or settings.agency_code or "").upper()
     if not is_country(bound):
         raise click.UsageError(f"--agency must be an ISO 3166 alpha-2 code, got {bound!r}")
     engine = make_engine(settings.database_url)
-    with make_session_factory(engine).begin() as session:
-        row, token = create_token(session, bound, Role(role), name)
+    with engine.begin() as conn:
+        token_id, token = create_token(conn, bound, Role(role), name)
     engine.dispose()
     click.echo(token)
     click.echo(
-        f"# {row.id}: {role} of {bound} for {name!r}. Store it now: it cannot be shown again.",
+        f"# {token_id}: {role} of {bound} for {name!r}. Store it now: it cannot be shown again.",
         err=True,
     )
 

@@ -1,96 +1,23 @@
-"""Who may call what on a registry node: bearer tokens bound to an agency and a role."""
+"""Who may call what on a registry node (the rules live in shared.access, shared by services)."""
 
-from __future__ import annotations
+from shared.access import (
+    PUBLIC_PREFIXES,
+    READERS,
+    STAFF,
+    Actor,
+    actor,
+    allow,
+    authenticate,
+    create_token,
+)
 
-import functools
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
-
-from flask import current_app, g, request
-from flask_smorest import abort
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from services.registry.adapters.orm import ApiToken
-from shared.auth import Role, bearer, hash_token, new_token
-
-# Routes anyone may call: health, metrics, the API description and its docs.
-PUBLIC_PREFIXES = ("/health/", "/metrics", "/api/v1/openapi.json", "/api/v1/docs")
-
-
-@dataclass(frozen=True)
-class Actor:
-    token_id: str
-    agency: str
-    role: Role
-
-
-def create_token(session: Session, agency: str, role: Role, name: str) -> tuple[ApiToken, str]:
-    """Store a new token's hash; the clear token is returned once and never stored."""
-    import uuid
-
-    token = new_token(agency)
-    row = ApiToken(
-        id=f"tok-{uuid.uuid4().hex[:12]}",
-        token_hash=hash_token(token),
-        agency=agency,
-        role=role.value,
-        name=name,
-        created_at=datetime.now(UTC),
-    )
-    session.add(row)
-    return row, token
-
-
-def authenticate() -> None:
-    """before_request: every /api/v1 call needs a valid bearer token (401 otherwise)."""
-    if (
-        request.method == "OPTIONS"
-        or request.path.startswith(PUBLIC_PREFIXES)
-        or request.path == "/"
-    ):
-        return
-    token = bearer(request.headers.get("Authorization"))
-    if token is None:
-        abort(401, message="Authentication required: send Authorization: Bearer <token>.")
-    runtime = current_app.extensions["vir.runtime"]
-    with runtime.sessions() as session:
-        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    if row is None or row.revoked_at is not None:
-        abort(401, message="Unknown or revoked token.")
-    g.actor = Actor(token_id=row.id, agency=row.agency, role=Role(row.role))
-
-
-def actor() -> Actor:
-    return g.actor
-
-
-def allow(*roles: Role) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Restrict a view to `roles`. Admin and staff tokens must belong to this node's agency;
-    partner and node tokens only ever read."""
-
-    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            who: Actor = g.actor
-            node_agency = current_app.config["AGENCY_CODE"]
-            if who.role not in roles:
-                abort(403, message=f"The {who.role} role may not do this.")
-            if who.role in (Role.ADMIN, Role.STAFF) and who.agency != node_agency:
-                abort(
-                    403,
-                    message=f"This node belongs to {node_agency}; your token is for {who.agency}.",
-                )
-            if who.role in (Role.PARTNER, Role.NODE) and request.method not in ("GET", "HEAD"):
-                abort(403, message=f"The {who.role} role is read-only.")
-            return view(*args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-STAFF = (Role.ADMIN, Role.STAFF)
-READERS = (Role.ADMIN, Role.STAFF, Role.PARTNER, Role.NODE)
+__all__ = [
+    "PUBLIC_PREFIXES",
+    "READERS",
+    "STAFF",
+    "Actor",
+    "actor",
+    "allow",
+    "authenticate",
+    "create_token",
+]

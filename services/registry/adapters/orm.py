@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import NAMING_CONVENTION
+from shared.db import NAMING_CONVENTION, api_token
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -165,14 +165,7 @@ class Mobility(Base):
 
 
 class ApiToken(Base):
-    __tablename__ = "api_token"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    agency: Mapped[str] = mapped_column(String(2))
-    role: Mapped[str] = mapped_column(String(20))
-    name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table__ = api_token
 
 
 class ImportJob(Base):
