@@ -58,6 +58,7 @@ def authenticate() -> None:
     token = bearer(request.headers.get("Authorization"))
     if token is None:
         abort(401, message="Authentication required: send Authorization: Bearer <token>.")
+        return  # abort raised; this keeps type checkers informed
     runtime = current_app.extensions["vir.runtime"]
     with runtime.engine.connect() as conn:
         row = conn.execute(
