@@ -27,6 +27,7 @@ class Runtime:
     readiness: Readiness
     background: list[threading.Thread] = field(default_factory=list)
     consumers: list[EventConsumer] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)  # service-specific settings
     stop: threading.Event = field(default_factory=threading.Event)
 
     def publisher(self) -> Publisher:

@@ -71,20 +71,22 @@ def relay(service: str) -> None:
 @main.command()
 @click.argument("service", type=click.Choice(SERVICES))
 def consume(service: str) -> None:
-    """Run SERVICE's event consumers until interrupted."""
-    from shared.runtime import build_runtime
+    """Run SERVICE's event consumers and background jobs (the planner) until interrupted."""
 
     settings = _settings(service)
     vir_logging.configure(settings.log_level, service=service, process="consumer")
-    runtime = build_runtime(settings)
-    bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-    consumers = bootstrap.event_consumers(runtime)
-    if not consumers:
+    composition = importlib.import_module(f"services.{service}.bootstrap")
+    runtime = composition.bootstrap(settings)
+    consumers = composition.event_consumers(runtime)
+    jobs = composition.background_jobs(runtime)
+    if not consumers and not jobs:
         raise click.ClickException(f"{service} has no event consumers")
     stop = threading.Event()
     _stop_on_signals(stop)
     for c in consumers:
         runtime.start_thread(f"consumer-{c.spec.name}", c.run)
+    for job_name, job in jobs:
+        runtime.start_thread(job_name, job, runtime.stop)
     stop.wait()
     for c in consumers:
         c.stop()

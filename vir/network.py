@@ -79,11 +79,12 @@ def start(agencies: list[str], environ: Mapping[str, str], host: str = "127.0.0.
         server = make_server(host, port, app, threaded=True)
         runtime.start_thread(f"{name}-http", server.serve_forever)
         runtime.start_thread(f"{name}-relay", runtime.relay().run, runtime.stop)
-        for consumer in importlib.import_module(f"services.{service}.bootstrap").event_consumers(
-            runtime
-        ):
+        composition = importlib.import_module(f"services.{service}.bootstrap")
+        for consumer in composition.event_consumers(runtime):
             runtime.start_thread(f"{name}-consumer", consumer.run)
             runtime.consumers.append(consumer)
+        for job_name, job in composition.background_jobs(runtime):
+            runtime.start_thread(f"{name}-{job_name}", job, runtime.stop)
         started.append(Node(name, service, port, runtime, server))
         log.info("network.node_started", node=name, port=port, database=settings.database_url)
     return started

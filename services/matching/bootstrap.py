@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+
 from sqlalchemy import Engine
 
-from services.matching.config import load_settings
+from services.matching import handlers
+from services.matching.config import load_settings, proposal_ttl
+from services.matching.planning import run_planner
+from shared.messaging.consumer import EventConsumer
+from shared.messaging.topology import matching_consumer
 from shared.runtime import Runtime, build_runtime
 from shared.settings import Settings
 
 
-def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None) -> Runtime:
-    return build_runtime(settings or load_settings(), engine=engine)
+def bootstrap(
+    settings: Settings | None = None, *, engine: Engine | None = None, ttl: timedelta | None = None
+) -> Runtime:
+    runtime = build_runtime(settings or load_settings(), engine=engine)
+    runtime.options["proposal_ttl"] = ttl or proposal_ttl()
+    return runtime
 
 
-def event_consumers(runtime: Runtime) -> list:  # noqa: ARG001 - nothing consumed yet
-    """Consumers of this service (its read model comes with its own issue)."""
-    return []
+def event_consumers(runtime: Runtime) -> list[EventConsumer]:
+    return [runtime.consumer(matching_consumer(), handlers.handle)]
+
+
+def background_jobs(runtime: Runtime) -> list[tuple[str, Callable[[threading.Event], None]]]:
+    """The planner: re-plans dirty agreements and expires unanswered proposals."""
+    return [
+        ("planner", partial(run_planner, runtime.sessions, ttl=runtime.options["proposal_ttl"]))
+    ]

@@ -16,3 +16,8 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None)
 def event_consumers(runtime: Runtime) -> list:  # noqa: ARG001 - nothing consumed yet
     """Consumers of this service (its read model comes with its own issue)."""
     return []
+
+
+def background_jobs(runtime: Runtime) -> list:  # noqa: ARG001
+    """Long-running tasks besides the API, relay and consumers: none for this service."""
+    return []

@@ -25,3 +25,8 @@ def event_consumers(runtime: Runtime) -> list[EventConsumer]:
     assert agency
     node = Node(agency)
     return [runtime.consumer(registry_consumer(agency), partial(consumer.handle, node=node))]
+
+
+def background_jobs(runtime: Runtime) -> list:  # noqa: ARG001
+    """Long-running tasks besides the API, relay and consumers: none for this service."""
+    return []

@@ -1,7 +1,98 @@
-"""Table mapping of the matching service's own data (outbox and inbox: shared.db)."""
+"""The matching read model, built from events only, and the proposals matching owns."""
 
-from sqlalchemy import MetaData
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import NAMING_CONVENTION
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class VolunteerView(Base):
+    """A volunteer's matching profile as volunteer.* events describe it (no personal data)."""
+
+    __tablename__ = "volunteer_view"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency: Mapped[str] = mapped_column(String(2), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    skills: Mapped[list[Any]] = mapped_column(JSON)
+    domains: Mapped[list[Any]] = mapped_column(JSON)
+    languages: Mapped[list[Any]] = mapped_column(JSON)
+    education_level: Mapped[str | None] = mapped_column(String(40))
+    available_from: Mapped[date | None] = mapped_column(Date)
+    available_until: Mapped[date | None] = mapped_column(Date)
+    preferred_countries: Mapped[list[Any]] = mapped_column(JSON)
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PlacementView(Base):
+    __tablename__ = "placement_view"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency: Mapped[str] = mapped_column(String(2), index=True)
+    host_organisation_name: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(120))
+    title: Mapped[str] = mapped_column(String(200))
+    domain: Mapped[str] = mapped_column(String(80))
+    required_skills: Mapped[list[Any]] = mapped_column(JSON)
+    required_languages: Mapped[list[Any]] = mapped_column(JSON)
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)
+    slots: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+
+
+class AgreementView(Base):
+    __tablename__ = "agreement_view"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    parties: Mapped[list[Any]] = mapped_column(JSON)
+    start: Mapped[date] = mapped_column(Date)
+    end: Mapped[date] = mapped_column(Date)
+    quotas: Mapped[list[Any]] = mapped_column(JSON)
+    balance_tolerance: Mapped[int] = mapped_column(Integer)
+    fields_of_cooperation: Mapped[list[Any]] = mapped_column(JSON)
+    terms_hash: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[int] = mapped_column(Integer)
+    approvals: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20))
+    # Set when an input of this agreement's plan changed; planners take dirty agreements one at
+    # a time (FOR UPDATE SKIP LOCKED), so several matching instances never plan the same one.
+    dirty: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    planned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Proposal(Base):
+    """A match proposal and its two-party confirmation."""
+
+    __tablename__ = "proposal"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agreement_id: Mapped[str] = mapped_column(String(64), index=True)
+    volunteer_id: Mapped[str] = mapped_column(String(64), index=True)
+    placement_id: Mapped[str] = mapped_column(String(64), index=True)
+    sending_agency: Mapped[str] = mapped_column(String(2))
+    host_agency: Mapped[str] = mapped_column(String(2))
+    score: Mapped[float] = mapped_column(Float)
+    criteria: Mapped[list[Any]] = mapped_column(JSON)
+    decisions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExcludedPair(Base):
+    """A pair never to propose again: declined by either agency, or let expire."""
+
+    __tablename__ = "excluded_pair"
+    volunteer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    placement_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(500))

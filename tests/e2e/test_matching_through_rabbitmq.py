@@ -1,0 +1,108 @@
+"""End to end through RabbitMQ: registry events in, match.proposed out, both registries show the
+proposals; both accept, matching confirms, both registries show the match confirmed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.infra import wait_until
+from tests.support.nodes import running_matching, running_registry
+from tests.support.registry import PILOT_TERMS, volunteer_payload
+
+pytestmark = pytest.mark.integration
+
+
+def _placement(node, n, org_id):
+    return node.call(
+        "POST",
+        "/api/v1/placements",
+        json={
+            "host_organisation_id": org_id,
+            "title": f"Animateur·rice santé {n}",
+            "city": "Sikasso" if node.agency == "ML" else "Kara",
+            "domain": "health",
+            "required_skills": ["public health"],
+            "required_languages": [{"code": "fr", "level": "B2"}],
+            "start": "2027-10-01",
+            "end": "2028-07-31",
+            "slots": 1,
+        },
+    )
+
+
+def _populate(node, volunteers, placements):
+    nationality = node.agency
+    for n in range(volunteers):
+        payload = volunteer_payload(
+            n,
+            nationality=nationality,
+            identity_number=f"{nationality}-{n:06d}",
+            preferred_countries=[],
+            available_from="2027-09-01",
+            available_until="2028-08-31",
+        )
+        assert node.call("POST", "/api/v1/volunteers", json=payload).status_code == 201
+    org = node.call(
+        "POST",
+        "/api/v1/host-organisations",
+        json={"name": f"Centre {node.agency}", "city": "X", "domain": "health"},
+    )
+    assert org.status_code == 201, org.json
+    for n in range(placements):
+        assert _placement(node, n, org.json["id"]).status_code == 201
+
+
+def _matches(node, status="proposed"):
+    return node.call("GET", f"/api/v1/matches?status={status}&page_size=50").json
+
+
+def test_registry_events_in_match_proposals_out_and_confirmed_on_both_sides(amqp_url):
+    with (
+        running_registry("TG", amqp_url) as tg,
+        running_registry("ML", amqp_url) as ml,
+        running_matching(amqp_url) as matching,
+    ):
+        _populate(tg, volunteers=6, placements=2)
+        _populate(ml, volunteers=3, placements=4)
+        agreement = tg.call(
+            "POST", "/api/v1/agreements", json={"partners": ["ML"], **PILOT_TERMS}
+        ).json
+        wait_until(
+            lambda: ml.call("GET", f"/api/v1/agreements/{agreement['id']}").status_code == 200,
+            30,
+            what="ML copy",
+        )
+        ml.call(
+            "POST",
+            f"/api/v1/agreements/{agreement['id']}/approve",
+            json={"terms_hash": agreement["terms_hash"]},
+        )
+
+        wait_until(
+            lambda: len(_matches(tg)) == 6 and len(_matches(ml)) == 6,
+            60,
+            what="6 proposals on both registries",
+        )
+        plan = matching.call("GET", f"/api/v1/agreements/{agreement['id']}/plan").json
+        assert {(d["sending"], d["proposed"]) for d in plan["directions"]} == {("TG", 4), ("ML", 2)}
+        assert {m["id"] for m in _matches(tg)} == {m["id"] for m in _matches(ml)}
+
+        match = next(m for m in _matches(tg) if m["sending_agency"] == "TG")
+        assert tg.call("POST", f"/api/v1/matches/{match['id']}/accept").status_code == 200
+        assert ml.call("POST", f"/api/v1/matches/{match['id']}/accept").status_code == 200
+        wait_until(
+            lambda: (
+                [m["id"] for m in _matches(tg, "confirmed")] == [match["id"]]
+                and [m["id"] for m in _matches(ml, "confirmed")] == [match["id"]]
+            ),
+            60,
+            what="the match confirmed on both registries",
+        )
+        volunteer = tg.call("GET", f"/api/v1/volunteers/{match['volunteer_id']}").json
+        assert volunteer["status"] == "matched"
+        ledger = tg.call("GET", f"/api/v1/agreements/{agreement['id']}/ledger").json
+        assert next(d for d in ledger["directions"] if d["sending"] == "TG")["confirmed"] == 1
+        dossier = tg.call(
+            "GET", f"/api/v1/volunteers/{match['volunteer_id']}/dossier", who="node@ML"
+        )
+        assert dossier.status_code == 200

@@ -1,0 +1,302 @@
+"""Matching on PostgreSQL: read model from events, the pilot plan, declines, withdrawals, expiry,
+and two-party confirmation exactly once."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from services.matching.handlers import handle
+from services.matching.planning import plan_dirty
+from shared.db import outbox
+from shared.events import new_event
+from tests.support.nodes import start_matching
+
+pytestmark = pytest.mark.integration
+TTL = timedelta(days=14)
+
+
+@pytest.fixture
+def matching(pg_url):
+    node = start_matching(pg_url, ttl=TTL)
+    yield node
+    node.runtime.shutdown()
+
+
+def _apply(node, type_, data, agencies, source):
+    event = new_event(
+        type_,
+        source=source,
+        subject=data.get("match_id")
+        or data.get("volunteer_id")
+        or data.get("placement_id")
+        or data["agreement_id"],
+        agencies=agencies,
+        data=data,
+    )
+    with node.runtime.sessions.begin() as session:
+        handle(event, session)
+    return event
+
+
+def _events(node, type_):
+    with node.runtime.engine.connect() as conn:
+        rows = conn.execute(
+            select(outbox.c.payload).where(outbox.c.event_type == type_).order_by(outbox.c.seq)
+        ).scalars()
+        return [json.loads(r)["data"] for r in rows]
+
+
+def _volunteer(node, vid, agency):
+    _apply(
+        node,
+        "volunteer.registered",
+        {
+            "volunteer_id": vid,
+            "agency": agency,
+            "status": "available",
+            "skills": ["public health"],
+            "domains": ["health"],
+            "languages": [{"code": "fr", "level": "native"}],
+            "education_level": "master",
+            "available_from": "2027-01-01",
+            "available_until": "2028-12-31",
+            "preferred_countries": [],
+            "registered_at": "2026-06-01T00:00:00+00:00",
+        },
+        [agency],
+        f"/agencies/{agency}/registry",
+    )
+
+
+def _placement(node, pid, agency):
+    _apply(
+        node,
+        "placement.published",
+        {
+            "placement_id": pid,
+            "agency": agency,
+            "host_organisation_id": f"org-{pid}",
+            "host_organisation_name": "Centre de santé",
+            "city": "Sikasso",
+            "title": "Animateur santé",
+            "domain": "health",
+            "required_skills": ["public health"],
+            "required_languages": [{"code": "fr", "level": "B2"}],
+            "start": "2027-03-01",
+            "end": "2027-12-01",
+            "slots": 1,
+            "status": "open",
+        },
+        [agency],
+        f"/agencies/{agency}/registry",
+    )
+
+
+def _agreement(node, tolerance=2):
+    from datetime import date
+
+    from services.registry.domain.agreements import Quota, Terms
+
+    terms = Terms(
+        "agr-1",
+        ("TG", "ML"),
+        date(2027, 1, 1),
+        date(2028, 12, 31),
+        (Quota("TG", "ML", 4), Quota("ML", "TG", 2)),
+        tolerance,
+        ("health",),
+    )
+    data = {
+        "agreement_id": "agr-1",
+        "parties": ["TG", "ML"],
+        "start": "2027-01-01",
+        "end": "2028-12-31",
+        "quotas": [
+            {"sending": "TG", "host": "ML", "volunteers": 4},
+            {"sending": "ML", "host": "TG", "volunteers": 2},
+        ],
+        "balance_tolerance": tolerance,
+        "fields_of_cooperation": ["health"],
+        "terms_hash": terms.hash(),
+        "revision": 1,
+    }
+    _apply(node, "agreement.proposed", data, ["TG", "ML"], "/agencies/TG/registry")
+    _apply(
+        node,
+        "agreement.approved",
+        {"agreement_id": "agr-1", "agency": "ML", "terms_hash": terms.hash(), "revision": 1},
+        ["TG", "ML"],
+        "/agencies/ML/registry",
+    )
+
+
+def _pilot(node, n_tg=6, n_ml=3, tolerance=2):
+    _agreement(node, tolerance)
+    for i in range(n_tg):
+        _volunteer(node, f"vol-tg-{i}", "TG")
+    for i in range(n_ml):
+        _volunteer(node, f"vol-ml-{i}", "ML")
+    for i in range(4):
+        _placement(node, f"pl-ml-{i}", "ML")
+    for i in range(2):
+        _placement(node, f"pl-tg-{i}", "TG")
+    plan_dirty(node.runtime.sessions, TTL)
+
+
+def _open(node):
+    plan = node.call("GET", "/api/v1/agreements/agr-1/plan").json
+    return [p for p in plan["proposals"] if p["status"] == "proposed"], plan
+
+
+def _decision(proposal, agency, kind, reason=None):
+    keys = ("match_id", "agreement_id", "volunteer_id", "placement_id")
+    return {k: proposal[k if k != "match_id" else "id"] for k in keys} | {
+        "agency": agency,
+        "reason": reason,
+    }
+
+
+def test_the_pilot_gives_four_plus_two_proposals_with_explanations(matching):
+    _pilot(matching)
+    proposals, plan = _open(matching)
+    counts = {(d["sending"], d["host"]): d["proposed"] for d in plan["directions"]}
+    assert counts == {("TG", "ML"): 4, ("ML", "TG"): 2}
+    assert len(_events(matching, "match.proposed")) == 6
+    explained = matching.call("GET", f"/api/v1/matches/{proposals[0]['id']}").json
+    assert [c["criterion"] for c in explained["criteria"]] == [
+        "skills",
+        "languages",
+        "preference",
+        "domain",
+        "waiting",
+    ]
+    # A second planning round with nothing new changes nothing.
+    plan_dirty(matching.runtime.sessions, TTL)
+    assert len(_events(matching, "match.proposed")) == 6
+
+
+def test_tolerance_zero_with_one_eligible_malian_gives_one_plus_one(matching):
+    _pilot(matching, n_ml=1, tolerance=0)
+    proposals, _ = _open(matching)
+    assert sorted(p["sending_agency"] for p in proposals) == ["ML", "TG"]
+
+
+def test_accepted_by_both_is_confirmed_exactly_once(matching):
+    _pilot(matching)
+    proposal = _open(matching)[0][0]
+    sending, host = proposal["sending_agency"], proposal["host_agency"]
+    _apply(
+        matching,
+        "match.accepted",
+        _decision(proposal, sending, "accepted"),
+        [sending, host],
+        f"/agencies/{sending}/registry",
+    )
+    assert _events(matching, "match.confirmed") == []
+    _apply(
+        matching,
+        "match.accepted",
+        _decision(proposal, host, "accepted"),
+        [sending, host],
+        f"/agencies/{host}/registry",
+    )
+    _apply(
+        matching,
+        "match.accepted",
+        _decision(proposal, host, "accepted"),
+        [sending, host],
+        f"/agencies/{host}/registry",
+    )
+    confirmed = _events(matching, "match.confirmed")
+    assert [c["match_id"] for c in confirmed] == [proposal["id"]]
+
+
+def test_a_declined_pair_is_never_proposed_again_and_the_slot_is_rematched(matching):
+    _pilot(matching, n_tg=6)
+    proposals, _ = _open(matching)
+    victim = next(p for p in proposals if p["sending_agency"] == "TG")
+    _apply(
+        matching,
+        "match.declined",
+        _decision(victim, "ML", "declined", "profile does not fit"),
+        ["TG", "ML"],
+        "/agencies/ML/registry",
+    )
+    plan_dirty(matching.runtime.sessions, TTL)
+    after, plan = _open(matching)
+    pairs = {(p["volunteer_id"], p["placement_id"]) for p in after}
+    assert (victim["volunteer_id"], victim["placement_id"]) not in pairs
+    assert next(d for d in plan["directions"] if d["sending"] == "TG")["proposed"] == 4
+    for _ in range(2):
+        plan_dirty(matching.runtime.sessions, TTL)
+    every = {(e["volunteer_id"], e["placement_id"]) for e in _events(matching, "match.proposed")}
+    later = [
+        e
+        for e in _events(matching, "match.proposed")
+        if (e["volunteer_id"], e["placement_id"])
+        == (victim["volunteer_id"], victim["placement_id"])
+    ]
+    assert len(later) == 1 and (victim["volunteer_id"], victim["placement_id"]) in every
+
+
+def test_a_withdrawn_volunteers_proposal_is_cancelled_and_the_slot_rematched(matching):
+    _pilot(matching, n_tg=6)
+    proposals, _ = _open(matching)
+    victim = next(p for p in proposals if p["sending_agency"] == "TG")
+    _apply(
+        matching,
+        "volunteer.withdrawn",
+        {"volunteer_id": victim["volunteer_id"], "agency": "TG", "reason": "health"},
+        ["TG"],
+        "/agencies/TG/registry",
+    )
+    cancelled = _events(matching, "match.cancelled")
+    assert [c["match_id"] for c in cancelled] == [victim["id"]] and cancelled[0][
+        "reason"
+    ] == "volunteer withdrawn"
+    plan_dirty(matching.runtime.sessions, TTL)
+    after, _ = _open(matching)
+    assert victim["volunteer_id"] not in {p["volunteer_id"] for p in after}
+    assert victim["placement_id"] in {
+        p["placement_id"] for p in after
+    }  # the slot went to someone else
+
+
+def test_unanswered_proposals_expire_but_half_accepted_ones_are_kept(matching):
+    _pilot(matching)
+    proposals, _ = _open(matching)
+    kept = proposals[0]
+    _apply(
+        matching,
+        "match.accepted",
+        _decision(kept, kept["host_agency"], "accepted"),
+        ["TG", "ML"],
+        f"/agencies/{kept['host_agency']}/registry",
+    )
+    later = datetime.now(UTC) + TTL + timedelta(hours=1)
+    plan_dirty(matching.runtime.sessions, TTL, clock=lambda: later)
+    cancelled = {c["match_id"]: c["reason"] for c in _events(matching, "match.cancelled")}
+    assert kept["id"] not in cancelled
+    assert {p["id"] for p in proposals[1:]} <= set(cancelled)
+    assert set(cancelled.values()) == {"expired without an answer"}
+
+
+def test_the_plan_is_only_visible_to_the_parties_and_rematch_needs_an_admin(matching):
+    _pilot(matching)
+    assert matching.call("GET", "/api/v1/agreements/agr-1/plan", who="staff@NE").status_code == 404
+    assert (
+        matching.call("POST", "/api/v1/agreements/agr-1/rematch", who="staff@TG").status_code == 403
+    )
+    r = matching.call("POST", "/api/v1/agreements/agr-1/rematch", who="admin@ML")
+    assert (
+        r.status_code == 200
+        and len([p for p in r.json["proposals"] if p["status"] == "proposed"]) == 6
+    )
+    assert (
+        matching.call("GET", "/api/v1/agreements/agr-1/plan").headers.get("Content-Type")
+        == "application/json"
+    )

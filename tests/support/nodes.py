@@ -1,0 +1,89 @@
+"""Whole service nodes (API, relay, consumers, jobs) on fresh databases and one broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+
+from services.matching import bootstrap as matching_bootstrap
+from services.matching.api import create_app as matching_app
+from services.matching.config import load_settings as matching_settings
+from services.registry.bootstrap import event_consumers as registry_consumers
+from shared.access import create_token
+from shared.auth import Role
+from shared.migrations import upgrade
+from shared.runtime import Runtime
+from tests.support import infra
+from tests.support.infra import wait_until
+from tests.support.registry import RegistryNode, start_registry
+
+
+def _start_workers(runtime: Runtime, consumers: list, jobs: list) -> None:
+    runtime.start_thread("relay", runtime.relay().run, runtime.stop)
+    for consumer in consumers:
+        runtime.consumers.append(consumer)
+        runtime.start_thread(f"consumer-{consumer.spec.name}", consumer.run)
+        wait_until(consumer.ready.is_set, 30, what=f"{consumer.spec.name} consumer ready")
+    for name, job in jobs:
+        runtime.start_thread(name, job, runtime.stop)
+
+
+@contextmanager
+def running_registry(agency: str, amqp_url: str) -> Iterator[RegistryNode]:
+    database = infra.create_database()
+    node = start_registry(agency, database, amqp_url)
+    _start_workers(node.runtime, registry_consumers(node.runtime), [])
+    try:
+        yield node
+    finally:
+        node.runtime.shutdown()
+        infra.drop_database(database)
+
+
+@dataclass
+class MatchingNode:
+    app: Flask
+    runtime: Runtime
+    tokens: dict[str, str]
+
+    def call(self, method: str, path: str, who: str = "admin@TG", **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
+        return self.app.test_client().open(path, method=method, headers=headers, **kwargs)
+
+
+def start_matching(
+    database_url: str, amqp_url: str = "memory://", ttl: timedelta | None = None
+) -> MatchingNode:
+    upgrade("matching", database_url)
+    settings = matching_settings({"DATABASE_URL": database_url, "AMQP_URL": amqp_url})
+    runtime = matching_bootstrap.bootstrap(settings, ttl=ttl or timedelta(days=14))
+    tokens = {}
+    with runtime.engine.begin() as conn:
+        for agency in ("TG", "ML", "NE"):
+            for role in Role:
+                tokens[f"{role.value}@{agency}"] = create_token(
+                    conn, agency, role, f"{role.value} {agency}"
+                )[1]
+    return MatchingNode(matching_app(runtime=runtime), runtime, tokens)
+
+
+@contextmanager
+def running_matching(amqp_url: str, ttl: timedelta | None = None) -> Iterator[MatchingNode]:
+    database = infra.create_database()
+    node = start_matching(database, amqp_url, ttl)
+    runtime = node.runtime
+    _start_workers(
+        runtime,
+        matching_bootstrap.event_consumers(runtime),
+        matching_bootstrap.background_jobs(runtime),
+    )
+    try:
+        yield node
+    finally:
+        runtime.shutdown()
+        infra.drop_database(database)
