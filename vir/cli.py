@@ -184,6 +184,44 @@ def network(agencies: str, host: str) -> None:
     net.stop(nodes)
 
 
+@main.group()
+def matching() -> None:
+    """Matching service operations."""
+
+
+@matching.command("rebuild")
+@click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    required=True,
+    metavar="AGENCY=URL=TOKEN",
+    help="A registry's address and a node token, e.g. TG=http://127.0.0.1:8001=vir_tg_...",
+)
+def matching_rebuild(feeds: tuple[str, ...]) -> None:
+    """Drop the read model and replay it from the registries' event feeds (DATABASE_URL)."""
+    from services.matching.rebuild import Feed, rebuild
+    from shared.db import make_engine, make_session_factory
+
+    parsed = []
+    for item in feeds:
+        agency, _, rest = item.partition("=")
+        url, _, token = rest.rpartition("=")
+        if not (agency and url and token):
+            raise click.UsageError(f"--feed expects AGENCY=URL=TOKEN, got {item!r}")
+        parsed.append(Feed(agency.upper(), url, token))
+    settings = _settings("matching")
+    engine = make_engine(settings.database_url)
+    report = rebuild(make_session_factory(engine), parsed)
+    engine.dispose()
+    click.echo(
+        f"replayed {report.replayed} events, {report.skipped_duplicates} duplicates, "
+        f"{report.unresolved} unresolved"
+    )
+    if report.unresolved:
+        raise SystemExit(1)
+
+
 @main.group("topology")
 def topology_group() -> None:
     """RabbitMQ exchanges, queues, retry and dead-letter queues."""

@@ -7,49 +7,9 @@ import pytest
 
 from tests.support.infra import wait_until
 from tests.support.nodes import running_matching, running_registry
-from tests.support.registry import PILOT_TERMS, volunteer_payload
+from tests.support.registry import PILOT_TERMS, populate
 
 pytestmark = pytest.mark.integration
-
-
-def _placement(node, n, org_id):
-    return node.call(
-        "POST",
-        "/api/v1/placements",
-        json={
-            "host_organisation_id": org_id,
-            "title": f"Animateur·rice santé {n}",
-            "city": "Sikasso" if node.agency == "ML" else "Kara",
-            "domain": "health",
-            "required_skills": ["public health"],
-            "required_languages": [{"code": "fr", "level": "B2"}],
-            "start": "2027-10-01",
-            "end": "2028-07-31",
-            "slots": 1,
-        },
-    )
-
-
-def _populate(node, volunteers, placements):
-    nationality = node.agency
-    for n in range(volunteers):
-        payload = volunteer_payload(
-            n,
-            nationality=nationality,
-            identity_number=f"{nationality}-{n:06d}",
-            preferred_countries=[],
-            available_from="2027-09-01",
-            available_until="2028-08-31",
-        )
-        assert node.call("POST", "/api/v1/volunteers", json=payload).status_code == 201
-    org = node.call(
-        "POST",
-        "/api/v1/host-organisations",
-        json={"name": f"Centre {node.agency}", "city": "X", "domain": "health"},
-    )
-    assert org.status_code == 201, org.json
-    for n in range(placements):
-        assert _placement(node, n, org.json["id"]).status_code == 201
 
 
 def _matches(node, status="proposed"):
@@ -62,8 +22,8 @@ def test_registry_events_in_match_proposals_out_and_confirmed_on_both_sides(amqp
         running_registry("ML", amqp_url) as ml,
         running_matching(amqp_url) as matching,
     ):
-        _populate(tg, volunteers=6, placements=2)
-        _populate(ml, volunteers=3, placements=4)
+        populate(tg, volunteers=6, placements=2)
+        populate(ml, volunteers=3, placements=4)
         agreement = tg.call(
             "POST", "/api/v1/agreements", json={"partners": ["ML"], **PILOT_TERMS}
         ).json

@@ -108,3 +108,44 @@ PILOT_TERMS = {
     "balance_tolerance": 2,
     "fields_of_cooperation": ["health", "education"],
 }
+
+
+def _placement(node, n, org_id):
+    return node.call(
+        "POST",
+        "/api/v1/placements",
+        json={
+            "host_organisation_id": org_id,
+            "title": f"Animateur·rice santé {n}",
+            "city": "Sikasso" if node.agency == "ML" else "Kara",
+            "domain": "health",
+            "required_skills": ["public health"],
+            "required_languages": [{"code": "fr", "level": "B2"}],
+            "start": "2027-10-01",
+            "end": "2028-07-31",
+            "slots": 1,
+        },
+    )
+
+
+def populate(node: RegistryNode, volunteers: int, placements: int) -> None:
+    """Register `volunteers` volunteers and `placements` one-slot health placements on `node`."""
+    nationality = node.agency
+    for n in range(volunteers):
+        payload = volunteer_payload(
+            n,
+            nationality=nationality,
+            identity_number=f"{nationality}-{n:06d}",
+            preferred_countries=[],
+            available_from="2027-09-01",
+            available_until="2028-08-31",
+        )
+        assert node.call("POST", "/api/v1/volunteers", json=payload).status_code == 201
+    org = node.call(
+        "POST",
+        "/api/v1/host-organisations",
+        json={"name": f"Centre {node.agency}", "city": "X", "domain": "health"},
+    )
+    assert org.status_code == 201, org.json
+    for n in range(placements):
+        assert _placement(node, n, org.json["id"]).status_code == 201

@@ -300,3 +300,31 @@ def test_the_plan_is_only_visible_to_the_parties_and_rematch_needs_an_admin(matc
         matching.call("GET", "/api/v1/agreements/agr-1/plan").headers.get("Content-Type")
         == "application/json"
     )
+
+
+def test_two_planners_at_once_make_one_plan_per_agreement(matching):
+    import threading
+
+    _agreement(matching)
+    for i in range(6):
+        _volunteer(matching, f"vol-tg-{i}", "TG")
+    for i in range(3):
+        _volunteer(matching, f"vol-ml-{i}", "ML")
+    for i in range(4):
+        _placement(matching, f"pl-ml-{i}", "ML")
+    for i in range(2):
+        _placement(matching, f"pl-tg-{i}", "TG")
+    barrier = threading.Barrier(2)
+
+    def planner():
+        barrier.wait()
+        plan_dirty(matching.runtime.sessions, TTL)
+
+    threads = [threading.Thread(target=planner) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    proposed = _events(matching, "match.proposed")
+    assert len(proposed) == 6
+    assert len({p["volunteer_id"] for p in proposed}) == 6
