@@ -1,23 +1,71 @@
-"""Composition root of the notifications service: real dependencies by default, fakes from tests."""
+"""Composition root of the notifications service: real channels by default, fakes from tests."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Mapping
+from functools import partial
+
 from sqlalchemy import Engine
 
-from services.notifications.config import load_settings
+from services.notifications import handlers
+from services.notifications.adapters.directory import RegistryDirectory
+from services.notifications.config import Options, load_options, load_settings
+from services.notifications.dispatch import Dispatcher
+from services.notifications.domain.messages import Channel
+from shared.messaging.consumer import EventConsumer
+from shared.messaging.topology import notifications_consumer
 from shared.runtime import Runtime, build_runtime
 from shared.settings import Settings
 
 
-def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None) -> Runtime:
-    return build_runtime(settings or load_settings(), engine=engine)
+def default_channels(runtime: Runtime, options: Options) -> dict[str, Channel]:
+    """The channels this instance can use: people's channels on an agency's instance, partner
+    channels on the network instance."""
+    from services.notifications.adapters import channels
+
+    return channels.build(runtime, options)
 
 
-def event_consumers(runtime: Runtime) -> list:  # noqa: ARG001 - nothing consumed yet
-    """Consumers of this service (its read model comes with its own issue)."""
-    return []
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    options: Options | None = None,
+    channels: Mapping[str, Channel] | None = None,
+) -> Runtime:
+    settings = settings or load_settings()
+    runtime = build_runtime(settings, engine=engine)
+    options = options or load_options()
+    runtime.options["notify"] = options
+    directory = None
+    if settings.agency_code and options.registry_url and options.registry_token:
+        directory = RegistryDirectory(options.registry_url, options.registry_token)
+    runtime.options["dispatcher"] = Dispatcher(
+        sessions=runtime.sessions,
+        channels=dict(channels) if channels is not None else default_channels(runtime, options),
+        directory=directory,
+        source=settings.source,
+        links=_links(options),
+    )
+    return runtime
 
 
-def background_jobs(runtime: Runtime) -> list:  # noqa: ARG001
-    """Long-running tasks besides the API, relay and consumers: none for this service."""
-    return []
+def _links(options: Options) -> Callable | None:
+    try:
+        from services.notifications.preferences import unsubscribe_links
+    except ImportError:  # pragma: no cover - wired once preferences exist
+        return None
+    return partial(unsubscribe_links, options)
+
+
+def event_consumers(runtime: Runtime) -> list[EventConsumer]:
+    agency = runtime.settings.agency_code
+    handler = partial(handlers.handle, agency=agency)
+    return [runtime.consumer(notifications_consumer(agency), handler)]
+
+
+def background_jobs(runtime: Runtime) -> list[tuple[str, Callable[[threading.Event], None]]]:
+    dispatcher: Dispatcher = runtime.options["dispatcher"]
+    interval = runtime.options["notify"].dispatch_interval
+    return [("dispatcher", partial(dispatcher.run, interval=interval))]

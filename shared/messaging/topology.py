@@ -87,10 +87,20 @@ def matching_consumer() -> ConsumerSpec:
     )
 
 
-def notifications_consumer() -> ConsumerSpec:
+def notifications_consumer(agency: str | None = None) -> ConsumerSpec:
+    """An agency's instance hears what concerns its agency (and every placement, to word its
+    messages); the network instance, which informs partners, hears everything."""
+    if agency is None:
+        return ConsumerSpec(
+            name="notifications",
+            bindings=("volunteer.#", "placement.#", "agreement.#", "match.#", "mobility.#"),
+        )
     return ConsumerSpec(
-        name="notifications",
-        bindings=("volunteer.#", "placement.#", "agreement.#", "match.#", "mobility.#"),
+        name=f"notifications.{agency}",
+        bindings=(
+            "placement.#",
+            *(f"{family}.*.#.{agency}.#" for family in ("volunteer", "agreement", "match", "mobility")),
+        ),
     )
 
 

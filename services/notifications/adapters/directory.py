@@ -1,0 +1,65 @@
+"""Contact details, resolved inside the agency's node: its own registry, with its own node token."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import requests
+
+from services.notifications.domain.messages import Recipient, RetryLater, Undeliverable
+
+
+class Directory(Protocol):
+    def resolve(self, kind: str, recipient_id: str, channel: str) -> Recipient: ...
+
+
+class RegistryDirectory:
+    """Asks this agency's registry (`NOTIFY_REGISTRY_URL`, token `NOTIFY_REGISTRY_TOKEN`)."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 10.0):
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.timeout = timeout
+
+    def _get(self, path: str) -> dict[str, Any]:
+        try:
+            response = requests.get(
+                f"{self.base_url}{path}", headers=self.headers, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise RetryLater(f"registry unreachable: {exc}") from exc
+        if response.status_code == 404:
+            raise Undeliverable(f"unknown to the registry: {path}")
+        if response.status_code >= 500:
+            raise RetryLater(f"registry answered {response.status_code}")
+        if response.status_code != 200:
+            raise Undeliverable(f"registry refused {path}: {response.status_code}")
+        return response.json()
+
+    def resolve(self, kind: str, recipient_id: str, channel: str) -> Recipient:
+        if kind == "volunteer":
+            c = self._get(f"/api/v1/volunteers/{recipient_id}/contact")
+            address = c.get("email") if channel == "email" else c.get("phone")
+            name = f"{c.get('first_name', '')} {c.get('last_name', '')}".strip()
+            language = c.get("preferred_language") or "fr"
+        elif kind == "host_organisation":
+            c = self._get(f"/api/v1/host-organisations/{recipient_id}")
+            address = c.get("contact_email") if channel == "email" else c.get("contact_phone")
+            name, language = c.get("name"), "fr"
+        elif kind == "staff":
+            c = self._get("/api/v1/agency")
+            address = c.get("contact_email") if channel == "email" else None
+            name = c.get("name")
+            languages = c.get("languages") or ["fr"]
+            language = "fr" if "fr" in languages else languages[0]
+        else:
+            raise Undeliverable(f"no directory for {kind}")
+        if not address:
+            raise Undeliverable(f"no {channel} address on file for this {kind}")
+        return Recipient(
+            kind=kind,
+            id=recipient_id,
+            address=address,
+            language=language if language in ("fr", "en") else "fr",
+            name=name,
+        )

@@ -1,0 +1,245 @@
+"""The dispatcher: sends due deliveries through their channel, logs every attempt, retries on a
+schedule, and reports each final outcome as a notification.* event."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from prometheus_client import Counter
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.notifications.adapters.directory import Directory
+from services.notifications.adapters.orm import Delivery, DeliveryAttempt, Preference, Subscription
+from services.notifications.domain.messages import (
+    Channel,
+    DeliveryFailed,
+    Gone,
+    Notification,
+    Recipient,
+    RetryLater,
+    Undeliverable,
+)
+from services.notifications.domain.retry import DISABLE_AFTER, next_delay
+from shared.events import new_event
+from shared.logging import get_logger
+from shared.outbox import add_event
+
+log = get_logger(__name__)
+ATTEMPTS = Counter(
+    "vir_notification_attempts_total",
+    "Delivery attempts by channel and outcome",
+    ["channel", "outcome"],
+)
+
+Clock = Callable[[], datetime]
+Links = Callable[[Delivery], dict[str, str]]
+
+
+@dataclass
+class Dispatcher:
+    sessions: sessionmaker[Session]
+    channels: Mapping[str, Channel]
+    directory: Directory | None
+    source: str
+    clock: Clock = lambda: datetime.now(UTC)  # noqa: E731 - a default clock
+    links: Links | None = None
+    batch: int = 50
+    on_subscription_disabled: Callable[[Session, Subscription, str], None] | None = None
+
+    def run_once(self) -> int:
+        """Attempt every due delivery once; return how many were attempted."""
+        attempted = 0
+        while True:
+            with self.sessions.begin() as session:
+                statement = (
+                    select(Delivery)
+                    .where(Delivery.status == "pending", Delivery.next_attempt_at <= self.clock())
+                    .order_by(Delivery.next_attempt_at, Delivery.id)
+                    .limit(self.batch)
+                )
+                if session.get_bind().dialect.name == "postgresql":
+                    statement = statement.with_for_update(skip_locked=True)
+                due = list(session.scalars(statement))
+                if not due:
+                    return attempted
+                for delivery in due:
+                    self._attempt(session, delivery)
+                    attempted += 1
+
+    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # noqa: BLE001 - keep dispatching; the next round retries
+                log.exception("notifications.dispatch_failed")
+            stop.wait(interval)
+
+    # -- one delivery ------------------------------------------------------------------------------
+
+    def _opted_out(self, session: Session, d: Delivery) -> bool:
+        if d.mandatory:
+            return False
+        return (
+            session.scalar(
+                select(Preference.opted_out).where(
+                    Preference.recipient_kind == d.recipient_kind,
+                    Preference.recipient_id == d.recipient_id,
+                    Preference.channel == d.channel,
+                    or_(Preference.category == d.category, Preference.category == "*"),
+                    Preference.opted_out.is_(True),
+                )
+            )
+            is not None
+        )
+
+    def _recipient(self, session: Session, d: Delivery) -> Recipient:
+        if d.channel == "amqp":
+            return Recipient(kind="partner", id=d.recipient_id, address=d.recipient_id)
+        if d.channel == "webhook":
+            sub = session.get(Subscription, d.recipient_id)
+            if sub is None or sub.status == "disabled":
+                raise Undeliverable("subscription deleted or disabled")
+            if sub.status == "paused":
+                raise RetryLater("subscription paused")
+            return Recipient(
+                kind="partner", id=sub.id, address=sub.url, secret=sub.secret, name=sub.partner
+            )
+        if self.directory is None:
+            raise Undeliverable("no directory configured for people")
+        return self.directory.resolve(d.recipient_kind, d.recipient_id, d.channel)
+
+    def _attempt(self, session: Session, d: Delivery) -> None:
+        at = self.clock()
+        d.updated_at = at
+        if self._opted_out(session, d):
+            d.status = "skipped"
+            self._log(
+                session, d, at, "skipped", "recipient opted out of this channel and category", None
+            )
+            return
+        channel = self.channels.get(d.channel)
+        d.attempts += 1
+        try:
+            if channel is None:
+                raise Undeliverable(f"channel {d.channel} is not configured on this instance")
+            recipient = self._recipient(session, d)
+            notification = Notification(
+                delivery_id=d.id,
+                idempotency_key=d.idempotency_key,
+                event_id=d.event_id,
+                event_type=d.event_type,
+                category=d.category,
+                mandatory=d.mandatory,
+                payload=d.payload,
+                recipient=recipient,
+                links=self.links(d) if self.links else {},
+            )
+            answer = channel.send(notification)
+        except RetryLater as exc:
+            self._retry(session, d, at, exc)
+            return
+        except Gone as exc:
+            self._fail(session, d, at, exc, "gone")
+            self._disable(session, d, f"the endpoint answered 410 Gone: {exc.reason}")
+            return
+        except DeliveryFailed as exc:
+            self._fail(session, d, at, exc, "failed")
+            return
+        d.status, d.last_error = "sent", None
+        self._log(session, d, at, "sent", None, answer)
+        self._clear_failing(session, d)
+        self._report(session, d, "notification.delivered", None)
+
+    def _retry(self, session: Session, d: Delivery, at: datetime, exc: RetryLater) -> None:
+        delay = next_delay(d.channel, d.attempts, exc.retry_after)
+        if delay is None:
+            self._fail(session, d, at, exc, "failed")
+            return
+        d.next_attempt_at, d.last_error = at + delay, exc.reason
+        self._log(session, d, at, "retry", exc.reason, exc.provider_answer)
+        if d.channel == "webhook":
+            sub = session.get(Subscription, d.recipient_id)
+            if sub is not None and sub.status == "active":
+                sub.failing_since = sub.failing_since or at
+                if at - _aware(sub.failing_since) >= DISABLE_AFTER:
+                    self._disable(
+                        session,
+                        d,
+                        f"failing since {sub.failing_since:%Y-%m-%d %H:%M} UTC: {exc.reason}",
+                    )
+
+    def _fail(
+        self, session: Session, d: Delivery, at: datetime, exc: DeliveryFailed, outcome: str
+    ) -> None:
+        d.status, d.last_error = "failed", exc.reason
+        self._log(session, d, at, outcome, exc.reason, exc.provider_answer)
+        self._report(session, d, "notification.failed", exc.reason)
+
+    def _disable(self, session: Session, d: Delivery, reason: str) -> None:
+        sub = session.get(Subscription, d.recipient_id)
+        if sub is None or sub.status == "disabled":
+            return
+        sub.status, sub.disabled_reason, sub.updated_at = "disabled", reason, self.clock()
+        log.warning("notifications.subscription_disabled", subscription=sub.id, reason=reason)
+        for pending in session.scalars(
+            select(Delivery).where(
+                Delivery.recipient_id == sub.id, Delivery.status == "pending", Delivery.id != d.id
+            )
+        ):
+            pending.status, pending.last_error = "cancelled", "subscription disabled"
+        if self.on_subscription_disabled:
+            self.on_subscription_disabled(session, sub, reason)
+
+    def _clear_failing(self, session: Session, d: Delivery) -> None:
+        if d.channel == "webhook":
+            sub = session.get(Subscription, d.recipient_id)
+            if sub is not None:
+                sub.failing_since = None
+
+    def _log(
+        self,
+        session: Session,
+        d: Delivery,
+        at: datetime,
+        outcome: str,
+        reason: str | None,
+        answer: str | None,
+    ) -> None:
+        session.add(
+            DeliveryAttempt(
+                delivery_id=d.id,
+                at=at,
+                outcome=outcome,
+                reason=reason,
+                provider_answer=(answer or None) and answer[:2000],
+            )
+        )
+        ATTEMPTS.labels(d.channel, outcome).inc()
+
+    def _report(self, session: Session, d: Delivery, type_: str, reason: str | None) -> None:
+        add_event(
+            session,
+            new_event(
+                type_,
+                source=self.source,
+                subject=d.id,
+                agencies=list(d.agencies),
+                data={
+                    "notification_id": d.id,
+                    "about_event_id": d.event_id,
+                    "about_event_type": d.event_type,
+                    "channel": d.channel,
+                    "recipient_kind": d.recipient_kind,
+                    "attempts": max(1, d.attempts),
+                    "reason": reason,
+                },
+            ),
+        )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

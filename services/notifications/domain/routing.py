@@ -1,0 +1,103 @@
+"""Who must know what: the routing table from event type to stakeholders and channels.
+
+An agency's notifications instance (AGENCY_CODE set) informs that agency's own people — its
+volunteers, its host organisations, its staff — so that their contact details never leave the
+agency's node. The network instance (no AGENCY_CODE) informs partners, who register once for the
+whole network, by signed webhook and on the `vir.public` feed; they never receive personal data.
+
+- volunteer.registered: the volunteer by e-mail (registration); partners.
+- match.proposed: staff of each agency concerned by e-mail (proposals).
+- match.confirmed: the volunteer by e-mail and SMS, the host organisation by e-mail (placement,
+  mandatory); staff of both agencies by e-mail (exchanges); partners.
+- match.declined, match.cancelled: staff by e-mail (proposals); partners.
+- agreement.*: staff of the parties by e-mail (agreements); partners.
+- mobility.*: staff of both agencies by e-mail (mobilities); partners.
+- placement.published, placement.closed: partners.
+
+Partners are told by signed webhook (subscriptions with routing-key patterns) and on the
+`vir.public` feed.
+
+Mandatory messages (a confirmed placement) are sent whatever the recipient's opt-outs: the
+volunteer and the host organisation must know where and when the mission is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.events import Event
+
+
+@dataclass(frozen=True)
+class Route:
+    recipient_kind: str
+    recipient_id: str
+    channel: str
+    category: str
+    mandatory: bool = False
+
+
+PARTNER_TYPES = frozenset(
+    {
+        "volunteer.registered",
+        "match.confirmed",
+        "match.declined",
+        "match.cancelled",
+        "agreement.proposed",
+        "agreement.approved",
+        "agreement.activated",
+        "agreement.amended",
+        "agreement.terminated",
+        "mobility.started",
+        "mobility.report_submitted",
+        "mobility.completed",
+        "mobility.interrupted",
+        "placement.published",
+        "placement.closed",
+    }
+)
+
+STAFF_CATEGORIES = {
+    "match.proposed": "proposals",
+    "match.declined": "proposals",
+    "match.cancelled": "proposals",
+    "match.confirmed": "exchanges",
+    "agreement.proposed": "agreements",
+    "agreement.approved": "agreements",
+    "agreement.activated": "agreements",
+    "agreement.amended": "agreements",
+    "agreement.terminated": "agreements",
+    "mobility.started": "mobilities",
+    "mobility.report_submitted": "mobilities",
+    "mobility.completed": "mobilities",
+    "mobility.interrupted": "mobilities",
+}
+
+
+def agency_routes(
+    event: Event, agency: str, host_organisation_id: str | None = None
+) -> list[Route]:
+    """Deliveries an agency's instance makes for `event` (its own people only)."""
+    if agency not in event.agencies:
+        return []
+    routes: list[Route] = []
+    data = event.data
+    if event.type == "volunteer.registered" and data.get("agency") == agency:
+        routes.append(Route("volunteer", data["volunteer_id"], "email", "registration"))
+    if event.type == "match.confirmed":
+        if data["sending_agency"] == agency:
+            routes.append(Route("volunteer", data["volunteer_id"], "email", "placement", True))
+            routes.append(Route("volunteer", data["volunteer_id"], "sms", "placement", True))
+        if data["host_agency"] == agency and host_organisation_id:
+            routes.append(
+                Route("host_organisation", host_organisation_id, "email", "placement", True)
+            )
+    category = STAFF_CATEGORIES.get(event.type)
+    if category:
+        routes.append(Route("staff", agency, "email", category))
+    return routes
+
+
+def idempotency_key(event: Event, route: Route) -> str:
+    """One message per event × recipient × channel, however often the event is delivered."""
+    return f"{event.source}|{event.id}|{route.recipient_kind}:{route.recipient_id}|{route.channel}"

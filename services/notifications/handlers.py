@@ -1,0 +1,122 @@
+"""From an event to the deliveries it calls for, staged in the consumer's transaction.
+
+The deliveries, not the messages, are written here: the dispatcher sends them afterwards, so a
+redelivered event finds its deliveries already there (unique idempotency key) and nothing is
+sent twice."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from services.notifications.adapters.orm import Delivery, PlacementFact, Subscription
+from services.notifications.domain.partner_payloads import public_payload
+from services.notifications.domain.routing import (
+    PARTNER_TYPES,
+    Route,
+    agency_routes,
+    idempotency_key,
+)
+from shared.events import Event
+from shared.messaging.topology import topic_matches
+
+FEED = "vir.public"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _placement(event: Event, session: Session) -> None:
+    d = event.data
+    fact = session.get(PlacementFact, d["placement_id"]) or PlacementFact(id=d["placement_id"])
+    fact.agency, fact.host_organisation_id = d["agency"], d["host_organisation_id"]
+    fact.host_organisation_name, fact.city, fact.title = (
+        d["host_organisation_name"],
+        d["city"],
+        d["title"],
+    )
+    fact.start, fact.end = date.fromisoformat(d["start"]), date.fromisoformat(d["end"])
+    session.add(fact)
+
+
+def _stage(session: Session, event: Event, route: Route, payload: dict[str, Any]) -> None:
+    at = now()
+    values = {
+        "id": f"dlv-{uuid.uuid4().hex}",
+        "idempotency_key": idempotency_key(event, route),
+        "event_id": event.id,
+        "event_type": event.type,
+        "agencies": list(event.agencies),
+        "category": route.category,
+        "mandatory": route.mandatory,
+        "recipient_kind": route.recipient_kind,
+        "recipient_id": route.recipient_id,
+        "channel": route.channel,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": at,
+        "created_at": at,
+        "updated_at": at,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(Delivery).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
+
+
+def people_payload(event: Event, session: Session) -> dict[str, Any]:
+    """Event facts plus the placement's wording; never a contact detail."""
+    payload: dict[str, Any] = {"event": dict(event.data), "agencies": list(event.agencies)}
+    placement_id = event.data.get("placement_id")
+    fact = session.get(PlacementFact, placement_id) if placement_id else None
+    if fact is not None:
+        payload["placement"] = {
+            "title": fact.title,
+            "city": fact.city,
+            "host_organisation_name": fact.host_organisation_name,
+            "host_agency": fact.agency,
+            "start": fact.start.isoformat(),
+            "end": fact.end.isoformat(),
+        }
+    return payload
+
+
+def handle(event: Event, session: Session, agency: str | None) -> None:
+    """Stage this instance's deliveries for `event` (agency instance: people; network: partners)."""
+    if event.type in ("placement.published", "placement.updated"):
+        _placement(event, session)
+    if agency is not None:
+        host_org = None
+        if event.type == "match.confirmed":
+            fact = session.get(PlacementFact, event.data["placement_id"])
+            host_org = fact.host_organisation_id if fact else None
+            if fact is None and event.data["host_agency"] == agency:
+                # The placement is this agency's own: its placement.published comes first on the
+                # same node's feed, so its absence means the event raced ahead; retry later.
+                raise LookupError(f"placement {event.data['placement_id']} not known yet")
+        routes = agency_routes(event, agency, host_org)
+        if routes:
+            payload = people_payload(event, session)
+            for route in routes:
+                _stage(session, event, route, payload)
+        return
+    if event.type not in PARTNER_TYPES:
+        return
+    public = public_payload(event)
+    if public is None:
+        return
+    routing_key = event.routing_key
+    _stage(session, event, Route("partner", FEED, "amqp", "partners"), public)
+    for subscription in session.scalars(
+        select(Subscription).where(Subscription.status == "active")
+    ):
+        if any(topic_matches(pattern, routing_key) for pattern in subscription.patterns):
+            _stage(session, event, Route("partner", subscription.id, "webhook", "partners"), public)
