@@ -1,0 +1,33 @@
+"""The partner feed: PII-free events on the `vir.public` exchange, confirmed by the broker."""
+
+from __future__ import annotations
+
+import json
+
+from services.notifications.domain.messages import Notification, RetryLater
+from shared.messaging.publisher import OutgoingMessage, Publisher, PublishFailed
+from shared.messaging.topology import PUBLIC_EXCHANGE
+
+
+class PublicFeedChannel:
+    name = "amqp"
+
+    def __init__(self, publisher: Publisher):
+        self.publisher = publisher
+
+    def send(self, notification: Notification) -> str:
+        event = notification.payload
+        agencies = [a for a in str(event.get("viragencies", "")).split(".") if a]
+        routing_key = ".".join([event["type"], *agencies])
+        message = OutgoingMessage(
+            exchange=PUBLIC_EXCHANGE,
+            routing_key=routing_key,
+            body=json.dumps(event, separators=(",", ":")).encode(),
+            message_id=event["id"],
+            content_type="application/cloudevents+json",
+        )
+        try:
+            self.publisher.publish_batch([message])
+        except PublishFailed as exc:
+            raise RetryLater(str(exc)) from exc
+        return f"confirmed on {PUBLIC_EXCHANGE} as {routing_key}"
