@@ -133,6 +133,15 @@ class VolunteerOut(Schema):
     updated_at = fields.DateTime()
 
 
+class ContactOut(Schema):
+    id = fields.String()
+    first_name = fields.String()
+    last_name = fields.String()
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    preferred_language = fields.String()
+
+
 class DossierOut(Schema):
     match_id = fields.String()
     volunteer = fields.Nested(VolunteerOut)

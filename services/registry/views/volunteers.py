@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 from sqlalchemy import func, or_, select
 
 from services.registry import handlers
 from services.registry.access import STAFF, actor, allow
 from services.registry.adapters.orm import Volunteer
 from services.registry.schemas import (
+    ContactOut,
     DossierOut,
     VolunteerIn,
     VolunteerOut,
@@ -118,3 +119,16 @@ def dossier(volunteer_id: str) -> dict[str, Any]:
     who = actor()
     volunteer, match = write(handlers.read_dossier, volunteer_id, who.agency, who.token_id)
     return {"match_id": match.id, "volunteer": volunteer}
+
+
+@blp.route("/<volunteer_id>/contact", methods=["GET"])
+@allow(Role.NODE, Role.ADMIN)
+@blp.response(200, ContactOut)
+def contact(volunteer_id: str) -> Volunteer:
+    """Contact details for this agency's own notifications service (a node token of this agency).
+
+    Contact details never leave the agency: another agency's token gets 403."""
+    who = actor()
+    if who.agency != node().agency:
+        abort(403, message="Contact details are only given to this agency's own services.")
+    return read(handlers.get_volunteer, volunteer_id)

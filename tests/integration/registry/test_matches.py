@@ -145,3 +145,13 @@ def test_the_host_agency_node_reads_a_dossier_only_under_a_confirmed_match_and_i
         reads = conn.execute(select(func.count()).select_from(DossierAccess)).scalar_one()
         row = conn.execute(select(DossierAccess)).first()
     assert reads == 1 and row.reader_agency == "ML" and row.match_id == "m-4"
+
+
+def test_contact_details_go_only_to_this_agencys_own_services(setup):
+    tg, volunteer, _other, _agreement = setup
+    path = f"/api/v1/volunteers/{volunteer['id']}/contact"
+    own = tg.call("GET", path, who="node")
+    assert own.status_code == 200 and own.json["email"] == volunteer["email"]
+    assert set(own.json) == {"id", "first_name", "last_name", "email", "phone", "preferred_language"}
+    assert tg.call("GET", path, who="node@ML").status_code == 403
+    assert tg.call("GET", path, who="partner").status_code == 403
