@@ -18,7 +18,13 @@ from shared.auth import Role, bearer, hash_token, new_token
 from shared.db import api_token
 
 # Routes anyone may call: health, metrics, the API description and its docs.
-PUBLIC_PREFIXES = ("/health/", "/metrics", "/api/v1/openapi.json", "/api/v1/docs")
+PUBLIC_PREFIXES = (
+    "/health/",
+    "/metrics",
+    "/api/v1/openapi.json",
+    "/api/v1/docs",
+    "/api/v1/asyncapi.json",
+)
 
 
 @dataclass(frozen=True)

@@ -222,6 +222,19 @@ def matching_rebuild(feeds: tuple[str, ...]) -> None:
         raise SystemExit(1)
 
 
+@main.command("asyncapi")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def asyncapi(output: Path | None) -> None:
+    """Print (or write) the AsyncAPI 3.0 document of the event contract."""
+    from shared.events.asyncapi import document
+
+    text = json.dumps(document(), indent=2, ensure_ascii=False) + "\n"
+    if output:
+        output.write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
 @main.group("topology")
 def topology_group() -> None:
     """RabbitMQ exchanges, queues, retry and dead-letter queues."""

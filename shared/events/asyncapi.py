@@ -1,0 +1,155 @@
+"""The AsyncAPI 3.0 description of the event contract, generated from the marshmallow schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from shared.events.contracts import CATALOG, dataschema_uri
+from shared.events.examples import EXAMPLES
+from shared.messaging.topology import EVENTS_EXCHANGE, PUBLIC_EXCHANGE
+
+
+def _schemas() -> dict[str, Any]:
+    """JSON schemas of every data payload (apispec's marshmallow converter does the mapping)."""
+    spec = APISpec("VIR events", "1", "3.1.0", plugins=[MarshmallowPlugin()])  # JSON Schema nulls
+    names: dict[type, str] = {}
+    for contract in CATALOG:
+        name = contract.schema.__name__
+        if contract.schema not in names:
+            spec.components.schema(name, schema=contract.schema)
+            names[contract.schema] = name
+    return spec.to_dict()["components"]["schemas"]
+
+
+def _message_name(type_: str, version: int) -> str:
+    return f"{type_.replace('.', '_')}_v{version}"
+
+
+def document() -> dict[str, Any]:
+    schemas = _schemas()
+    messages: dict[str, Any] = {}
+    for c in CATALOG:
+        agencies, data = EXAMPLES[c.type]
+        messages[_message_name(c.type, c.version)] = {
+            "name": c.type,
+            "title": c.type,
+            "summary": c.summary,
+            "contentType": "application/cloudevents+json",
+            "payload": {
+                "type": "object",
+                "required": [
+                    "specversion",
+                    "id",
+                    "source",
+                    "type",
+                    "subject",
+                    "dataschema",
+                    "viragencies",
+                    "data",
+                ],
+                "properties": {
+                    "specversion": {"const": "1.0"},
+                    "id": {
+                        "type": "string",
+                        "description": "Unique event id; also the AMQP message_id",
+                    },
+                    "source": {"type": "string", "examples": ["/agencies/TG/registry"]},
+                    "type": {"const": c.type},
+                    "subject": {
+                        "type": "string",
+                        "description": "Id of the aggregate the event is about",
+                    },
+                    "time": {"type": "string", "format": "date-time"},
+                    "datacontenttype": {"const": "application/json"},
+                    "dataschema": {"const": dataschema_uri(c.type, c.version)},
+                    "viragencies": {
+                        "type": "string",
+                        "description": "Agency codes concerned, dot-separated (sending, host)",
+                        "examples": [".".join(agencies)],
+                    },
+                    "data": {"$ref": f"#/components/schemas/{c.schema.__name__}"},
+                },
+            },
+            "examples": [
+                {
+                    "name": "example",
+                    "payload": {"type": c.type, "viragencies": ".".join(agencies), "data": data},
+                }
+            ],
+        }
+    refs = {name: {"$ref": f"#/components/messages/{name}"} for name in messages}
+    channel_parameters = {
+        "type": {
+            "description": "Event type, e.g. match.proposed",
+            "enum": sorted({c.type for c in CATALOG}),
+        },
+        "agencies": {
+            "description": "ISO 3166 alpha-2 codes of the agencies concerned, dot-separated"
+        },
+    }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "VIR Exchange events",
+            "version": "1.0.0",
+            "description": (
+                "Events between national volunteering agencies. CloudEvents 1.0 structured JSON. "
+                "Routing key <type>.<agency codes concerned>: `agreement.#` is every agreement "
+                "event, `#.ML.#` everything concerning Mali. The partner feed carries the same "
+                "routing with payloads reduced to an allow-list of fields: no personal data."
+            ),
+        },
+        "defaultContentType": "application/cloudevents+json",
+        "channels": {
+            "agencyNetwork": {
+                "address": "{type}.{agencies}",
+                "title": f"{EVENTS_EXCHANGE} (topic exchange)",
+                "parameters": channel_parameters,
+                "messages": refs,
+                "bindings": {
+                    "amqp": {
+                        "is": "routingKey",
+                        "exchange": {
+                            "name": EVENTS_EXCHANGE,
+                            "type": "topic",
+                            "durable": True,
+                            "autoDelete": False,
+                            "vhost": "/",
+                        },
+                    }
+                },
+            },
+            "partnerFeed": {
+                "address": "{type}.{agencies}",
+                "title": f"{PUBLIC_EXCHANGE} (topic exchange, no personal data)",
+                "parameters": channel_parameters,
+                "messages": refs,
+                "bindings": {
+                    "amqp": {
+                        "is": "routingKey",
+                        "exchange": {
+                            "name": PUBLIC_EXCHANGE,
+                            "type": "topic",
+                            "durable": True,
+                            "autoDelete": False,
+                            "vhost": "/",
+                        },
+                    }
+                },
+            },
+        },
+        "operations": {
+            "receiveAgencyEvents": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/agencyNetwork"},
+            },
+            "receivePartnerFeed": {
+                "action": "receive",
+                "channel": {"$ref": "#/channels/partnerFeed"},
+            },
+        },
+        "components": {"messages": messages, "schemas": schemas},
+    }
