@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-BENCHMARKS = ["bench.outbox_relay"]
+BENCHMARKS = ["bench.outbox_relay", "bench.registry_import"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -9,7 +9,8 @@ from flask import Flask
 from services.registry.access import authenticate
 from services.registry.bootstrap import bootstrap
 from services.registry.handlers import Node
-from services.registry.views import agreements, exchanges, places, volunteers
+from services.registry.imports import new_executor, recover_interrupted_jobs
+from services.registry.views import agreements, exchanges, imports, places, volunteers
 from shared.api import base_app
 from shared.runtime import Runtime
 
@@ -22,6 +23,9 @@ def create_app(config: dict[str, Any] | None = None, runtime: Runtime | None = N
     app.config["AGENCY_CODE"] = agency
     app.extensions["vir.node"] = Node(agency)
     app.before_request(authenticate)
-    for module in (volunteers, places, agreements, exchanges):
+    # Import jobs run in this process; one left `running` by a crashed process is marked failed.
+    app.extensions["vir.imports"] = new_executor(agency)
+    recover_interrupted_jobs(runtime.engine)
+    for module in (volunteers, imports, places, agreements, exchanges):
         api.register_blueprint(module.blp)
     return app

@@ -282,9 +282,23 @@ def update_host_organisation(
     session: Session, node: Node, org_id: str, data: Mapping[str, Any]
 ) -> HostOrganisation:
     org = get_host_organisation(session, node, org_id)
+    clash = session.scalar(
+        select(HostOrganisation.id).where(
+            HostOrganisation.agency == node.agency,
+            HostOrganisation.name == data["name"],
+            HostOrganisation.city == data["city"],
+            HostOrganisation.id != org.id,
+        )
+    )
+    if clash:
+        raise Conflict(f"Another organisation has this name in this city ({clash}).", "name")
     for key, value in data.items():
         setattr(org, key, value)
     org.updated_at = now()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent change took the name first
+        raise Conflict("Another organisation has this name in this city.", "name") from exc
     return org
 
 

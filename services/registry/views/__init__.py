@@ -59,5 +59,5 @@ def paginate(session: Session, statement: Any, pagination: Any) -> list[Any]:
     from sqlalchemy import func, select
 
     pagination.item_count = session.scalar(select(func.count()).select_from(statement.subquery()))
-    offset = (pagination.page - 1) * pagination.page_size
+    offset = min((pagination.page - 1) * pagination.page_size, pagination.item_count)
     return list(session.scalars(statement.offset(offset).limit(pagination.page_size)))
