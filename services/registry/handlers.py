@@ -267,7 +267,10 @@ def create_host_organisation(
         id=new_id("org"), agency=node.agency, created_at=at, updated_at=at, **data
     )
     session.add(org)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # registered at the same moment by another request
+        raise Conflict("This organisation is already registered in this city.", "name") from exc
     return org
 
 
