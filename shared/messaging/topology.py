@@ -99,7 +99,10 @@ def notifications_consumer(agency: str | None = None) -> ConsumerSpec:
         name=f"notifications.{agency}",
         bindings=(
             "placement.#",
-            *(f"{family}.*.#.{agency}.#" for family in ("volunteer", "agreement", "match", "mobility")),
+            *(
+                f"{family}.*.#.{agency}.#"
+                for family in ("volunteer", "agreement", "match", "mobility")
+            ),
         ),
     )
 
