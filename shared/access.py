@@ -17,13 +17,15 @@ from sqlalchemy.orm import Session
 from shared.auth import Role, bearer, hash_token, new_token
 from shared.db import api_token
 
-# Routes anyone may call: health, metrics, the API description and its docs.
+# Routes anyone may call: health, metrics, the API description and its docs, and the
+# notifications service's e-mail unsubscribe links (their signed token is the proof).
 PUBLIC_PREFIXES = (
     "/health/",
     "/metrics",
     "/api/v1/openapi.json",
     "/api/v1/docs",
     "/api/v1/asyncapi.json",
+    "/unsubscribe",
 )
 
 
@@ -35,10 +37,12 @@ class Actor:
 
 
 def create_token(
-    session: Session | Connection, agency: str, role: Role, name: str
+    session: Session | Connection, agency: str, role: Role, name: str, token: str | None = None
 ) -> tuple[str, str]:
-    """Store a new token's hash; return (token id, clear token). The clear token is never stored."""
-    token = new_token(agency)
+    """Store a token's hash; return (token id, clear token). The clear token is never stored.
+
+    `token` lets one demo token be accepted by several services; normally a new one is drawn."""
+    token = token or new_token(agency)
     token_id = f"tok-{uuid.uuid4().hex[:12]}"
     session.execute(
         insert(api_token).values(

@@ -13,6 +13,7 @@ from services.notifications.adapters.directory import RegistryDirectory
 from services.notifications.config import Options, load_options, load_settings
 from services.notifications.dispatch import Dispatcher
 from services.notifications.domain.messages import Channel
+from services.notifications.subscriptions import notify_owner_disabled
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.topology import notifications_consumer
 from shared.runtime import Runtime, build_runtime
@@ -47,6 +48,7 @@ def bootstrap(
         directory=directory,
         source=settings.source,
         links=_links(options),
+        on_subscription_disabled=notify_owner_disabled,
     )
     return runtime
 

@@ -27,6 +27,7 @@ class Options:
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    mail_dir: str = "var/mail"  # where e-mails are written when no SMTP_HOST is set
     sms_driver: str = "file"  # file | http
     sms_file: str = "var/sms.jsonl"
     sms_gateway_url: str | None = None
@@ -58,6 +59,7 @@ def load_options(environ: Mapping[str, str] | None = None) -> Options:
         smtp_user=env.get("SMTP_USER") or None,
         smtp_password=env.get("SMTP_PASSWORD") or None,
         smtp_starttls=env.get("SMTP_STARTTLS", "false").lower() == "true",
+        mail_dir=env.get("MAIL_DIR", Options.mail_dir),
         sms_driver=driver,
         sms_file=env.get("SMS_FILE", Options.sms_file),
         sms_gateway_url=env.get("SMS_GATEWAY_URL") or None,

@@ -108,11 +108,19 @@ class Dispatcher:
             return Recipient(
                 kind="partner", id=sub.id, address=sub.url, secret=sub.secret, name=sub.partner
             )
+        if d.channel == "email" and d.recipient_kind == "partner":
+            # A partner's owner (e.g. told its subscription was disabled): the address is on file.
+            sub = session.get(Subscription, d.recipient_id)
+            if sub is None:
+                raise Undeliverable("subscription deleted")
+            return Recipient(kind="partner", id=sub.id, address=sub.owner_email, name=sub.partner)
         if self.directory is None:
             raise Undeliverable("no directory configured for people")
         return self.directory.resolve(d.recipient_kind, d.recipient_id, d.channel)
 
     def _attempt(self, session: Session, d: Delivery) -> None:
+        if d.status != "pending":  # cancelled earlier in this batch (e.g. its endpoint went away)
+            return
         at = self.clock()
         d.updated_at = at
         if self._opted_out(session, d):

@@ -87,3 +87,43 @@ def running_matching(amqp_url: str, ttl: timedelta | None = None) -> Iterator[Ma
     finally:
         runtime.shutdown()
         infra.drop_database(database)
+
+
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """Serve `app` over real HTTP on a free loopback port; yield its base URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+@contextmanager
+def running_notifications(amqp_url: str, agency: str | None, options: Any) -> Iterator[Runtime]:
+    """A notifications instance (an agency's, or the network's when `agency` is None)."""
+    from services.notifications import bootstrap as notifications_bootstrap
+    from services.notifications.config import load_settings as notifications_settings
+
+    database = infra.create_database()
+    upgrade("notifications", database)
+    env = {"DATABASE_URL": database, "AMQP_URL": amqp_url}
+    if agency:
+        env["AGENCY_CODE"] = agency
+    runtime = notifications_bootstrap.bootstrap(notifications_settings(env), options=options)
+    _start_workers(
+        runtime,
+        notifications_bootstrap.event_consumers(runtime),
+        notifications_bootstrap.background_jobs(runtime),
+    )
+    try:
+        yield runtime
+    finally:
+        runtime.shutdown()
+        infra.drop_database(database)

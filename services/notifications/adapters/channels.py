@@ -8,18 +8,23 @@ from shared.runtime import Runtime
 
 
 def build(runtime: Runtime, options: Options) -> dict[str, Channel]:
-    channels: dict[str, Channel] = {}
+    """An agency's instance writes to people (e-mail, SMS); the network instance to partners
+    (webhooks, the vir.public feed) and, by e-mail, to their owners. Without SMTP_HOST, e-mails
+    are written as files under MAIL_DIR."""
+    from services.notifications.adapters.email import FileMailChannel, SmtpChannel
+
+    email: Channel = (
+        SmtpChannel(options) if options.smtp_host else FileMailChannel(options, options.mail_dir)
+    )
+    channels: dict[str, Channel] = {"email": email}
     if runtime.settings.agency_code:
-        from services.notifications.adapters.email import SmtpChannel
         from services.notifications.adapters.sms import make_sms_channel
 
-        if options.smtp_host:
-            channels["email"] = SmtpChannel(options)
         channels["sms"] = make_sms_channel(options)
     else:
         from services.notifications.adapters.public_feed import PublicFeedChannel
         from services.notifications.adapters.webhook import WebhookChannel
 
-        channels["webhook"] = WebhookChannel()
+        channels["webhook"] = WebhookChannel(allowed_hosts=options.webhook_allowed_hosts)
         channels["amqp"] = PublicFeedChannel(runtime.publisher())
     return channels

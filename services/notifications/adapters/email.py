@@ -1,0 +1,197 @@
+"""The e-mail channel: one multipart (text + HTML) message per delivery over SMTP.
+
+SMTP answers decide what happens next: a 4xx or a lost connection is temporary (RetryLater), a
+5xx is final (Undeliverable). The Message-ID comes from the delivery's idempotency key, so a
+message sent again after an unclear failure carries the same id and receivers can drop the copy.
+Recipients' addresses never reach the delivery log: they are masked in every answer kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import smtplib
+import ssl
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate
+from pathlib import Path
+
+from services.notifications.config import Options
+from services.notifications.domain.messages import (
+    DeliveryFailed,
+    Notification,
+    Recipient,
+    RetryLater,
+    Undeliverable,
+)
+from services.notifications.rendering import render
+
+TIMEOUT = 30
+# CRLF line ends, and 7-bit transfer encodings: no server can refuse the body for being 8-bit.
+POLICY = SMTP.clone(cte_type="7bit")
+# 530 authentication required, 534 mechanism too weak, 535 credentials refused: our settings are
+# at fault, not the recipient; retried while an operator fixes them.
+AUTHENTICATION_CODES = frozenset({530, 534, 535})
+# On the wire, headers may run to 998 characters: a long unsubscribe URL then stays one plain
+# token (folding it at 78 would turn it into RFC 2047 words that mail clients do not follow).
+WIRE = POLICY.clone(max_line_length=998)
+
+
+def message_id(idempotency_key: str, sender: str) -> str:
+    """A Message-ID stable across retries of one delivery, in the sender's domain."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
+    domain = sender.rsplit("@", 1)[-1].strip(" >") if "@" in sender else "vir-exchange.invalid"
+    return f"<{digest}@{domain}>"
+
+
+def mask(text: str, address: str) -> str:
+    """The answer without the recipient's address (the delivery log holds no contact detail)."""
+    if not text:
+        return text
+    return re.sub(re.escape(address), "<recipient>", text, flags=re.IGNORECASE)
+
+
+class SmtpChannel:
+    name = "email"
+
+    def __init__(self, options: Options):
+        if not options.smtp_host:
+            raise ValueError("SmtpChannel needs SMTP_HOST")
+        self.host: str = options.smtp_host
+        self.options = options
+
+    def build(self, notification: Notification) -> EmailMessage:
+        """The message as it will be sent (also what tests and previews look at)."""
+        recipient = notification.recipient
+        try:
+            rendered = render(notification)
+        except DeliveryFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a template fault must not block the queue
+            raise RetryLater(
+                f"the message could not be written: {type(exc).__name__}: {exc}"
+            ) from exc
+        msg = EmailMessage(policy=POLICY)
+        msg["Subject"] = rendered.subject
+        msg["From"] = self.options.smtp_from
+        msg["To"] = _to(recipient)
+        msg["Date"] = formatdate(usegmt=True)
+        msg["Message-ID"] = message_id(notification.idempotency_key, self.options.smtp_from)
+        msg["Auto-Submitted"] = "auto-generated"
+        unsubscribe = None if notification.mandatory else notification.links.get("unsubscribe")
+        if unsubscribe:
+            msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
+        msg.set_content(rendered.text)
+        msg.add_alternative(rendered.html, subtype="html")
+        # After the parts: set_content and add_alternative move every Content-* header.
+        msg["Content-Language"] = rendered.language
+        return msg
+
+    def send(self, notification: Notification) -> str:
+        msg = self.build(notification)
+        address = notification.recipient.address.strip()
+        try:
+            smtp = smtplib.SMTP(self.host, self.options.smtp_port, timeout=TIMEOUT)
+        except smtplib.SMTPResponseException as exc:  # the greeting was a refusal
+            self._classify(exc.smtp_code, exc.smtp_error, "connect", address)
+            raise  # unreachable: _classify raised
+        except (smtplib.SMTPException, OSError) as exc:
+            raise RetryLater(f"SMTP server unreachable: {exc.__class__.__name__}: {exc}") from exc
+        try:
+            code, answer = self._transact(smtp, msg, address)
+        except smtplib.SMTPAuthenticationError as exc:
+            # Our credentials, not the recipient: retried while an operator fixes the settings.
+            raise RetryLater("SMTP server refused our credentials", _answer(exc)) from exc
+        except smtplib.SMTPResponseException as exc:
+            self._classify(exc.smtp_code, exc.smtp_error, "SMTP", address)
+            raise  # unreachable: _classify raised
+        except (smtplib.SMTPException, OSError) as exc:
+            raise RetryLater(f"SMTP connection lost: {exc.__class__.__name__}: {exc}") from exc
+        finally:
+            _close(smtp)
+        return mask(f"{code} {_text(answer)}", address)
+
+    def _transact(
+        self, smtp: smtplib.SMTP, msg: EmailMessage, address: str
+    ) -> tuple[int, bytes | str]:
+        smtp.ehlo()
+        if self.options.smtp_starttls:
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo()
+        if self.options.smtp_user:
+            smtp.login(self.options.smtp_user, self.options.smtp_password or "")
+        self._expect(smtp.mail(_addr_spec(self.options.smtp_from)), (250,), "MAIL FROM", address)
+        self._expect(smtp.rcpt(address), (250, 251), "RCPT TO", address)
+        reply = smtp.data(msg.as_bytes(policy=WIRE))
+        self._expect(reply, (250,), "DATA", address)
+        return reply
+
+    def _expect(
+        self, reply: tuple[int, bytes | str], ok: tuple[int, ...], step: str, address: str
+    ) -> None:
+        code, answer = reply
+        if code not in ok:
+            self._classify(code, answer, step, address)
+
+    @staticmethod
+    def _classify(code: int, answer: bytes | str, step: str, address: str) -> None:
+        said = mask(f"{code} {_text(answer)}", address)
+        if 400 <= code < 500 or code < 0:
+            raise RetryLater(f"{step}: temporary SMTP failure {code}", said)
+        if code in AUTHENTICATION_CODES:
+            raise RetryLater(f"{step}: SMTP server wants other credentials ({code})", said)
+        raise Undeliverable(f"{step}: SMTP server refused the message ({code})", said)
+
+
+def _to(recipient: Recipient) -> Address:
+    """The To header; an address that cannot be one is final (the registry must correct it)."""
+    address = recipient.address.strip()
+    local, _, domain = address.rpartition("@")
+    if not local or "." not in domain or any(c.isspace() or c in "<>,;" for c in address):
+        raise Undeliverable("the e-mail address on file is not valid")
+    try:
+        return Address(display_name=recipient.name or "", username=local, domain=domain)
+    except (ValueError, TypeError) as exc:
+        raise Undeliverable("the e-mail address on file is not valid") from exc
+
+
+def _close(smtp: smtplib.SMTP) -> None:
+    """QUIT politely; whatever the server says then changes nothing about the delivery."""
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
+
+
+def _addr_spec(header: str) -> str:
+    match = re.search(r"<([^>]+)>", header)
+    return (match.group(1) if match else header).strip()
+
+
+def _text(answer: bytes | str) -> str:
+    return answer.decode("utf-8", "replace") if isinstance(answer, bytes) else str(answer)
+
+
+def _answer(exc: smtplib.SMTPResponseException) -> str:
+    return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+
+
+class FileMailChannel(SmtpChannel):
+    """Development driver: writes each e-mail as an .eml file under MAIL_DIR instead of sending.
+
+    Used when no SMTP_HOST is set (the embedded demo): open the files with any mail client."""
+
+    def __init__(self, options: Options, folder: str):
+        self.host = ""
+        self.options = options
+        self.folder = Path(folder)
+
+    def send(self, notification: Notification) -> str:
+        msg = self.build(notification)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{notification.delivery_id}.eml"
+        path.write_bytes(bytes(msg))
+        return f"written to {path.name}"

@@ -1,0 +1,1 @@
+"""HTTP views of the notifications service: thin edges that validate, call a function, answer."""
