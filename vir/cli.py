@@ -158,10 +158,17 @@ def serve(service: str, host: str, port: int | None, workers: int) -> None:
 @main.command()
 @click.option("--agencies", default="TG,ML", show_default=True, help="Agency codes, e.g. TG,ML.")
 @click.option("--host", default="127.0.0.1", show_default=True)
-def network(agencies: str, host: str) -> None:
+@click.option(
+    "--pilot/--no-pilot",
+    default=True,
+    show_default=True,
+    help="Load the ANVT–CNPV pilot (needs TG and ML) on first start.",
+)
+def network(agencies: str, host: str, pilot: bool) -> None:
     """Run a whole network in this process (embedded unless DATABASE_URL/AMQP_URL are set)."""
     import os
 
+    from vir import demo
     from vir import network as net
 
     codes = [a.strip().upper() for a in agencies.split(",") if a.strip()]
@@ -172,12 +179,22 @@ def network(agencies: str, host: str) -> None:
     stop = threading.Event()
     _stop_on_signals(stop)
     nodes = net.start(codes, os.environ, host)
+    var_dir = Path(os.environ.get("VIR_VAR_DIR", "var"))
+    tokens_file = var_dir / "demo-tokens.json"
+    demo.demo_tokens(nodes, codes, tokens_file)
+    registries = {
+        n.name.removeprefix("registry-").upper(): n for n in nodes if n.service == "registry"
+    }
+    if pilot and {"TG", "ML"} <= set(registries) and not demo.seeded(registries["TG"]):
+        click.echo("loading the ANVT–CNPV pilot (2017–2018: 4 TG→ML, 2 ML→TG)...")
+        demo.seed_pilot(registries)
     embedded = "embedded (SQLite files under var/, in-process broker)"
     mode = "PostgreSQL + RabbitMQ" if os.environ.get("AMQP_URL") else embedded
     click.echo(f"VIR Exchange network running, {mode}:")
     for node in nodes:
         base = f"http://{host}:{node.port}"
-        click.echo(f"  {node.name:<16} {base}/api/v1/docs   {base}/health/ready")
+        click.echo(f"  {node.name:<18} API docs {base}/api/v1/docs   health {base}/health/ready")
+    click.echo(f"Demo tokens (admin, staff, partner per agency): {tokens_file}")
     click.echo("Ctrl-C stops everything.")
     net.wait_forever(stop)
     click.echo("stopping...")
@@ -254,3 +271,65 @@ def topology_export(agencies: str, vhost: str, output: Path | None) -> None:
         output.write_text(text)
     else:
         sys.stdout.write(text)
+
+
+@topology_group.command("national")
+@click.option("--country", required=True, help="The country of this national broker, e.g. TG.")
+@click.option(
+    "--peer",
+    "peers",
+    multiple=True,
+    metavar="COUNTRY=HOST[:PORT]",
+    help="A peer broker federated with this one, e.g. ML=rabbitmq-ml (repeat per peer).",
+)
+@click.option(
+    "--hosts-network-services",
+    is_flag=True,
+    help="This broker also serves matching and the network notifications.",
+)
+@click.option("--vhost", default="vir", show_default=True)
+@click.option("--tls-dir", default="/etc/rabbitmq/tls", show_default=True)
+@click.option(
+    "--passwords-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="user=password lines: write salted hashes (install time; the output holds secrets).",
+)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def topology_national(
+    country: str,
+    peers: tuple[str, ...],
+    hosts_network_services: bool,
+    vhost: str,
+    tls_dir: str,
+    passwords_file: Path | None,
+    output: Path | None,
+) -> None:
+    """Print (or write) the RabbitMQ definitions of COUNTRY's national broker: users, vhost,
+    permissions, topology, federation upstreams to its peers and the federation policy."""
+    import os
+
+    from shared.messaging import federation
+
+    try:
+        defs = federation.national_definitions(
+            country,
+            [federation.parse_peer(p) for p in peers],
+            network_services=hosts_network_services,
+            vhost=vhost,
+            tls_dir=tls_dir,
+        )
+        if passwords_file is not None:
+            passwords = federation.parse_passwords(passwords_file.read_text())
+            defs = federation.with_passwords(defs, passwords)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    text = json.dumps(defs, indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    elif passwords_file is not None:  # holds password hashes: readable by its owner only
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    else:
+        output.write_text(text)

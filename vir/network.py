@@ -57,7 +57,12 @@ def plan(agencies: list[str]) -> list[tuple[str, str, str | None, int]]:
         (f"registry-{code.lower()}", "registry", code, 8001 + i) for i, code in enumerate(agencies)
     ]
     nodes.append(("matching", "matching", None, 8010))
+    # The network instance informs partners; one instance per agency informs its own people.
     nodes.append(("notifications", "notifications", None, 8020))
+    nodes += [
+        (f"notifications-{code.lower()}", "notifications", code, 8021 + i)
+        for i, code in enumerate(agencies)
+    ]
     return nodes
 
 
@@ -72,14 +77,25 @@ def start(agencies: list[str], environ: Mapping[str, str], host: str = "127.0.0.
             env["AGENCY_CODE"] = agency
         else:
             env.pop("AGENCY_CODE", None)
-        settings = importlib.import_module(f"services.{service}.config").load_settings(env)
+        config = importlib.import_module(f"services.{service}.config")
+        settings = config.load_settings(env)
         upgrade(service, settings.database_url)
-        runtime = importlib.import_module(f"services.{service}.bootstrap").bootstrap(settings)
+        composition = importlib.import_module(f"services.{service}.bootstrap")
+        if service == "notifications":
+            if agency:
+                registry = next(n for n in started if n.name == f"registry-{agency.lower()}")
+                env["NOTIFY_REGISTRY_URL"] = f"http://{host}:{registry.port}"
+                env["NOTIFY_REGISTRY_TOKEN"] = _service_token(registry, agency, name)
+            env.setdefault("NOTIFY_PUBLIC_URL", f"http://{host}:{port}")
+            env.setdefault("SMS_FILE", str(var_dir / f"sms-{name}.jsonl"))
+            env.setdefault("MAIL_DIR", str(var_dir / "mail" / name))
+            runtime = composition.bootstrap(settings, options=config.load_options(env))
+        else:
+            runtime = composition.bootstrap(settings)
         app = importlib.import_module(f"services.{service}.api").create_app(runtime=runtime)
         server = make_server(host, port, app, threaded=True)
         runtime.start_thread(f"{name}-http", server.serve_forever)
         runtime.start_thread(f"{name}-relay", runtime.relay().run, runtime.stop)
-        composition = importlib.import_module(f"services.{service}.bootstrap")
         for consumer in composition.event_consumers(runtime):
             runtime.start_thread(f"{name}-consumer", consumer.run)
             runtime.consumers.append(consumer)
@@ -88,6 +104,15 @@ def start(agencies: list[str], environ: Mapping[str, str], host: str = "127.0.0.
         started.append(Node(name, service, port, runtime, server))
         log.info("network.node_started", node=name, port=port, database=settings.database_url)
     return started
+
+
+def _service_token(registry: Node, agency: str, holder: str) -> str:
+    """A node token of `agency` on its own registry, for that agency's notifications instance."""
+    from shared.access import create_token
+    from shared.auth import Role
+
+    with registry.runtime.engine.begin() as conn:
+        return create_token(conn, agency, Role.NODE, holder)[1]
 
 
 def stop(nodes: list[Node]) -> None:
