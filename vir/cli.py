@@ -68,29 +68,41 @@ def relay(service: str) -> None:
     runtime.relay().run(stop, max_backoff=settings.messaging.reconnect_max_delay)
 
 
-@main.command()
-@click.argument("service", type=click.Choice(SERVICES))
-def consume(service: str) -> None:
-    """Run SERVICE's event consumers and background jobs (the planner) until interrupted."""
-
+def _run_workers(service: str, with_relay: bool) -> None:
     settings = _settings(service)
-    vir_logging.configure(settings.log_level, service=service, process="consumer")
+    process = "worker" if with_relay else "consumer"
+    vir_logging.configure(settings.log_level, service=service, process=process)
     composition = importlib.import_module(f"services.{service}.bootstrap")
     runtime = composition.bootstrap(settings)
     consumers = composition.event_consumers(runtime)
     jobs = composition.background_jobs(runtime)
+    if with_relay:
+        jobs = [("relay", runtime.relay().run), *jobs]
     if not consumers and not jobs:
         raise click.ClickException(f"{service} has no event consumers")
     stop = threading.Event()
     _stop_on_signals(stop)
     for c in consumers:
+        runtime.consumers.append(c)
         runtime.start_thread(f"consumer-{c.spec.name}", c.run)
     for job_name, job in jobs:
         runtime.start_thread(job_name, job, runtime.stop)
     stop.wait()
-    for c in consumers:
-        c.stop()
     runtime.shutdown()
+
+
+@main.command()
+@click.argument("service", type=click.Choice(SERVICES))
+def consume(service: str) -> None:
+    """Run SERVICE's event consumers and background jobs (the planner) until interrupted."""
+    _run_workers(service, with_relay=False)
+
+
+@main.command()
+@click.argument("service", type=click.Choice(SERVICES))
+def worker(service: str) -> None:
+    """Everything of SERVICE but its API: outbox relay, event consumers, background jobs."""
+    _run_workers(service, with_relay=True)
 
 
 @main.group()

@@ -5,7 +5,7 @@
 set -eu
 : "${POSTGRES_USER:?POSTGRES_USER must be set}"
 : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}"
-DATABASES="registry_tg registry_ml matching notifications"
+DATABASES="registry_tg registry_ml matching notifications notifications_tg notifications_ml"
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     # Build in a scratch directory and rename at the end, so that a start interrupted
