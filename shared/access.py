@@ -59,10 +59,11 @@ def create_token(
 
 def authenticate() -> None:
     """before_request: every /api/v1 call needs a valid bearer token (401 otherwise)."""
+    # Only the API takes bearer tokens; other paths (a registry's dashboard) have their own sign-in.
     if (
         request.method == "OPTIONS"
+        or not request.path.startswith("/api/")
         or request.path.startswith(PUBLIC_PREFIXES)
-        or request.path == "/"
     ):
         return
     token = bearer(request.headers.get("Authorization"))

@@ -8,6 +8,8 @@ from flask import Flask
 
 from services.registry.access import authenticate
 from services.registry.bootstrap import bootstrap
+from services.registry.config import dashboard_options
+from services.registry.dashboard import init_dashboard
 from services.registry.handlers import Node
 from services.registry.imports import new_executor, recover_interrupted_jobs
 from services.registry.views import agreements, exchanges, imports, places, volunteers
@@ -15,7 +17,11 @@ from shared.api import base_app
 from shared.runtime import Runtime
 
 
-def create_app(config: dict[str, Any] | None = None, runtime: Runtime | None = None) -> Flask:
+def create_app(
+    config: dict[str, Any] | None = None,
+    runtime: Runtime | None = None,
+    dashboard: dict[str, Any] | None = None,
+) -> Flask:
     runtime = runtime or bootstrap()
     agency = runtime.settings.agency_code
     assert agency, "a registry node needs AGENCY_CODE"
@@ -28,4 +34,13 @@ def create_app(config: dict[str, Any] | None = None, runtime: Runtime | None = N
     recover_interrupted_jobs(runtime.engine)
     for module in (volunteers, imports, places, agreements, exchanges):
         api.register_blueprint(module.blp)
+    options = dict(dashboard or dashboard_options())
+    app.config["DASHBOARD"] = options
+    init_dashboard(
+        app,
+        agency,
+        var_dir=options["var_dir"],
+        secret_key=options["secret_key"],
+        secure_cookies=bool(options["secure_cookies"]),
+    )
     return app

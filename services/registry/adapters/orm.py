@@ -168,6 +168,22 @@ class ApiToken(Base):
     __table__ = api_token
 
 
+class StaffAccount(Base):
+    """A person who signs in to the agency's dashboard."""
+
+    __tablename__ = "staff_account"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # admin, staff
+    password_hash: Mapped[str] = mapped_column(String(255))
+    language: Mapped[str] = mapped_column(String(2), default="fr")
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class ImportJob(Base):
     __tablename__ = "import_job"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

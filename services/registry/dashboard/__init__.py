@@ -1,0 +1,43 @@
+"""The agency dashboard: server-rendered pages for staff, French first, served by the registry."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from services.registry.dashboard import web
+
+csrf = CSRFProtect()
+
+
+def _secret_key(var_dir: Path, agency: str, configured: str | None) -> str:
+    """DASHBOARD_SECRET_KEY, or one kept under var/ so every worker process signs alike."""
+    if configured:
+        return configured
+    path = var_dir / f"dashboard-{agency.lower()}.secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def init_dashboard(
+    app: Flask, agency: str, var_dir: Path, secret_key: str | None, secure_cookies: bool
+) -> None:
+    app.config.update(
+        SECRET_KEY=_secret_key(var_dir, agency, secret_key),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure_cookies,
+        SESSION_COOKIE_NAME=f"vir_{agency.lower()}_session",
+        # The API authenticates with bearer tokens; only dashboard forms are checked for CSRF.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=11 * 1024 * 1024,
+    )
+    csrf.init_app(app)
+    web.install(app, csrf)
