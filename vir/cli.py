@@ -106,6 +106,34 @@ def worker(service: str) -> None:
 
 
 @main.group()
+def accounts() -> None:
+    """Dashboard accounts of a registry node (passwords hashed with Argon2)."""
+
+
+@accounts.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["admin", "staff"]), default="staff", show_default=True)
+@click.option("--language", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.password_option(help="At least 10 characters (asked twice when not given).")
+def accounts_create(email: str, name: str, role: str, language: str, password: str) -> None:
+    """Create a staff account on this registry node (AGENCY_CODE, DATABASE_URL)."""
+    from services.registry.dashboard.accounts import AccountError, create_account
+    from shared.db import make_engine, make_session_factory
+
+    settings = _settings("registry")
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            account = create_account(session, email, name, role, password, language)
+    except AccountError as exc:
+        raise click.UsageError(str(exc)) from exc
+    finally:
+        engine.dispose()
+    click.echo(f"{account.id}: {role} account for {email} on the {settings.agency_code} dashboard")
+
+
+@main.group()
 def tokens() -> None:
     """API tokens of a service (stored hashed; shown once)."""
 
@@ -193,7 +221,10 @@ def network(agencies: str, host: str, pilot: bool) -> None:
     nodes = net.start(codes, os.environ, host)
     var_dir = Path(os.environ.get("VIR_VAR_DIR", "var"))
     tokens_file = var_dir / "demo-tokens.json"
-    demo.demo_tokens(nodes, codes, tokens_file)
+    tokens = demo.demo_tokens(nodes, codes, tokens_file)
+    accounts_file = var_dir / "demo-accounts.json"
+    demo.demo_accounts(nodes, accounts_file)
+    demo.connect_dashboards(nodes, tokens, host)
     registries = {
         n.name.removeprefix("registry-").upper(): n for n in nodes if n.service == "registry"
     }
@@ -205,8 +236,10 @@ def network(agencies: str, host: str, pilot: bool) -> None:
     click.echo(f"VIR Exchange network running, {mode}:")
     for node in nodes:
         base = f"http://{host}:{node.port}"
-        click.echo(f"  {node.name:<18} API docs {base}/api/v1/docs   health {base}/health/ready")
-    click.echo(f"Demo tokens (admin, staff, partner per agency): {tokens_file}")
+        dashboard = f"dashboard {base}/   " if node.service == "registry" else ""
+        click.echo(f"  {node.name:<18} {dashboard}API docs {base}/api/v1/docs")
+    click.echo(f"Dashboard sign-in (one staff account per agency): {accounts_file}")
+    click.echo(f"API tokens (admin, staff, partner per agency): {tokens_file}")
     click.echo("Ctrl-C stops everything.")
     net.wait_forever(stop)
     click.echo("stopping...")

@@ -275,3 +275,46 @@ def _known(node: Any, token: str) -> bool:
 def volunteer_count(node: Any) -> int:
     with node.runtime.sessions() as session:
         return int(session.scalar(select(func.count()).select_from(Volunteer)) or 0)
+
+
+def demo_accounts(nodes: Sequence[Any], path: Path) -> dict[str, dict[str, str]]:
+    """One staff account per registry (dashboard sign-in), written to `path`, kept on restart."""
+    import secrets
+
+    from services.registry.adapters.orm import StaffAccount
+    from services.registry.dashboard.accounts import create_account
+
+    accounts = json.loads(path.read_text()) if path.exists() else {}
+    for node in nodes:
+        if node.service != "registry":
+            continue
+        agency = node.name.removeprefix("registry-").upper()
+        email = f"staff@{agency.lower()}.example"
+        with node.runtime.sessions.begin() as session:
+            known = session.scalar(select(StaffAccount.id).where(StaffAccount.email == email))
+            if known and agency in accounts:
+                continue
+            if known:
+                session.execute(StaffAccount.__table__.delete().where(StaffAccount.email == email))
+            password = secrets.token_urlsafe(12)
+            create_account(session, email, f"Staff {agency}", "staff", password)
+        accounts[agency] = {"email": email, "password": password}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(accounts, indent=2) + "\n")
+    path.chmod(0o600)
+    return accounts
+
+
+def connect_dashboards(nodes: Sequence[Any], tokens: dict[str, dict[str, str]], host: str) -> None:
+    """Each registry's dashboard reads its agency's notifications instance (delivery log)."""
+    by_name = {n.name: n for n in nodes}
+    for node in nodes:
+        if node.service != "registry" or node.app is None:
+            continue
+        code = node.name.removeprefix("registry-")
+        notifications = by_name.get(f"notifications-{code}")
+        if notifications is None:
+            continue
+        options = node.app.config["DASHBOARD"]
+        options["notifications_url"] = f"http://{host}:{notifications.port}"
+        options["notifications_token"] = tokens[code.upper()]["staff"]

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import create_engine, text
@@ -31,6 +32,7 @@ class Node:
     port: int
     runtime: Runtime
     server: BaseWSGIServer
+    app: Any = None
 
 
 def _database_url(base: str | None, var_dir: Path, name: str) -> str:
@@ -101,7 +103,7 @@ def start(agencies: list[str], environ: Mapping[str, str], host: str = "127.0.0.
             runtime.consumers.append(consumer)
         for job_name, job in composition.background_jobs(runtime):
             runtime.start_thread(f"{name}-{job_name}", job, runtime.stop)
-        started.append(Node(name, service, port, runtime, server))
+        started.append(Node(name, service, port, runtime, server, app))
         log.info("network.node_started", node=name, port=port, database=settings.database_url)
     return started
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -50,6 +51,21 @@ def test_the_demo_network_loads_the_pilot_and_matching_proposes_four_plus_two(tm
             timeout=5,
         )
         assert partner.status_code == 403
+        accounts = json.loads((tmp_path / "demo-accounts.json").read_text())
+        browser = requests.Session()
+        page = browser.get("http://127.0.0.1:8001/login", timeout=5).text
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        signed_in = browser.post(
+            "http://127.0.0.1:8001/login",
+            data={
+                "email": accounts["TG"]["email"],
+                "password": accounts["TG"]["password"],
+                "csrf_token": csrf,
+            },
+            timeout=5,
+        )
+        assert signed_in.status_code == 200 and "Vue d'ensemble" in signed_in.text
+        assert 'data-direction="TG-ML"' in signed_in.text
         for port in (8001, 8002, 8010, 8020, 8021, 8022):
             assert (
                 requests.get(f"http://127.0.0.1:{port}/health/ready", timeout=5).status_code == 200
