@@ -13,13 +13,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import standardwebhooks
 from aiosmtpd.controller import Controller
+from sqlalchemy import select
 
 from services.notifications.config import Options
 from shared.access import create_token
 from shared.auth import Role
+from shared.db import outbox
+from shared.messaging.publisher import ConfirmingPublisher, OutgoingMessage
 from tests.support.infra import wait_until
 from tests.support.nodes import running_matching, running_notifications, running_registry, serving
-from tests.support.registry import PILOT_TERMS, populate
+from tests.support.registry import PILOT_TERMS, populate, volunteer_payload
 
 pytestmark = pytest.mark.integration
 
@@ -108,7 +111,7 @@ def test_a_confirmed_match_informs_everyone_who_must_know(
             )
 
         with (
-            running_matching(amqp_url),
+            running_matching(amqp_url) as matching,
             running_notifications(amqp_url, "TG", options(tg_url, tg.tokens["node"], "tg")),
             running_notifications(amqp_url, "ML", options(ml_url, ml.tokens["node"], "ml")),
             running_notifications(amqp_url, None, options(None, None, "network")) as network,
@@ -208,6 +211,33 @@ def test_a_confirmed_match_informs_everyone_who_must_know(
                         for k in ("webhook-id", "webhook-timestamp", "webhook-signature")
                     },
                 )
+            # The broker delivers the same match.confirmed again: still one e-mail at the SMTP.
+            with matching.runtime.engine.connect() as conn:
+                row = conn.execute(
+                    select(outbox.c.payload, outbox.c.routing_key).where(
+                        outbox.c.event_type == "match.confirmed"
+                    )
+                ).one()
+            publisher = ConfirmingPublisher(amqp_url)
+            publisher.publish_batch(
+                [
+                    OutgoingMessage(
+                        "vir.events", row.routing_key, row.payload.encode(), message_id="again"
+                    )
+                ]
+            )
+            publisher.close()
+            # A later event on the same queue: once its e-mail is out, the copy was consumed.
+            late = tg.call(
+                "POST", "/api/v1/volunteers", json=volunteer_payload(99, email="late@example.org")
+            )
+            assert late.status_code == 201
+            wait_until(lambda: box.to("late@example.org"), 60, what="the later registration e-mail")
+            assert (
+                len([m for m in box.to(volunteer["email"]) if "confirm" in m["Subject"].lower()])
+                == 1
+            )
+
             for personal in (
                 volunteer["first_name"],
                 volunteer["last_name"],
