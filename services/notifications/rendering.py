@@ -13,26 +13,22 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 from markupsafe import Markup
 
 from services.notifications.domain.messages import Notification, Undeliverable
+from shared.i18n import DEFAULT_LANGUAGE, LANGUAGES, language_of, load_translations
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 TRANSLATIONS = HERE / "translations"
-LANGUAGES = ("fr", "en")
-DEFAULT_LANGUAGE = "fr"
 SMS_MAX = 160  # one SMS segment of GSM-7 characters
 
 STAFF_EVENT_TYPES = frozenset(
@@ -65,22 +61,9 @@ class Message:
     language: str = DEFAULT_LANGUAGE
 
 
-def language_of(value: str | None) -> str:
-    """ "fr", "en", "en-GB", "FR_tg"… → "fr" or "en"; anything else → French, the default."""
-    code = (value or "").strip().lower()[:2]
-    return code if code in LANGUAGES else DEFAULT_LANGUAGE
-
-
-@functools.cache
 def translations(language: str) -> Translations:
-    """The language's catalog, compiled from its .po source in memory (once per process)."""
-    path = TRANSLATIONS / language / "LC_MESSAGES" / "messages.po"
-    with path.open("rb") as po:
-        catalog = read_po(po, locale=language)
-    compiled = BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(fp=compiled, domain="messages")
+    """The language's catalog (Babel .po sources compiled in memory, once per process)."""
+    return load_translations(TRANSLATIONS, language)
 
 
 @functools.cache
