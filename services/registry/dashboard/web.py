@@ -37,6 +37,10 @@ bp = Blueprint(
     static_url_path="/static/dashboard",
 )
 
+# A form shown again with its errors answers 200: the page is what the person asked for, and
+# browsers report 4xx documents as console errors. The errors are in the page, beside the fields.
+FORM_STATUS = 200
+
 OPEN_ENDPOINTS = {"dashboard.login", "dashboard.language", "dashboard.static"}
 LANG_COOKIE = "vir_lang"
 
@@ -191,7 +195,7 @@ def login() -> Any:
             error = _("Too many failed attempts: this account is locked for 15 minutes.")
         else:
             error = _("Wrong e-mail address or password.")
-    return render_template("login.html", error=error, email=email), (401 if error else 200)
+    return render_template("login.html", error=error, email=email), FORM_STATUS
 
 
 @bp.route("/logout", methods=["POST"])

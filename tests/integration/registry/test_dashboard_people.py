@@ -176,7 +176,7 @@ def test_an_invalid_date_is_shown_in_french_beside_its_field_and_nothing_is_stor
     answer = post_from(
         client, "/volunteers/new", "/volunteers/new", registration(date_of_birth="31/02/2027")
     )
-    assert answer.status_code == 422
+    assert answer.status_code == 200  # shown again with its errors
     assert field_error(answer.text, "date_of_birth") == "Date non valide."
     assert 'value="Kossi"' in answer.text  # what was typed is kept
     assert 'value="31/02/2027"' in answer.text
@@ -202,7 +202,7 @@ def test_every_field_error_is_shown_beside_its_field(tg):
             consent_purposes=[],
         ),
     )
-    assert answer.status_code == 422
+    assert answer.status_code == 200  # shown again with its errors
     html = answer.text
     assert field_error(html, "first_name") == "Ce champ est obligatoire."
     assert field_error(html, "gender") == "Ce champ est obligatoire."
@@ -240,7 +240,7 @@ def test_a_valid_registration_is_stored_and_announced(tg):
     assert "Mali (ML)" in detail.text
 
     again = post_from(client, "/volunteers/new", "/volunteers/new", registration())
-    assert again.status_code == 409
+    assert again.status_code == 200  # shown again with its errors
     assert field_error(again.text, "identity_number").startswith(
         "Un volontaire est déjà inscrit avec ce numéro de pièce d'identité (vol-"
     )
@@ -264,7 +264,7 @@ def test_edit_then_withdraw(tg):
         f"{page}/edit",
         {"available_from": "01/09/2028", "available_until": "01/09/2027", "skills": "x"},
     )
-    assert refused.status_code == 422
+    assert refused.status_code == 200  # shown again with its errors
     assert field_error(refused.text, "available_until").startswith("Ne doit pas précéder")
     assert volunteer(tg, volunteer_id).skills == ["teaching"]
 
@@ -298,7 +298,7 @@ def test_edit_then_withdraw(tg):
     assert tg.outbox_count("volunteer.updated") == 1  # nothing changed, nothing announced
 
     no_reason = post_from(client, page, f"{page}/withdraw", {"reason": ""})
-    assert no_reason.status_code == 422
+    assert no_reason.status_code == 200  # shown again with its errors
     assert field_error(no_reason.text, "w-reason") == "Ce champ est obligatoire."
     withdrawn = post_from(client, page, f"{page}/withdraw", {"reason": "health"})
     assert withdrawn.status_code == 302
@@ -310,7 +310,7 @@ def test_edit_then_withdraw(tg):
     assert f"{page}/edit" not in shown.text and f"{page}/withdraw" not in shown.text
 
     again = client.post(f"{page}/edit", data={"csrf_token": csrf(shown.text), "skills": "x"})
-    assert again.status_code == 409
+    assert again.status_code == 200  # shown again with its errors
     assert "Un volontaire retiré ne peut plus être modifié." in again.text
     assert client.get("/volunteers/vol-unknown").status_code == 404
 
@@ -510,7 +510,7 @@ def test_a_refused_file_is_explained_beside_the_file_field(tg):
             {"file": (io.BytesIO(content), filename)},
             content_type="multipart/form-data",
         )
-        assert answer.status_code in (415, 422), answer.text
+        assert answer.status_code == 200, answer.text
         assert message in field_error(answer.text, "file")
     nothing = post_from(client, "/volunteers/import", "/volunteers/import", {})
     assert field_error(nothing.text, "file") == "Choisissez un fichier .csv ou .xlsx."
@@ -532,7 +532,7 @@ def test_organisations_and_placements(tg):
     created = post_from(client, "/places", "/places/organisations", organisation)
     assert created.status_code == 302
     duplicate = post_from(client, "/places", "/places/organisations", organisation)
-    assert duplicate.status_code == 409
+    assert duplicate.status_code == 200  # shown again with its errors
     assert field_error(duplicate.text, "org-name").startswith(
         "Cette structure est déjà enregistrée dans cette ville"
     )
@@ -554,7 +554,7 @@ def test_organisations_and_placements(tg):
         "slots": "2",
     }
     refused = post_from(client, "/places", "/places/placements", placement)
-    assert refused.status_code == 422
+    assert refused.status_code == 200  # shown again with its errors
     assert field_error(refused.text, "pl-end") == "Ne doit pas précéder la date de début."
     assert tg.outbox_count("placement.published") == 0
     published = post_from(
@@ -574,7 +574,7 @@ def test_organisations_and_placements(tg):
 
     close = f"/places/placements/{stored.id}/close"
     no_reason = post_from(client, "/places", close, {"reason": " "})
-    assert no_reason.status_code == 422
+    assert no_reason.status_code == 200  # shown again with its errors
     assert field_error(no_reason.text, f"close-{stored.id}-reason") == "Ce champ est obligatoire."
     closed = post_from(client, "/places", close, {"reason": "Budget withdrawn"})
     assert closed.status_code == 302
@@ -582,7 +582,7 @@ def test_organisations_and_placements(tg):
     listed = client.get("/places?status=closed").text
     assert "clôturé" in listed and "Budget withdrawn" in listed and close not in listed
     again = post_from(client, "/places", close, {"reason": "Again"})
-    assert again.status_code == 409
+    assert again.status_code == 200  # shown again with its errors
     assert "Ce poste est déjà clôturé." in again.text
     assert tg.outbox_count("placement.closed") == 1
 

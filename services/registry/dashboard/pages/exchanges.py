@@ -26,7 +26,17 @@ from services.registry.adapters.orm import (
     Placement,
     Volunteer,
 )
-from services.registry.dashboard.web import HERE, _, bp, lang, ngettext, node, sessions, staff_only
+from services.registry.dashboard.web import (
+    FORM_STATUS,
+    HERE,
+    _,
+    bp,
+    lang,
+    ngettext,
+    node,
+    sessions,
+    staff_only,
+)
 from services.registry.schemas import (
     AgreementProposal,
     AgreementTermsIn,
@@ -467,7 +477,7 @@ def _proposals_page(errors: dict[str, dict] | None = None, reasons: dict | None 
         pager=_pages(total, page),
         errors=errors or {},
         reasons=reasons or {},
-    ), (422 if errors else 200)
+    ), FORM_STATUS
 
 
 @bp.route("/proposals")
@@ -735,7 +745,7 @@ def new_agreement() -> Any:
         directions=directions if not errors.get("partners") else [],
         values=values,
         errors=errors,
-    ), (422 if errors and request.method == "POST" else 200)
+    ), FORM_STATUS
 
 
 def _approvals(agreement: Agreement) -> list[dict[str, Any]]:
@@ -794,7 +804,7 @@ def _agreement_page(
         amend_errors=amend[1] if amend else {},
         terminate_values=terminate[0] if terminate else {"effective": date.today().isoformat()},
         terminate_errors=terminate[1] if terminate else {},
-    ), (422 if (amend and amend[1]) or (terminate and terminate[1]) else 200)
+    ), FORM_STATUS
 
 
 @bp.route("/agreements/<agreement_id>")

@@ -44,6 +44,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from services.registry import handlers, imports
 from services.registry.adapters.orm import ImportJob, Volunteer
 from services.registry.dashboard.web import (
+    FORM_STATUS,
     _,
     account,
     bp,
@@ -750,13 +751,13 @@ def register_volunteer() -> Any:
     data["consent"] = consent
     loaded, errors = validate(VolunteerIn(), data, items, REGISTRATION_FIELDS, CONSENT_RENAME)
     if loaded is None:
-        return _render_new(form, errors, 422)
+        return _render_new(form, errors, FORM_STATUS)
     try:
         with sessions().begin() as session:
             volunteer = handlers.register_volunteer(session, node(), loaded)
             volunteer_id, name = volunteer.id, f"{volunteer.first_name} {volunteer.last_name}"
     except (handlers.Conflict, handlers.Invalid) as exc:
-        return _render_new(form, handler_errors(exc, REGISTRATION_FIELDS), 409)
+        return _render_new(form, handler_errors(exc, REGISTRATION_FIELDS), FORM_STATUS)
     flash(_("%(name)s is registered.", name=name), "success")
     return redirect(url_for("dashboard.volunteer", volunteer_id=volunteer_id))
 
@@ -835,7 +836,7 @@ def edit_volunteer(volunteer_id: str) -> Any:
         data.pop("preferred_language", None)
     loaded, errors = validate(VolunteerPatch(), data, items, PROFILE.names)
     if loaded is None:
-        return _render_detail(_load_volunteer(volunteer_id), form, errors, status=422)
+        return _render_detail(_load_volunteer(volunteer_id), form, errors, status=FORM_STATUS)
     try:
         with sessions().begin() as session:
             current = handlers.get_volunteer(session, node(), volunteer_id)
@@ -847,7 +848,7 @@ def edit_volunteer(volunteer_id: str) -> Any:
         abort(404)
     except (handlers.Conflict, handlers.Invalid) as exc:
         fields = PROFILE.names
-        status = 409 if isinstance(exc, handlers.Conflict) else 422
+        status = FORM_STATUS
         return _render_detail(
             _load_volunteer(volunteer_id), form, handler_errors(exc, fields), status=status
         )
@@ -866,7 +867,7 @@ def withdraw_volunteer(volunteer_id: str) -> Any:
     loaded, errors = validate(Withdrawal(), data, items, ("reason",))
     if loaded is None:
         v = _load_volunteer(volunteer_id)
-        return _render_detail(v, withdraw_errors=errors, withdraw_values=form, status=422)
+        return _render_detail(v, withdraw_errors=errors, withdraw_values=form, status=FORM_STATUS)
     try:
         with sessions().begin() as session:
             handlers.withdraw_volunteer(session, node(), volunteer_id, loaded["reason"])
@@ -875,7 +876,10 @@ def withdraw_volunteer(volunteer_id: str) -> Any:
     except (handlers.Conflict, handlers.Invalid) as exc:
         v = _load_volunteer(volunteer_id)
         return _render_detail(
-            v, withdraw_errors=handler_errors(exc, ("reason",)), withdraw_values=form, status=409
+            v,
+            withdraw_errors=handler_errors(exc, ("reason",)),
+            withdraw_values=form,
+            status=FORM_STATUS,
         )
     flash(_("The volunteer is withdrawn from the programme."), "success")
     return redirect(url_for("dashboard.volunteer", volunteer_id=volunteer_id))
@@ -961,12 +965,12 @@ def import_form() -> Any:
 def upload_import() -> Any:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return _render_import({"file": [_("Choose a .csv or .xlsx file.")]}, 422)
+        return _render_import({"file": [_("Choose a .csv or .xlsx file.")]}, FORM_STATUS)
     data = upload.stream.read(imports.MAX_FILE_BYTES + 1)
     try:
         parsed = imports.parse_file(upload.filename, upload.mimetype, data)
     except imports.FileRefused as exc:
-        return _render_import({"file": [translate(line) for line in exc.details]}, exc.status)
+        return _render_import({"file": [translate(line) for line in exc.details]}, FORM_STATUS)
     who = account()
     with sessions().begin() as session:
         job = imports.create_job(session, parsed, upload.filename, who.id if who else "dashboard")
@@ -983,7 +987,7 @@ def _too_large(exc: RequestEntityTooLarge) -> Any:
     message is shown beside the file field."""
     message = translate(f"The file is larger than {imports.MAX_FILE_BYTES // (1024 * 1024)} MiB.")
     if request.endpoint in ("dashboard.upload_import", "dashboard.import_form"):
-        return _render_import({"file": [message]}, 413)
+        return _render_import({"file": [message]}, FORM_STATUS)
     return render_template("error.html", title=_("File too large"), message=message), 413
 
 

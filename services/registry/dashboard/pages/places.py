@@ -29,7 +29,16 @@ from services.registry.dashboard.pages.people import (
     requested_page,
     validate,
 )
-from services.registry.dashboard.web import _, bp, fmt_number, ngettext, node, sessions, staff_only
+from services.registry.dashboard.web import (
+    FORM_STATUS,
+    _,
+    bp,
+    fmt_number,
+    ngettext,
+    node,
+    sessions,
+    staff_only,
+)
 from services.registry.schemas import Closure, HostOrganisationIn, PlacementIn
 
 PAGE_SIZE = 25
@@ -135,13 +144,13 @@ def create_organisation() -> Any:
     data, items = convert(form, ORGANISATION)
     loaded, errors = validate(HostOrganisationIn(), data, items, ORGANISATION.names)
     if loaded is None:
-        return _render(org_values=form, org_errors=errors, status=422)
+        return _render(org_values=form, org_errors=errors, status=FORM_STATUS)
     try:
         with sessions().begin() as session:
             handlers.create_host_organisation(session, node(), loaded)
     except (handlers.Conflict, handlers.Invalid) as exc:
         errors = handler_errors(exc, ORGANISATION.names)
-        return _render(org_values=form, org_errors=errors, status=409)
+        return _render(org_values=form, org_errors=errors, status=FORM_STATUS)
     flash(_("The organisation %(name)s is registered.", name=loaded["name"]), "success")
     return redirect(url_for("dashboard.places") + "#organisations")
 
@@ -153,13 +162,13 @@ def publish_placement() -> Any:
     data, items = convert(form, PLACEMENT)
     loaded, errors = validate(PlacementIn(), data, items, PLACEMENT.names)
     if loaded is None:
-        return _render(pl_values=form, pl_errors=errors, status=422)
+        return _render(pl_values=form, pl_errors=errors, status=FORM_STATUS)
     try:
         with sessions().begin() as session:
             handlers.publish_placement(session, node(), loaded)
     except (handlers.Conflict, handlers.Invalid) as exc:
         errors = handler_errors(exc, PLACEMENT.names)
-        return _render(pl_values=form, pl_errors=errors, status=422)
+        return _render(pl_values=form, pl_errors=errors, status=FORM_STATUS)
     flash(_("The placement %(title)s is published.", title=loaded["title"]), "success")
     return redirect(url_for("dashboard.places") + "#placements")
 
@@ -171,7 +180,9 @@ def close_placement(placement_id: str) -> Any:
     data, items = convert(form, CLOSURE)
     loaded, errors = validate(Closure(), data, items, CLOSURE.names)
     if loaded is None:
-        return _render(closing=placement_id, close_values=form, close_errors=errors, status=422)
+        return _render(
+            closing=placement_id, close_values=form, close_errors=errors, status=FORM_STATUS
+        )
     try:
         with sessions().begin() as session:
             placement = handlers.close_placement(session, node(), placement_id, loaded["reason"])
@@ -182,6 +193,8 @@ def close_placement(placement_id: str) -> Any:
         errors = handler_errors(exc, CLOSURE.names)
         if FORM_ERROR in errors:  # "already closed": said beside the reason all the same
             errors = {"reason": errors[FORM_ERROR]}
-        return _render(closing=placement_id, close_values=form, close_errors=errors, status=409)
+        return _render(
+            closing=placement_id, close_values=form, close_errors=errors, status=FORM_STATUS
+        )
     flash(_("The placement %(title)s is closed.", title=title), "success")
     return redirect(url_for("dashboard.places") + "#placements")
