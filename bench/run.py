@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-BENCHMARKS = ["bench.outbox_relay", "bench.registry_import"]
+BENCHMARKS = ["bench.outbox_relay", "bench.registry_import", "bench.dashboard_pages"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
