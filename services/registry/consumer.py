@@ -7,9 +7,16 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from services.registry.adapters.orm import Agreement, Match, Volunteer
+from services.registry.adapters.orm import Agreement, Match, Mobility, Volunteer
 from services.registry.domain import agreements as rules
-from services.registry.handlers import Node, emit, now, volunteer_profile
+from services.registry.handlers import (
+    Node,
+    emit,
+    now,
+    open_mobility,
+    set_volunteer_status_for,
+    volunteer_profile,
+)
 from shared.events import Event
 from shared.logging import get_logger
 from shared.messaging.consumer import PermanentError
@@ -206,6 +213,7 @@ def match_settled(event: Event, session: Session, node: Node) -> None:
         return
     match.status, match.status_reason, match.updated_at = status, data.get("reason"), now()
     if status == "confirmed":
+        open_mobility(session, match)
         _set_volunteer_status(session, node, data, "matched", only_from=("proposed", "available"))
     else:
         _set_volunteer_status(session, node, data, "available", only_from=("proposed", "matched"))
@@ -230,7 +238,42 @@ def _set_volunteer_status(
     )
 
 
+def _peer_mobility(event: Event, session: Session) -> Mobility:
+    mobility = session.get(Mobility, event.data["mobility_id"])
+    if mobility is None:
+        raise NotYet(f"mobility {event.data['mobility_id']} not known yet")
+    return mobility
+
+
+def mobility_changed(event: Event, session: Session, node: Node) -> None:
+    """The other agency recorded a step of the mission: apply it to this node's copy."""
+    m = _peer_mobility(event, session)
+    on = _date(event.data["on"])
+    if event.type == "mobility.started" and m.status == "pre_departure":
+        m.status, m.started_on = "in_mission", on
+        set_volunteer_status_for(session, node, m, "deployed")
+    elif event.type == "mobility.completed" and m.status != "completed":
+        m.status, m.ended_on = "completed", on
+        set_volunteer_status_for(session, node, m, "completed")
+    elif event.type == "mobility.interrupted" and m.status not in ("completed", "interrupted"):
+        m.status, m.ended_on = "interrupted", on
+    m.updated_at = now()
+
+
+def mobility_report(event: Event, session: Session, node: Node) -> None:
+    m = _peer_mobility(event, session)
+    d = event.data
+    key = (d["kind"], d["on"], d["submitted_by"])
+    if not any((r["kind"], r["on"], r["by"]) == key for r in m.reports):
+        report = {"kind": d["kind"], "on": d["on"], "by": d["submitted_by"], "summary": None}
+        m.reports, m.updated_at = [*m.reports, report], now()
+
+
 HANDLERS: dict[str, Callable[[Event, Session, Node], None]] = {
+    "mobility.started": mobility_changed,
+    "mobility.completed": mobility_changed,
+    "mobility.interrupted": mobility_changed,
+    "mobility.report_submitted": mobility_report,
     "agreement.proposed": agreement_proposed,
     "agreement.amended": agreement_amended,
     "agreement.approved": agreement_approved,

@@ -22,6 +22,7 @@ from services.registry.adapters.orm import (
     Volunteer,
 )
 from services.registry.domain import agreements as rules
+from services.registry.domain import mobilities as mobility_rules
 from services.registry.domain.volunteers import VolunteerError, check_withdrawable, initial_status
 from shared.events import new_event
 from shared.outbox import add_event
@@ -682,3 +683,123 @@ def _free_volunteer(session: Session, node: Node, match: Match) -> None:
             [node.agency],
             volunteer_profile(volunteer),
         )
+
+
+# -- mobilities ----------------------------------------------------------------------------------
+
+
+def mobility_id_for(match_id: str) -> str:
+    """Both agencies name the mobility of a confirmed match alike, without a round trip."""
+    return f"mob-{match_id.removeprefix('m-')}"
+
+
+def open_mobility(session: Session, match: Match) -> Mobility:
+    """The mobility of a confirmed match (pre-departure); idempotent."""
+    existing = session.scalar(select(Mobility).where(Mobility.match_id == match.id))
+    if existing is not None:
+        return existing
+    mobility = Mobility(
+        id=mobility_id_for(match.id),
+        match_id=match.id,
+        agreement_id=match.agreement_id,
+        sending_agency=match.sending_agency,
+        host_agency=match.host_agency,
+        status="pre_departure",
+        reports=[],
+        updated_at=now(),
+    )
+    session.add(mobility)
+    return mobility
+
+
+def get_mobility(session: Session, node: Node, mobility_id: str) -> Mobility:
+    mobility = session.get(Mobility, mobility_id)
+    if mobility is None or node.agency not in (mobility.sending_agency, mobility.host_agency):
+        raise NotFound(f"No mobility {mobility_id}.")
+    return mobility
+
+
+def _mobility_event(session: Session, node: Node, type_: str, m: Mobility, **extra: Any) -> None:
+    data = {
+        "mobility_id": m.id,
+        "match_id": m.match_id,
+        "agreement_id": m.agreement_id,
+        "sending_agency": m.sending_agency,
+        "host_agency": m.host_agency,
+        **extra,
+    }
+    emit(session, node, type_, m.id, [m.sending_agency, m.host_agency], data)
+
+
+def _rule(check: Any, *args: Any) -> None:
+    try:
+        check(*args)
+    except mobility_rules.MobilityError as exc:
+        raise Conflict(str(exc), exc.field) from exc
+
+
+def set_volunteer_status_for(session: Session, node: Node, mobility: Mobility, status: str) -> None:
+    """On the sending agency's node, the volunteer follows the mission (deployed, completed)."""
+    if mobility.sending_agency != node.agency:
+        return
+    match = session.get(Match, mobility.match_id)
+    volunteer = session.get(Volunteer, match.volunteer_id) if match else None
+    if volunteer is not None and volunteer.status != status:
+        volunteer.status, volunteer.updated_at = status, now()
+        emit(
+            session,
+            node,
+            "volunteer.updated",
+            volunteer.id,
+            [node.agency],
+            volunteer_profile(volunteer),
+        )
+
+
+def start_mobility(session: Session, node: Node, mobility_id: str, on: date) -> Mobility:
+    m = get_mobility(session, node, mobility_id)
+    _rule(mobility_rules.check_start, m.status)
+    m.status, m.started_on, m.updated_at = "in_mission", on, now()
+    set_volunteer_status_for(session, node, m, "deployed")
+    _mobility_event(session, node, "mobility.started", m, on=on.isoformat())
+    return m
+
+
+def submit_report(
+    session: Session, node: Node, mobility_id: str, kind: str, on: date, summary: str | None
+) -> Mobility:
+    """A follow-up report; its summary stays on this node (free text is never put in events)."""
+    m = get_mobility(session, node, mobility_id)
+    _rule(mobility_rules.check_report, m.status, kind)
+    report = {"kind": kind, "on": on.isoformat(), "by": node.agency, "summary": summary}
+    m.reports, m.updated_at = [*m.reports, report], now()
+    data = {
+        "mobility_id": m.id,
+        "agreement_id": m.agreement_id,
+        "kind": kind,
+        "submitted_by": node.agency,
+        "on": on.isoformat(),
+    }
+    emit(session, node, "mobility.report_submitted", m.id, [m.sending_agency, m.host_agency], data)
+    return m
+
+
+def complete_mobility(session: Session, node: Node, mobility_id: str, on: date) -> Mobility:
+    m = get_mobility(session, node, mobility_id)
+    _rule(mobility_rules.check_complete, m.status, [r["kind"] for r in m.reports])
+    if m.started_on and on < m.started_on:
+        raise Invalid("Must not be before the start of the mission.", "on")
+    m.status, m.ended_on, m.updated_at = "completed", on, now()
+    set_volunteer_status_for(session, node, m, "completed")
+    _mobility_event(session, node, "mobility.completed", m, on=on.isoformat())
+    return m
+
+
+def interrupt_mobility(
+    session: Session, node: Node, mobility_id: str, on: date, reason: str
+) -> Mobility:
+    m = get_mobility(session, node, mobility_id)
+    _rule(mobility_rules.check_interrupt, m.status)
+    m.status, m.ended_on, m.updated_at = "interrupted", on, now()
+    _mobility_event(session, node, "mobility.interrupted", m, on=on.isoformat(), reason=reason)
+    return m

@@ -366,6 +366,32 @@ class DeclineIn(Schema):
     reason = fields.String(required=True, validate=validate.Length(3, 500))
 
 
+class MobilityStepIn(Schema):
+    on = fields.Date(required=True, metadata={"description": "The day it happened"})
+
+
+class MobilityReportIn(Schema):
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(["start", "mid_term", "end", "incident", "evaluation"]),
+    )
+    on = fields.Date(required=True)
+    summary = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=4000),
+        metadata={"description": "Kept on this node only: free text never travels in events"},
+    )
+
+
+class InterruptionIn(Schema):
+    on = fields.Date(required=True)
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf(["health", "security", "conduct", "personal", "other"]),
+    )
+
+
 class MobilityOut(Schema):
     id = fields.String()
     match_id = fields.String()

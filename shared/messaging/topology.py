@@ -73,10 +73,14 @@ class ConsumerSpec:
 
 
 def registry_consumer(agency: str) -> ConsumerSpec:
-    """A registry node applies agreement and match events that concern its own agency."""
+    """A registry node applies agreement, match and mobility events concerning its agency."""
     return ConsumerSpec(
         name=f"registry.{agency}",
-        bindings=(f"agreement.*.#.{agency}.#", f"match.*.#.{agency}.#"),
+        bindings=(
+            f"agreement.*.#.{agency}.#",
+            f"match.*.#.{agency}.#",
+            f"mobility.*.#.{agency}.#",
+        ),
     )
 
 
@@ -226,7 +230,8 @@ def definitions(specs: Iterable[ConsumerSpec], vhost: str = "/") -> dict[str, An
             )
             keys: list[tuple[str, str]]
             if queue.bindings:
-                keys = [(b.exchange.name, b.routing_key) for b in queue.bindings]
+                # kombu keeps bindings in a set: sort them so the generated files are stable.
+                keys = sorted((b.exchange.name, b.routing_key) for b in queue.bindings)
             else:
                 keys = [(queue.exchange.name, queue.routing_key)]
             for exchange_name, key in keys:

@@ -66,3 +66,24 @@ def test_registry_events_in_match_proposals_out_and_confirmed_on_both_sides(amqp
             "GET", f"/api/v1/volunteers/{match['volunteer_id']}/dossier", who="node@ML"
         )
         assert dossier.status_code == 200
+
+        # The mission: ML records the arrival, TG's copy and the volunteer follow.
+        def mobility(node):
+            found = node.call("GET", "/api/v1/mobilities").json
+            return found[0] if found else None
+
+        wait_until(lambda: mobility(tg) and mobility(ml), 60, what="the mobility on both nodes")
+        assert mobility(tg)["id"] == mobility(ml)["id"]
+        started = ml.call(
+            "POST", f"/api/v1/mobilities/{mobility(ml)['id']}/start", json={"on": "2027-10-02"}
+        )
+        assert started.status_code == 200
+        wait_until(
+            lambda: mobility(tg)["status"] == "in_mission", 60, what="TG sees the mission started"
+        )
+        assert (
+            tg.call("GET", f"/api/v1/volunteers/{match['volunteer_id']}").json["status"]
+            == "deployed"
+        )
+        ledger = tg.call("GET", f"/api/v1/agreements/{agreement['id']}/ledger").json
+        assert next(d for d in ledger["directions"] if d["sending"] == "TG")["started"] == 1

@@ -17,9 +17,12 @@ from services.registry.schemas import (
     DeclineIn,
     FeedOut,
     FeedQuery,
+    InterruptionIn,
     MatchOut,
     MatchQuery,
     MobilityOut,
+    MobilityReportIn,
+    MobilityStepIn,
 )
 from services.registry.views import node, paginate, read, sessions, write
 from shared.auth import Role
@@ -106,13 +109,42 @@ def list_mobilities(pagination_parameters: Any) -> list[Mobility]:
 @allow(*STAFF)
 @blp.response(200, MobilityOut)
 def get_mobility(mobility_id: str) -> Mobility:
-    def _get(session: Any, n: handlers.Node, mid: str) -> Mobility:
-        mobility = session.get(Mobility, mid)
-        if mobility is None or n.agency not in (mobility.sending_agency, mobility.host_agency):
-            raise handlers.NotFound(f"No mobility {mid}.")
-        return mobility
+    return read(handlers.get_mobility, mobility_id)
 
-    return read(_get, mobility_id)
+
+@blp.route("/mobilities/<mobility_id>/start", methods=["POST"])
+@allow(*STAFF)
+@blp.arguments(MobilityStepIn)
+@blp.response(200, MobilityOut)
+def start_mobility(data: dict[str, Any], mobility_id: str) -> Mobility:
+    """The volunteer arrived: the mission starts (emits mobility.started)."""
+    return write(handlers.start_mobility, mobility_id, data["on"])
+
+
+@blp.route("/mobilities/<mobility_id>/reports", methods=["POST"])
+@allow(*STAFF)
+@blp.arguments(MobilityReportIn)
+@blp.response(200, MobilityOut)
+def submit_report(data: dict[str, Any], mobility_id: str) -> Mobility:
+    """A follow-up report: start, mid-term, end, incident or evaluation."""
+    return write(handlers.submit_report, mobility_id, data["kind"], data["on"], data["summary"])
+
+
+@blp.route("/mobilities/<mobility_id>/complete", methods=["POST"])
+@allow(*STAFF)
+@blp.arguments(MobilityStepIn)
+@blp.response(200, MobilityOut)
+def complete_mobility(data: dict[str, Any], mobility_id: str) -> Mobility:
+    """The mission ended as planned; needs the start, mid-term and end reports (409 otherwise)."""
+    return write(handlers.complete_mobility, mobility_id, data["on"])
+
+
+@blp.route("/mobilities/<mobility_id>/interrupt", methods=["POST"])
+@allow(*STAFF)
+@blp.arguments(InterruptionIn)
+@blp.response(200, MobilityOut)
+def interrupt_mobility(data: dict[str, Any], mobility_id: str) -> Mobility:
+    return write(handlers.interrupt_mobility, mobility_id, data["on"], data["reason"])
 
 
 @blp.route("/agency", methods=["GET"])

@@ -19,14 +19,14 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 from services.registry.access import PUBLIC_PREFIXES, create_token
-from services.registry.adapters.orm import ImportJob, Mobility
+from services.registry.adapters.orm import ImportJob
 from services.registry.consumer import handle
 from services.registry.handlers import Node
 from shared.auth import Role
@@ -88,6 +88,10 @@ WRITABLE_BY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/matches/<match_id>/accept"): STAFF,
     ("POST", "/api/v1/matches/<match_id>/decline"): STAFF,
     ("PUT", "/api/v1/agency"): {"admin"},
+    ("POST", "/api/v1/mobilities/<mobility_id>/start"): STAFF,
+    ("POST", "/api/v1/mobilities/<mobility_id>/reports"): STAFF,
+    ("POST", "/api/v1/mobilities/<mobility_id>/complete"): STAFF,
+    ("POST", "/api/v1/mobilities/<mobility_id>/interrupt"): STAFF,
 }
 
 VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -235,19 +239,6 @@ def world(tg: RegistryNode) -> World:
     )
     with tg.runtime.sessions.begin() as session:
         session.add(
-            Mobility(
-                id="mob-1",
-                match_id="m-confirmed",
-                agreement_id=agreement["id"],
-                sending_agency="TG",
-                host_agency="ML",
-                status="started",
-                started_on=date(2027, 10, 1),
-                reports=[],
-                updated_at=datetime.now(UTC),
-            )
-        )
-        session.add(
             ImportJob(
                 id="imp-1",
                 filename="volunteers.csv",
@@ -280,7 +271,7 @@ def world(tg: RegistryNode) -> World:
             "placement_id": placement["id"],
             "agreement_id": agreement["id"],
             "match_id": "m-proposed",
-            "mobility_id": "mob-1",
+            "mobility_id": "mob-confirmed",  # opened by match.confirmed
             "job_id": "imp-1",
         },
         personal={v["id"]: personal_data(v) for v in (proposed, confirmed)},

@@ -452,7 +452,7 @@ def test_mobilities_show_their_status_dates_and_follow_up_reports(tg, web):
                 agreement_id=agreement_id,
                 sending_agency="TG",
                 host_agency="ML",
-                status="started",
+                status="in_mission",
                 started_on=date(2027, 10, 1),
                 reports=[
                     {"kind": "start", "submitted_by": "ML", "on": "2027-10-15"},

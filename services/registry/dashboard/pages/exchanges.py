@@ -92,7 +92,7 @@ def agreement_status_labels() -> dict[str, str]:
 def mobility_status_labels() -> dict[str, str]:
     return {
         "pre_departure": pgettext("mobility status", "pre-departure"),
-        "started": pgettext("mobility status", "in mission"),
+        "in_mission": pgettext("mobility status", "in mission"),
         "completed": pgettext("mobility status", "completed"),
         "interrupted": pgettext("mobility status", "interrupted"),
     }
