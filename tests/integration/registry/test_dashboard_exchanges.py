@@ -617,3 +617,49 @@ def test_every_string_of_these_pages_has_a_french_translation():
         ), (context, message)
         assert catalogs["en"].get(msgid, context=context) is not None, (context, message)
     assert len(used) > 200
+
+
+def test_staff_record_the_steps_of_a_mission_from_the_mobilities_page(tg, web):
+    agreement_id = _agreement(tg)
+    volunteer_id = _volunteer(tg)
+    proposal = _proposal("m-steps", agreement_id, volunteer_id)
+    _apply(tg, "match.proposed", proposal)
+    keys = (
+        "match_id",
+        "agreement_id",
+        "volunteer_id",
+        "placement_id",
+        "sending_agency",
+        "host_agency",
+    )
+    _apply(tg, "match.confirmed", {k: proposal[k] for k in keys} | {"reason": None})
+    page = web.get("/mobilities").text
+    mobility_id = re.search(r'data-mobility="([^"]+)"', page).group(1)
+    step = f"/mobilities/{mobility_id}/step"
+
+    early = post(web, "/mobilities", step, {"step": "complete", "on": "31/07/2028"})
+    assert early.status_code == 302
+    assert (
+        "Rapports encore manquants" in text(web.get("/mobilities").text)
+        or tg.outbox_count("mobility.completed") == 0
+    )
+    assert post(web, "/mobilities", step, {"step": "start", "on": "02/10/2027"}).status_code == 302
+    assert tg.outbox_count("mobility.started") == 1
+    shown = text(web.get("/mobilities").text)
+    assert "en mission" in shown and "2 oct. 2027" in shown
+    for kind, on in (
+        ("report:start", "10/10/2027"),
+        ("report:mid_term", "15/02/2028"),
+        ("report:end", "25/07/2028"),
+    ):
+        post(web, "/mobilities", step, {"step": kind, "on": on, "summary": "Tout va bien."})
+    assert tg.outbox_count("mobility.report_submitted") == 3
+    bad = post(web, "/mobilities", step, {"step": "interrupt", "on": "01/01/2028", "reason": ""})
+    assert bad.status_code == 302 and tg.outbox_count("mobility.interrupted") == 0
+    assert (
+        post(web, "/mobilities", step, {"step": "complete", "on": "31/07/2028"}).status_code == 302
+    )
+    assert tg.outbox_count("mobility.completed") == 1
+    assert "terminée" in text(web.get("/mobilities").text) or "terminé" in text(
+        web.get("/mobilities").text
+    )

@@ -601,6 +601,8 @@ def mobilities() -> Any:
         title=_("Mobilities"),
         rows=rows,
         pager=_pages(total, page),
+        steps=mobility_step_labels(),
+        reasons=interruption_reasons(),
     )
 
 
@@ -1027,3 +1029,93 @@ def notifications() -> Any:
         statuses=[(s, labels["status"][s]) for s in DELIVERY_STATUSES],
         channels=[(c, labels["channel"][c]) for c in DELIVERY_CHANNELS],
     )
+
+
+# -- mission steps -------------------------------------------------------------------------------
+
+MOBILITY_STEPS = (
+    "start",
+    "report:start",
+    "report:mid_term",
+    "report:end",
+    "report:incident",
+    "report:evaluation",
+    "complete",
+    "interrupt",
+)
+
+
+def interruption_reasons() -> dict[str, str]:
+    return {
+        "health": _("health"),
+        "security": _("security"),
+        "conduct": _("conduct"),
+        "personal": _("personal reasons"),
+        "other": _("other"),
+    }
+
+
+def mobility_step_labels() -> dict[str, str]:
+    return {
+        "start": _("The volunteer arrived: the mission starts"),
+        "report:start": _("Start report filed"),
+        "report:mid_term": _("Mid-term report filed"),
+        "report:end": _("End report filed"),
+        "report:incident": _("Incident reported"),
+        "report:evaluation": _("End-of-mission evaluation filed"),
+        "complete": _("The mission ended as planned"),
+        "interrupt": _("The mission was interrupted"),
+    }
+
+
+@bp.route("/mobilities/<mobility_id>/step", methods=["POST"])
+@staff_only
+def mobility_step(mobility_id: str) -> Any:
+    """One step of a mission, recorded through the same handlers as the API."""
+    from services.registry.schemas import InterruptionIn, MobilityReportIn, MobilityStepIn
+
+    step = request.form.get("step", "")
+    raw_on = (request.form.get("on") or "").strip()
+    match = re.match(r"^(\d{1,2})/(\d{1,2})/(\d{4})$", raw_on)
+    on = (
+        f"{match.group(3)}-{int(match.group(2)):02d}-{int(match.group(1)):02d}" if match else raw_on
+    )
+    try:
+        if step == "start" or step == "complete":
+            data = MobilityStepIn().load({"on": on})
+        elif step.startswith("report:"):
+            summary = (request.form.get("summary") or "").strip() or None
+            data = MobilityReportIn().load(
+                {"kind": step.split(":", 1)[1], "on": on, "summary": summary}
+            )
+        elif step == "interrupt":
+            data = InterruptionIn().load({"on": on, "reason": request.form.get("reason") or ""})
+        else:
+            flash(_("Choose what happened."), "error")
+            return redirect(url_for("dashboard.mobilities"))
+    except ValidationError as exc:
+        for field, messages in exc.messages.items():  # type: ignore[union-attr]
+            for message in messages if isinstance(messages, list) else [str(messages)]:
+                flash(f"{_(field)} : {translate_error(str(message))}", "error")
+        return redirect(url_for("dashboard.mobilities"))
+    try:
+        with sessions().begin() as session:
+            if step == "start":
+                handlers.start_mobility(session, node(), mobility_id, data["on"])
+            elif step == "complete":
+                handlers.complete_mobility(session, node(), mobility_id, data["on"])
+            elif step == "interrupt":
+                handlers.interrupt_mobility(
+                    session, node(), mobility_id, data["on"], data["reason"]
+                )
+            else:
+                handlers.submit_report(
+                    session, node(), mobility_id, data["kind"], data["on"], data["summary"]
+                )
+    except handlers.NotFound:
+        return not_found()
+    except (handlers.Conflict, handlers.Invalid) as exc:
+        flash(translate_error(str(exc)), "error")
+        return redirect(url_for("dashboard.mobilities"))
+    flash(_("Recorded: %(step)s.", step=mobility_step_labels()[step]), "success")
+    return redirect(url_for("dashboard.mobilities"))
