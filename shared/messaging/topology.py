@@ -117,6 +117,7 @@ def network_consumers(agencies: Sequence[str]) -> list[ConsumerSpec]:
         *(registry_consumer(a) for a in agencies),
         matching_consumer(),
         notifications_consumer(),
+        *(notifications_consumer(a) for a in agencies),
     ]
 
 

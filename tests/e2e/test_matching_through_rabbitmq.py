@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.infra import wait_until
 from tests.support.nodes import running_matching, running_registry
-from tests.support.registry import PILOT_TERMS, populate
+from tests.support.registry import pilot_between
 
 pytestmark = pytest.mark.integration
 
@@ -22,21 +22,7 @@ def test_registry_events_in_match_proposals_out_and_confirmed_on_both_sides(amqp
         running_registry("ML", amqp_url) as ml,
         running_matching(amqp_url) as matching,
     ):
-        populate(tg, volunteers=6, placements=2)
-        populate(ml, volunteers=3, placements=4)
-        agreement = tg.call(
-            "POST", "/api/v1/agreements", json={"partners": ["ML"], **PILOT_TERMS}
-        ).json
-        wait_until(
-            lambda: ml.call("GET", f"/api/v1/agreements/{agreement['id']}").status_code == 200,
-            30,
-            what="ML copy",
-        )
-        ml.call(
-            "POST",
-            f"/api/v1/agreements/{agreement['id']}/approve",
-            json={"terms_hash": agreement["terms_hash"]},
-        )
+        agreement = pilot_between(tg, ml)
 
         wait_until(
             lambda: len(_matches(tg)) == 6 and len(_matches(ml)) == 6,

@@ -22,7 +22,7 @@ from shared.db import outbox
 from shared.messaging.publisher import ConfirmingPublisher, OutgoingMessage
 from tests.support.infra import wait_until
 from tests.support.nodes import running_matching, running_notifications, running_registry, serving
-from tests.support.registry import PILOT_TERMS, populate, volunteer_payload
+from tests.support.registry import pilot_between, volunteer_payload
 
 pytestmark = pytest.mark.integration
 
@@ -137,21 +137,7 @@ def test_a_confirmed_match_informs_everyone_who_must_know(
             assert sub.status_code == 201, sub.json
             secret = sub.json["secret"]
 
-            populate(tg, volunteers=6, placements=2)
-            populate(ml, volunteers=3, placements=4)
-            agreement = tg.call(
-                "POST", "/api/v1/agreements", json={"partners": ["ML"], **PILOT_TERMS}
-            ).json
-            wait_until(
-                lambda: ml.call("GET", f"/api/v1/agreements/{agreement['id']}").status_code == 200,
-                30,
-                what="ML copy",
-            )
-            ml.call(
-                "POST",
-                f"/api/v1/agreements/{agreement['id']}/approve",
-                json={"terms_hash": agreement["terms_hash"]},
-            )
+            pilot_between(tg, ml)
 
             def proposals():
                 return tg.call("GET", "/api/v1/matches?status=proposed&page_size=50").json

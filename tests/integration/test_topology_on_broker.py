@@ -38,11 +38,26 @@ def test_each_consumer_receives_exactly_the_events_it_is_bound_to(amqp_url, vhos
     ]
     _publish(amqp_url, keys)
     expected = {
-        "registry.TG": {"agreement.approved.TG.ML", "match.proposed.NE.TG"},
-        "registry.ML": {"agreement.approved.TG.ML", "agreement.proposed.ML.NE"},
+        "registry.TG": {
+            "agreement.approved.TG.ML",
+            "match.proposed.NE.TG",
+            "mobility.started.TG.ML",
+        },
+        "registry.ML": {
+            "agreement.approved.TG.ML",
+            "agreement.proposed.ML.NE",
+            "mobility.started.TG.ML",
+        },
         "registry.NE": {"agreement.proposed.ML.NE", "match.proposed.NE.TG"},
         "matching": set(keys) - {"mobility.started.TG.ML"},
         "notifications": set(keys),
+        "notifications.TG": {
+            "agreement.approved.TG.ML",
+            "match.proposed.NE.TG",
+            "volunteer.registered.TG",
+            "mobility.started.TG.ML",
+        },
+        "notifications.NE": {"agreement.proposed.ML.NE", "match.proposed.NE.TG"},
     }
     for queue, want in expected.items():
         count = len(want)

@@ -149,3 +149,20 @@ def populate(node: RegistryNode, volunteers: int, placements: int) -> None:
     assert org.status_code == 201, org.json
     for n in range(placements):
         assert _placement(node, n, org.json["id"]).status_code == 201
+
+
+def pilot_between(tg: RegistryNode, ml: RegistryNode) -> dict[str, Any]:
+    """Over a running broker: populate both nodes as in the pilot, TG proposes the agreement and
+    ML approves it once its copy arrived. Returns TG's answer to the proposal."""
+    from tests.support.infra import wait_until
+
+    populate(tg, volunteers=6, placements=2)
+    populate(ml, volunteers=3, placements=4)
+    agreement = tg.call("POST", "/api/v1/agreements", json={"partners": ["ML"], **PILOT_TERMS}).json
+    path = f"/api/v1/agreements/{agreement['id']}"
+    wait_until(
+        lambda: ml.call("GET", path).status_code == 200, 30, what="ML's copy of the agreement"
+    )
+    approved = ml.call("POST", f"{path}/approve", json={"terms_hash": agreement["terms_hash"]})
+    assert approved.status_code == 200, approved.json
+    return agreement

@@ -19,7 +19,7 @@ from services.matching.planning import plan_dirty
 from shared.db import outbox
 from tests.support.infra import wait_until
 from tests.support.nodes import running_registry, start_matching
-from tests.support.registry import PILOT_TERMS, populate
+from tests.support.registry import pilot_between
 
 pytestmark = pytest.mark.integration
 VIR = str(Path(sys.executable).with_name("vir"))
@@ -43,21 +43,7 @@ def _count(engine, model):
 
 def test_rebuild_replays_both_feeds_and_the_plan_comes_back(amqp_url, pg_url):
     with running_registry("TG", amqp_url) as tg, running_registry("ML", amqp_url) as ml:
-        populate(tg, volunteers=6, placements=2)
-        populate(ml, volunteers=3, placements=4)
-        agreement = tg.call(
-            "POST", "/api/v1/agreements", json={"partners": ["ML"], **PILOT_TERMS}
-        ).json
-        wait_until(
-            lambda: ml.call("GET", f"/api/v1/agreements/{agreement['id']}").status_code == 200,
-            30,
-            what="ML copy",
-        )
-        ml.call(
-            "POST",
-            f"/api/v1/agreements/{agreement['id']}/approve",
-            json={"terms_hash": agreement["terms_hash"]},
-        )
+        agreement = pilot_between(tg, ml)
         wait_until(
             lambda: tg.outbox_count() > 0 and _all_published(tg) and _all_published(ml),
             30,
