@@ -7,15 +7,14 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from services.registry.adapters.orm import Agreement, Match, Mobility, Volunteer
+from services.registry.adapters.orm import Agreement, Match, Mobility
 from services.registry.domain import agreements as rules
 from services.registry.handlers import (
     Node,
-    emit,
+    move_volunteer,
     now,
     open_mobility,
     set_volunteer_status_for,
-    volunteer_profile,
 )
 from shared.events import Event
 from shared.logging import get_logger
@@ -222,20 +221,8 @@ def match_settled(event: Event, session: Session, node: Node) -> None:
 def _set_volunteer_status(
     session: Session, node: Node, data: dict, status: str, only_from: tuple[str, ...]
 ) -> None:
-    if data.get("sending_agency", node.agency) != node.agency:
-        return
-    volunteer = session.get(Volunteer, data["volunteer_id"])
-    if volunteer is None or volunteer.agency != node.agency or volunteer.status not in only_from:
-        return
-    volunteer.status, volunteer.updated_at = status, now()
-    emit(
-        session,
-        node,
-        "volunteer.updated",
-        volunteer.id,
-        [node.agency],
-        volunteer_profile(volunteer),
-    )
+    sending = data.get("sending_agency", node.agency)
+    move_volunteer(session, node, data["volunteer_id"], sending, status, only_from)
 
 
 def _peer_mobility(event: Event, session: Session) -> Mobility:

@@ -668,21 +668,43 @@ def decide_match(
     return match
 
 
-def _free_volunteer(session: Session, node: Node, match: Match) -> None:
-    if match.sending_agency != node.agency:
+def move_volunteer(
+    session: Session,
+    node: Node,
+    volunteer_id: str,
+    sending_agency: str,
+    status: str,
+    only_from: tuple[str, ...] | None = None,
+) -> None:
+    """The one place a match or a mission moves a volunteer's status (on the sending agency's
+    node only), announcing the new matching profile."""
+    if sending_agency != node.agency:
         return
-    volunteer = session.get(Volunteer, match.volunteer_id)
-    if volunteer is not None and volunteer.status in ("proposed", "matched"):
-        volunteer.status = "available"
-        volunteer.updated_at = now()
-        emit(
-            session,
-            node,
-            "volunteer.updated",
-            volunteer.id,
-            [node.agency],
-            volunteer_profile(volunteer),
-        )
+    volunteer = session.get(Volunteer, volunteer_id)
+    if volunteer is None or volunteer.agency != node.agency or volunteer.status == status:
+        return
+    if only_from is not None and volunteer.status not in only_from:
+        return
+    volunteer.status, volunteer.updated_at = status, now()
+    emit(
+        session,
+        node,
+        "volunteer.updated",
+        volunteer.id,
+        [node.agency],
+        volunteer_profile(volunteer),
+    )
+
+
+def _free_volunteer(session: Session, node: Node, match: Match) -> None:
+    move_volunteer(
+        session,
+        node,
+        match.volunteer_id,
+        match.sending_agency,
+        "available",
+        ("proposed", "matched"),
+    )
 
 
 # -- mobilities ----------------------------------------------------------------------------------
@@ -740,20 +762,9 @@ def _rule(check: Any, *args: Any) -> None:
 
 def set_volunteer_status_for(session: Session, node: Node, mobility: Mobility, status: str) -> None:
     """On the sending agency's node, the volunteer follows the mission (deployed, completed)."""
-    if mobility.sending_agency != node.agency:
-        return
     match = session.get(Match, mobility.match_id)
-    volunteer = session.get(Volunteer, match.volunteer_id) if match else None
-    if volunteer is not None and volunteer.status != status:
-        volunteer.status, volunteer.updated_at = status, now()
-        emit(
-            session,
-            node,
-            "volunteer.updated",
-            volunteer.id,
-            [node.agency],
-            volunteer_profile(volunteer),
-        )
+    if match is not None:
+        move_volunteer(session, node, match.volunteer_id, mobility.sending_agency, status)
 
 
 def start_mobility(session: Session, node: Node, mobility_id: str, on: date) -> Mobility:

@@ -5,35 +5,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from services.matching.adapters.orm import AgreementView, PlacementView, VolunteerView
 from services.matching.planning import plan_dirty
 from shared.db import outbox
 from tests.support.infra import wait_until
-from tests.support.nodes import running_registry, start_matching
+from tests.support.nodes import running_registry, serving, start_matching
 from tests.support.registry import pilot_between
 
 pytestmark = pytest.mark.integration
 VIR = str(Path(sys.executable).with_name("vir"))
-
-
-@contextmanager
-def serving(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
 
 
 def _count(engine, model):
