@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 AGENCIES ?= TG,ML
 
-.PHONY: run test lint format bench venv unit integration clean
+.PHONY: run test prepare lint format bench venv unit integration clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,14 +20,18 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/vir network --agencies $(AGENCIES)
 
-## The whole suite: lint, unit, integration (real RabbitMQ and PostgreSQL), end-to-end.
-test: venv lint
+## The whole suite: lint, unit, integration (real RabbitMQ and PostgreSQL), end-to-end, browser.
+test: venv prepare lint
 	$(BIN)/pytest -q tests
+
+## Start PostgreSQL/RabbitMQ, enable the RabbitMQ plugins, install Chromium: what the tests need.
+prepare:
+	bash tests/support/prepare-machine.sh
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
-integration: venv
+integration: venv prepare
 	$(BIN)/pytest -q tests/integration
 
 lint: venv
