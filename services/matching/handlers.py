@@ -7,7 +7,7 @@ Re-matching policy:
   and it counts against quotas, slots and the balance. Only the other agency's decline or a
   withdrawal, a closed placement or a terminated agreement cancels it.
 - Proposals nobody accepted yet are re-optimised: one that is no longer in the best plan is
-  cancelled (`match.cancelled`, reason "superseded by a better plan").
+  cancelled (`match.cancelled`, reason code "superseded").
 - A declined pair, and a pair whose proposal expired unanswered, are never proposed again.
 """
 
@@ -116,7 +116,7 @@ def volunteer_withdrawn(event: Event, session: Session) -> None:
     for proposal in session.scalars(
         select(Proposal).where(Proposal.volunteer_id == row.id, Proposal.status.in_(HOLDING))
     ):
-        cancel(session, proposal, "volunteer withdrawn")
+        cancel(session, proposal, "volunteer_withdrawn")
         mark_dirty(session, agreement_id=proposal.agreement_id)
 
 
@@ -141,7 +141,7 @@ def placement_closed(event: Event, session: Session) -> None:
     for proposal in session.scalars(
         select(Proposal).where(Proposal.placement_id == row.id, Proposal.status == "proposed")
     ):
-        cancel(session, proposal, "placement closed")
+        cancel(session, proposal, "placement_closed")
         mark_dirty(session, agreement_id=proposal.agreement_id)
 
 
@@ -197,7 +197,7 @@ def agreement_terminated(event: Event, session: Session) -> None:
     for proposal in session.scalars(
         select(Proposal).where(Proposal.agreement_id == row.id, Proposal.status == "proposed")
     ):
-        cancel(session, proposal, "agreement terminated")
+        cancel(session, proposal, "agreement_terminated")
 
 
 # -- two-party confirmation ----------------------------------------------------------------------
@@ -226,7 +226,7 @@ def match_decided(event: Event, session: Session) -> None:
         for a in (proposal.sending_agency, proposal.host_agency)
     ):
         proposal.status = "confirmed"
-        emit(session, "match.confirmed", proposal, reason=None)
+        emit(session, "match.confirmed", proposal)
 
 
 def _exclude(session: Session, proposal: Proposal, reason: str) -> None:
@@ -248,7 +248,7 @@ def expire(session: Session, at: datetime) -> int:
     ):
         if proposal.decisions:  # accepted by one side: kept until the other side decides
             continue
-        cancel(session, proposal, "expired without an answer")
+        cancel(session, proposal, "expired")
         _exclude(session, proposal, "expired without an answer")
         mark_dirty(session, agreement_id=proposal.agreement_id)
         count += 1

@@ -144,7 +144,7 @@ def plan_agreement(
         if (proposal.volunteer_id, proposal.placement_id) in wanted:
             wanted.pop((proposal.volunteer_id, proposal.placement_id))  # unchanged: keep it
         else:
-            cancel(session, proposal, "superseded by a better plan")
+            cancel(session, proposal, "superseded")
     for pair, new in sorted(wanted.items()):
         proposal = Proposal(
             id=f"m-{uuid.uuid4().hex}",

@@ -24,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, Template, select_autoescape
 from markupsafe import Markup
 
 from services.notifications.domain.messages import Notification, Undeliverable
+from shared import codes
 from shared.i18n import DEFAULT_LANGUAGE, LANGUAGES, language_of, load_translations
 
 HERE = Path(__file__).resolve().parent
@@ -83,6 +84,9 @@ def environment(language: str) -> Environment:
     env.filters["short_date"] = lambda value: _format_date(value, "medium", language)
     env.filters["country"] = lambda code: _country(code, language)
     env.filters["decimal"] = lambda value: format_decimal(value, "0.00", locale=language)
+    env.filters["reason"] = lambda code, event_type: codes.reason_label(
+        codes.REASONS_BY_EVENT.get(event_type, {}), code, language
+    )
     env.globals["lang"] = language
     return env
 

@@ -1,4 +1,6 @@
-"""Peer events a registry applies to its copies: agreements and matches concerning its agency."""
+"""Peer events a registry applies to its copies: agreements, matches and mobilities concerning
+its agency. Every change goes through the same domain aggregates as the API and the dashboard:
+an event the rules refuse is dead-lettered (PermanentError) and changes nothing."""
 
 from __future__ import annotations
 
@@ -7,8 +9,11 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
+from services.registry.adapters import repository
 from services.registry.adapters.orm import Agreement, Match, Mobility
 from services.registry.domain import agreements as rules
+from services.registry.domain.errors import DomainError, Pending
+from services.registry.domain.matches import Match as MatchAggregate
 from services.registry.handlers import (
     Node,
     move_volunteer,
@@ -35,232 +40,234 @@ def handle(event: Event, session: Session, node: Node) -> None:
         raise PermanentError(f"{event.type} does not concern {node.agency}")
     handler = HANDLERS.get(event.type)
     if handler is None:
-        return  # a type this node does not need (e.g. match.proposed for a later read model)
-    handler(event, session, node)
+        return  # a type this node does not need
+    try:
+        handler(event, session, node)
+    except Pending as exc:
+        raise NotYet(str(exc)) from exc
+    except DomainError as exc:
+        log.warning("registry.peer_event_refused", type=event.type, id=event.id, reason=str(exc))
+        raise PermanentError(f"{event.type} refused by the rules: {exc}") from exc
 
 
 def _date(value: str) -> date:
     return date.fromisoformat(value)
 
 
-def _apply_terms(agreement: Agreement, data: dict) -> None:
-    agreement.start, agreement.end = _date(data["start"]), _date(data["end"])
-    agreement.quotas = [dict(q) for q in data["quotas"]]
-    agreement.balance_tolerance = data["balance_tolerance"]
-    agreement.fields_of_cooperation = list(data["fields_of_cooperation"])
-    agreement.revision = data["revision"]
-    agreement.terms_hash = data["terms_hash"]
-
-
-def _check_hash(data: dict) -> None:
-    terms = rules.Terms(
-        agreement_id=data["agreement_id"],
-        parties=tuple(data["parties"]),
-        start=_date(data["start"]),
-        end=_date(data["end"]),
-        quotas=tuple(rules.Quota(q["sending"], q["host"], q["volunteers"]) for q in data["quotas"]),
-        balance_tolerance=data["balance_tolerance"],
-        fields_of_cooperation=tuple(data["fields_of_cooperation"]),
-    )
-    if terms.hash() != data["terms_hash"]:
+def _author(event: Event) -> str:
+    """The agency whose registry sent the event (source is /agencies/<code>/registry)."""
+    parts = event.source.strip("/").split("/")
+    if len(parts) != 3 or parts[0] != "agencies" or parts[2] != "registry":
         raise PermanentError(
-            "terms_hash does not match the terms: refusing a tampered or broken copy"
+            f"{event.type} must come from an agency's registry, not {event.source}"
         )
+    return parts[1]
+
+
+def _in_own_name(event: Event) -> str:
+    """An agency decides only in its own name: `data.agency` must be the sending registry's."""
+    author = _author(event)
+    if event.data.get("agency", author) != author:
+        raise PermanentError(f"{author} may not decide in the name of {event.data['agency']}")
+    return author
+
+
+# -- agreements ----------------------------------------------------------------------------------
 
 
 def agreement_proposed(event: Event, session: Session, node: Node) -> None:
     data = dict(event.data)
-    _check_hash(data)
-    proposer = event.agencies[0]
-    if session.get(Agreement, data["agreement_id"]) is not None:
+    proposer = _author(event)
+    agreement = rules.Agreement.received(data, proposer)
+    if node.agency not in agreement.parties:
+        raise PermanentError(f"{node.agency} is not a party to {agreement.id}")
+    if tuple(event.agencies) != tuple(agreement.parties):
+        raise PermanentError("the event's agencies are not the agreement's parties")
+    if session.get(Agreement, agreement.id) is not None:
         return
     at = now()
-    agreement = Agreement(
-        id=data["agreement_id"],
-        parties=list(data["parties"]),
-        proposer=proposer,
-        approvals={proposer: data["terms_hash"]},
-        status="proposed",
-        created_at=at,
-        updated_at=at,
-    )
-    _apply_terms(agreement, data)
-    session.add(agreement)
+    row = Agreement(created_at=at, updated_at=at)
+    repository.store_agreement(agreement, row)
+    session.add(row)
+
+
+def _known_agreement(session: Session, node: Node, data: dict) -> Agreement:
+    row = session.get(Agreement, data["agreement_id"])
+    if row is None:
+        raise NotYet(f"agreement {data['agreement_id']} not known yet")
+    if node.agency not in row.parties:
+        raise PermanentError(f"{node.agency} is not a party to {row.id}")
+    return row
+
+
+def _apply_agreement(
+    event: Event, session: Session, node: Node, change: Callable[[rules.Agreement, str], bool]
+) -> None:
+    data = dict(event.data)
+    row = _known_agreement(session, node, data)
+    agreement = repository.agreement(row)
+    if change(agreement, _in_own_name(event)):
+        repository.store_agreement(agreement, row)
+        row.updated_at = now()
 
 
 def agreement_amended(event: Event, session: Session, node: Node) -> None:
-    data = dict(event.data)
-    _check_hash(data)
-    agreement = session.get(Agreement, data["agreement_id"])
-    if agreement is None:
-        raise NotYet(f"agreement {data['agreement_id']} not known yet")
-    if data["revision"] <= agreement.revision:
-        return  # an older amendment arriving late
-    author = _author(event)
-    _apply_terms(agreement, data)
-    agreement.approvals = {author: data["terms_hash"]}
-    agreement.status = rules.status_of(
-        agreement.parties, agreement.approvals, agreement.terms_hash, agreement.revision
-    )
-    agreement.updated_at = now()
-
-
-def _author(event: Event) -> str:
-    # source is /agencies/<code>/registry
-    parts = event.source.strip("/").split("/")
-    if len(parts) < 2 or parts[0] != "agencies":
-        raise PermanentError(f"unexpected source {event.source}")
-    return parts[1]
+    _apply_agreement(event, session, node, lambda a, by: a.apply_amendment(event.data, by))
 
 
 def agreement_approved(event: Event, session: Session, node: Node) -> None:
-    data = dict(event.data)
-    agreement = session.get(Agreement, data["agreement_id"])
-    if agreement is None or data["revision"] > agreement.revision:
-        raise NotYet(f"agreement {data['agreement_id']} revision {data['revision']} not known yet")
-    if data["agency"] != _author(event):
-        raise PermanentError("an agency may only approve for itself")
-    if data["terms_hash"] != agreement.terms_hash or agreement.status == "terminated":
-        log.info(
-            "agreement.stale_approval_ignored", agreement_id=agreement.id, agency=data["agency"]
-        )
-        return
-    agreement.approvals = {**agreement.approvals, data["agency"]: data["terms_hash"]}
-    agreement.status = rules.status_of(
-        agreement.parties, agreement.approvals, agreement.terms_hash, agreement.revision
+    d = event.data
+    _apply_agreement(
+        event,
+        session,
+        node,
+        lambda a, by: a.apply_approval(by, d["terms_hash"], d["revision"]),
     )
-    agreement.updated_at = now()
 
 
 def agreement_activated(event: Event, session: Session, node: Node) -> None:
-    data = dict(event.data)
-    agreement = session.get(Agreement, data["agreement_id"])
-    if agreement is None or data["revision"] > agreement.revision:
-        raise NotYet(f"agreement {data['agreement_id']} not known yet")
-    # Activation follows from approvals this node applies itself; the event only confirms it.
-    if agreement.terms_hash == data["terms_hash"] and agreement.status != "active":
-        log.info("agreement.activation_before_approvals", agreement_id=agreement.id)
+    def confirm(agreement: rules.Agreement, by: str) -> bool:
+        if by not in agreement.parties:
+            raise rules.NotAParty(f"{by} is not a party to this agreement.")
+        agreement.confirm_activation(event.data)
+        if agreement.status != rules.AgreementStatus.ACTIVE:
+            log.info("agreement.activation_before_approvals", agreement_id=agreement.id)
+        return False  # activation follows from approvals this node applies itself
+
+    _apply_agreement(event, session, node, confirm)
 
 
 def agreement_terminated(event: Event, session: Session, node: Node) -> None:
-    data = dict(event.data)
-    agreement = session.get(Agreement, data["agreement_id"])
-    if agreement is None:
-        raise NotYet(f"agreement {data['agreement_id']} not known yet")
-    if agreement.status == "terminated":
-        return
-    agreement.status = "terminated"
-    agreement.terminated_by = data["agency"]
-    agreement.termination_reason = data["reason"]
-    agreement.terminated_on = _date(data["effective"])
-    agreement.updated_at = now()
+    d = event.data
+    _apply_agreement(
+        event,
+        session,
+        node,
+        lambda a, by: a.apply_termination(by, d["reason"], _date(d["effective"])),
+    )
+
+
+# -- matches -------------------------------------------------------------------------------------
 
 
 def match_proposed(event: Event, session: Session, node: Node) -> None:
     data = dict(event.data)
-    if session.get(Match, data["match_id"]) is not None:
+    match = MatchAggregate.proposed(data, node.agency)
+    if tuple(event.agencies) != match.parties:
+        raise PermanentError("the event's agencies are not the match's sending and host agencies")
+    if session.get(Match, match.id) is not None:
         return
     at = now()
     expires = data.get("expires_at")
     session.add(
         Match(
-            id=data["match_id"],
-            agreement_id=data["agreement_id"],
-            volunteer_id=data["volunteer_id"],
-            placement_id=data["placement_id"],
-            sending_agency=data["sending_agency"],
-            host_agency=data["host_agency"],
+            id=match.id,
+            agreement_id=match.agreement_id,
+            volunteer_id=match.volunteer_id,
+            placement_id=match.placement_id,
+            sending_agency=match.sending_agency,
+            host_agency=match.host_agency,
             score=data["score"],
             criteria=list(data.get("criteria", [])),
             decisions={},
-            status="proposed",
+            status=match.status.value,
             expires_at=datetime.fromisoformat(expires) if expires else None,
             created_at=at,
             updated_at=at,
         )
     )
-    _set_volunteer_status(session, node, data, "proposed", only_from=("available", "registered"))
+    move_volunteer(session, node, match.volunteer_id, match.sending_agency, "proposed")
+
+
+def _match_row(session: Session, event: Event) -> Match:
+    row = session.get(Match, event.data["match_id"])
+    if row is None:
+        raise PermanentError(f"match {event.data['match_id']} was never proposed to this node")
+    for key in ("agreement_id", "volunteer_id", "placement_id", "sending_agency", "host_agency"):
+        if key in event.data and event.data[key] != getattr(row, key):
+            raise PermanentError(f"{key} differs from the proposal this node received")
+    return row
 
 
 def match_decided(event: Event, session: Session, node: Node) -> None:
-    data = dict(event.data)
-    match = session.get(Match, data["match_id"])
-    if match is None:
-        raise NotYet(f"match {data['match_id']} not known yet")
-    agency = data["agency"]
-    if agency != _author(event):
-        raise PermanentError("an agency may only decide for itself")
-    decision = event.type.removeprefix("match.")
-    match.decisions = {
-        **match.decisions,
-        agency: {"decision": decision, "reason": data.get("reason")},
-    }
-    if decision == "declined" and match.status == "proposed":
-        match.status, match.status_reason = "declined", data.get("reason")
-        ids = {"sending_agency": match.sending_agency, "volunteer_id": match.volunteer_id}
-        _set_volunteer_status(session, node, ids, "available", only_from=("proposed",))
-    match.updated_at = now()
-
-
-def match_settled(event: Event, session: Session, node: Node) -> None:
-    data = dict(event.data)
-    match = session.get(Match, data["match_id"])
-    if match is None:
-        raise NotYet(f"match {data['match_id']} not known yet")
-    status = "confirmed" if event.type == "match.confirmed" else "cancelled"
-    if match.status == status:
+    row = session.get(Match, event.data["match_id"])
+    if row is None:
+        # The other agency decides only on a proposal matching sent to both nodes; its decision
+        # may overtake the proposal on a slow link.
+        raise NotYet(f"match {event.data['match_id']} not known yet")
+    row = _match_row(session, event)
+    agency = _in_own_name(event)
+    if agency == node.agency:
+        raise PermanentError(f"a peer may not decide in {node.agency}'s name")
+    match = repository.match(row)
+    accept = event.type == "match.accepted"
+    if not match.apply_decision(agency, accept, event.data.get("reason")):
         return
-    match.status, match.status_reason, match.updated_at = status, data.get("reason"), now()
-    if status == "confirmed":
-        open_mobility(session, match)
-        _set_volunteer_status(session, node, data, "matched", only_from=("proposed", "available"))
-    else:
-        _set_volunteer_status(session, node, data, "available", only_from=("proposed", "matched"))
+    repository.store_match(match, row)
+    row.updated_at = now()
+    if not accept and match.status.value == "declined":
+        move_volunteer(session, node, row.volunteer_id, row.sending_agency, "available")
 
 
-def _set_volunteer_status(
-    session: Session, node: Node, data: dict, status: str, only_from: tuple[str, ...]
-) -> None:
-    sending = data.get("sending_agency", node.agency)
-    move_volunteer(session, node, data["volunteer_id"], sending, status, only_from)
+def match_confirmed(event: Event, session: Session, node: Node) -> None:
+    row = _match_row(session, event)
+    match = repository.match(row)
+    if not match.confirm(node.agency):
+        return
+    repository.store_match(match, row)
+    row.updated_at = now()
+    open_mobility(session, row)
+    move_volunteer(session, node, row.volunteer_id, row.sending_agency, "matched")
 
 
-def _peer_mobility(event: Event, session: Session) -> Mobility:
-    mobility = session.get(Mobility, event.data["mobility_id"])
-    if mobility is None:
-        raise NotYet(f"mobility {event.data['mobility_id']} not known yet")
-    return mobility
+def match_cancelled(event: Event, session: Session, node: Node) -> None:
+    row = _match_row(session, event)
+    match = repository.match(row)
+    if not match.cancel(event.data["reason"]):
+        return
+    repository.store_match(match, row)
+    row.updated_at = now()
+    move_volunteer(session, node, row.volunteer_id, row.sending_agency, "available")
 
 
-def mobility_changed(event: Event, session: Session, node: Node) -> None:
+# -- mobilities ----------------------------------------------------------------------------------
+
+
+def _apply_mobility(event: Event, session: Session, node: Node) -> None:
     """The other agency recorded a step of the mission: apply it to this node's copy."""
-    m = _peer_mobility(event, session)
-    on = _date(event.data["on"])
-    if event.type == "mobility.started" and m.status == "pre_departure":
-        m.status, m.started_on = "in_mission", on
-        set_volunteer_status_for(session, node, m, "deployed")
-    elif event.type == "mobility.completed" and m.status != "completed":
-        m.status, m.ended_on = "completed", on
-        set_volunteer_status_for(session, node, m, "completed")
-    elif event.type == "mobility.interrupted" and m.status not in ("completed", "interrupted"):
-        m.status, m.ended_on = "interrupted", on
-    m.updated_at = now()
-
-
-def mobility_report(event: Event, session: Session, node: Node) -> None:
-    m = _peer_mobility(event, session)
-    d = event.data
-    key = (d["kind"], d["on"], d["submitted_by"])
-    if not any((r["kind"], r["on"], r["by"]) == key for r in m.reports):
-        report = {"kind": d["kind"], "on": d["on"], "by": d["submitted_by"], "summary": None}
-        m.reports, m.updated_at = [*m.reports, report], now()
+    row = session.get(Mobility, event.data["mobility_id"])
+    if row is None:
+        raise NotYet(f"mobility {event.data['mobility_id']} not known yet")
+    author = _author(event)
+    mobility = repository.mobility(row)
+    mobility.check_party(author)
+    mobility.check_same(dict(event.data))
+    d, on = event.data, _date(event.data["on"])
+    if event.type == "mobility.report_submitted":
+        if d["submitted_by"] != author:
+            raise PermanentError(f"{author} may not report in the name of {d['submitted_by']}")
+        changed = mobility.apply_report(d["kind"], on, author)
+    elif event.type == "mobility.started":
+        changed = mobility.apply_start(on)
+    elif event.type == "mobility.completed":
+        changed = mobility.apply_completion(on)
+    else:
+        changed = mobility.apply_interruption(on, d["reason"])
+    if not changed:
+        return
+    repository.store_mobility(mobility, row)
+    row.updated_at = now()
+    if event.type == "mobility.started":
+        set_volunteer_status_for(session, node, row, "deployed")
+    elif event.type == "mobility.completed":
+        set_volunteer_status_for(session, node, row, "completed")
 
 
 HANDLERS: dict[str, Callable[[Event, Session, Node], None]] = {
-    "mobility.started": mobility_changed,
-    "mobility.completed": mobility_changed,
-    "mobility.interrupted": mobility_changed,
-    "mobility.report_submitted": mobility_report,
+    "mobility.started": _apply_mobility,
+    "mobility.completed": _apply_mobility,
+    "mobility.interrupted": _apply_mobility,
+    "mobility.report_submitted": _apply_mobility,
     "agreement.proposed": agreement_proposed,
     "agreement.amended": agreement_amended,
     "agreement.approved": agreement_approved,
@@ -269,6 +276,6 @@ HANDLERS: dict[str, Callable[[Event, Session, Node], None]] = {
     "match.proposed": match_proposed,
     "match.accepted": match_decided,
     "match.declined": match_decided,
-    "match.confirmed": match_settled,
-    "match.cancelled": match_settled,
+    "match.confirmed": match_confirmed,
+    "match.cancelled": match_cancelled,
 }

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.registry.adapters import repository
 from services.registry.adapters.orm import (
     Agreement,
     DossierAccess,
@@ -22,8 +23,9 @@ from services.registry.adapters.orm import (
     Volunteer,
 )
 from services.registry.domain import agreements as rules
-from services.registry.domain import mobilities as mobility_rules
-from services.registry.domain.volunteers import VolunteerError, check_withdrawable, initial_status
+from services.registry.domain.errors import DomainError, DomainEvent, InvalidInput
+from services.registry.domain.mobilities import Mobility as MobilityAggregate
+from services.registry.domain.volunteers import initial_status
 from shared.events import new_event
 from shared.outbox import add_event
 
@@ -78,6 +80,19 @@ def emit(
     add_event(
         session, new_event(type_, source=node.source, subject=subject, agencies=agencies, data=data)
     )
+
+
+def emit_event(
+    session: Session, node: Node, event: DomainEvent, subject: str, agencies: list[str]
+) -> None:
+    emit(session, node, event.type, subject, agencies, event.data)
+
+
+def ruled(error: DomainError) -> Exception:
+    """A domain refusal as the API says it: 422 for bad input, 409 for a clash with the state."""
+    if isinstance(error, InvalidInput):
+        return Invalid(str(error), error.field or "json")
+    return Conflict(str(error), error.field)
 
 
 # -- volunteers ----------------------------------------------------------------------------------
@@ -169,47 +184,39 @@ def get_volunteer(session: Session, node: Node, volunteer_id: str) -> Volunteer:
 def update_volunteer(
     session: Session, node: Node, volunteer_id: str, changes: Mapping[str, Any]
 ) -> Volunteer:
-    volunteer = get_volunteer(session, node, volunteer_id)
-    if volunteer.status == "withdrawn":
-        raise Conflict("A withdrawn volunteer cannot be changed.", "status")
-    start = changes.get("available_from", volunteer.available_from)
-    end = changes.get("available_until", volunteer.available_until)
+    row = get_volunteer(session, node, volunteer_id)
+    volunteer = repository.volunteer(row)
+    try:
+        volunteer.check_editable()
+    except DomainError as exc:
+        raise ruled(exc) from exc
+    start = changes.get("available_from", row.available_from)
+    end = changes.get("available_until", row.available_until)
     if start and end and end < start:
         raise Invalid("Must not be before available_from.", "available_until")
     for key, value in changes.items():
-        setattr(volunteer, key, value)
-    if volunteer.status == "registered" and volunteer.available_from and volunteer.available_until:
-        volunteer.status = "available"
-    volunteer.updated_at = now()
-    emit(
-        session,
-        node,
-        "volunteer.updated",
-        volunteer.id,
-        [node.agency],
-        volunteer_profile(volunteer),
-    )
-    return volunteer
+        setattr(row, key, value)
+    volunteer.availability_known(bool(row.available_from and row.available_until))
+    repository.store_volunteer(volunteer, row)
+    row.updated_at = now()
+    emit(session, node, "volunteer.updated", row.id, [node.agency], volunteer_profile(row))
+    return row
 
 
-def withdraw_volunteer(session: Session, node: Node, volunteer_id: str, reason: str) -> Volunteer:
-    volunteer = get_volunteer(session, node, volunteer_id)
+def withdraw_volunteer(
+    session: Session, node: Node, volunteer_id: str, reason: str, note: str | None = None
+) -> Volunteer:
+    """Withdraw with a reason code; the note stays on this node."""
+    row = get_volunteer(session, node, volunteer_id)
+    volunteer = repository.volunteer(row)
     try:
-        check_withdrawable(volunteer.status)
-    except VolunteerError as exc:
-        raise Conflict(str(exc), exc.field) from exc
-    volunteer.status = "withdrawn"
-    volunteer.withdrawn_reason = reason
-    volunteer.updated_at = now()
-    emit(
-        session,
-        node,
-        "volunteer.withdrawn",
-        volunteer.id,
-        [node.agency],
-        {"volunteer_id": volunteer.id, "agency": node.agency, "reason": reason},
-    )
-    return volunteer
+        event = volunteer.withdraw(reason)
+    except DomainError as exc:
+        raise ruled(exc) from exc
+    repository.store_volunteer(volunteer, row)
+    row.withdrawn_note, row.updated_at = note, now()
+    emit_event(session, node, event, row.id, [node.agency])
+    return row
 
 
 class Forbidden(Exception):
@@ -357,8 +364,10 @@ def update_placement(
     session: Session, node: Node, placement_id: str, changes: Mapping[str, Any]
 ) -> Placement:
     placement = get_placement(session, node, placement_id)
-    if placement.status == "closed":
-        raise Conflict("A closed placement cannot be changed.", "status")
+    try:
+        repository.placement(placement).check_editable()
+    except DomainError as exc:
+        raise ruled(exc) from exc
     start, end = changes.get("start", placement.start), changes.get("end", placement.end)
     if end < start:
         raise Invalid("Must not be before start.", "end")
@@ -377,22 +386,20 @@ def update_placement(
     return placement
 
 
-def close_placement(session: Session, node: Node, placement_id: str, reason: str) -> Placement:
-    placement = get_placement(session, node, placement_id)
-    if placement.status == "closed":
-        raise Conflict("The placement is already closed.", "status")
-    placement.status = "closed"
-    placement.closed_reason = reason
-    placement.updated_at = now()
-    emit(
-        session,
-        node,
-        "placement.closed",
-        placement.id,
-        [node.agency],
-        {"placement_id": placement.id, "agency": node.agency, "reason": reason},
-    )
-    return placement
+def close_placement(
+    session: Session, node: Node, placement_id: str, reason: str, note: str | None = None
+) -> Placement:
+    """Close with a reason code; the note stays on this node."""
+    row = get_placement(session, node, placement_id)
+    placement = repository.placement(row)
+    try:
+        event = placement.close(reason)
+    except DomainError as exc:
+        raise ruled(exc) from exc
+    repository.store_placement(placement, row)
+    row.closed_note, row.updated_at = note, now()
+    emit_event(session, node, event, row.id, [node.agency])
+    return row
 
 
 # -- agreements ----------------------------------------------------------------------------------
@@ -411,24 +418,7 @@ def _terms(agreement_id: str, parties: list[str], data: Mapping[str, Any]) -> ru
 
 
 def terms_data(a: Agreement) -> dict[str, Any]:
-    return {
-        "agreement_id": a.id,
-        "parties": list(a.parties),
-        "start": a.start.isoformat(),
-        "end": a.end.isoformat(),
-        "quotas": list(a.quotas),
-        "balance_tolerance": a.balance_tolerance,
-        "fields_of_cooperation": list(a.fields_of_cooperation),
-        "terms_hash": a.terms_hash,
-        "revision": a.revision,
-    }
-
-
-def _check(terms: rules.Terms) -> None:
-    try:
-        rules.check_terms(terms)
-    except rules.AgreementError as exc:
-        raise Invalid(str(exc), exc.field or "quotas") from exc
+    return repository.agreement(a).terms_data()
 
 
 def propose_agreement(session: Session, node: Node, data: Mapping[str, Any]) -> Agreement:
@@ -436,31 +426,19 @@ def propose_agreement(session: Session, node: Node, data: Mapping[str, Any]) -> 
     if not partners:
         raise Invalid("Name at least one partner agency other than this one.", "partners")
     parties = [node.agency, *partners]
-    agreement_id = new_id("agr")
-    terms = _terms(agreement_id, parties, data)
-    _check(terms)
+    try:
+        agreement, event = rules.Agreement.propose(
+            _terms(new_id("agr"), parties, data), node.agency
+        )
+    except DomainError as exc:
+        raise ruled(exc) from exc
     at = now()
-    digest = terms.hash()
-    agreement = Agreement(
-        id=agreement_id,
-        parties=parties,
-        proposer=node.agency,
-        start=terms.start,
-        end=terms.end,
-        quotas=[q.__dict__ for q in terms.quotas],
-        balance_tolerance=terms.balance_tolerance,
-        fields_of_cooperation=list(terms.fields_of_cooperation),
-        revision=1,
-        terms_hash=digest,
-        approvals={node.agency: digest},  # proposing is approving one's own terms
-        status="proposed",
-        created_at=at,
-        updated_at=at,
-    )
-    session.add(agreement)
+    row = Agreement(created_at=at, updated_at=at)
+    repository.store_agreement(agreement, row)
+    session.add(row)
     session.flush()
-    emit(session, node, "agreement.proposed", agreement.id, parties, terms_data(agreement))
-    return agreement
+    emit_event(session, node, event, row.id, parties)
+    return row
 
 
 def get_agreement(session: Session, node: Node, agreement_id: str) -> Agreement:
@@ -479,109 +457,55 @@ def display_status(agreement: Agreement, today: date | None = None) -> str:
 def approve_agreement(
     session: Session, node: Node, agreement_id: str, approved_hash: str
 ) -> Agreement:
-    agreement = get_agreement(session, node, agreement_id)
-    already = agreement.approvals.get(node.agency) == approved_hash
+    row = get_agreement(session, node, agreement_id)
+    agreement = repository.agreement(row)
     try:
-        approvals, status = rules.approve(
-            agency=node.agency,
-            parties=agreement.parties,
-            approvals=agreement.approvals,
-            current_hash=agreement.terms_hash,
-            approved_hash=approved_hash,
-            revision=agreement.revision,
-            status=agreement.status,
-        )
-    except rules.AgreementError as exc:
-        raise Conflict(str(exc), exc.field or "status") from exc
-    if already:
-        return agreement  # approving the same current terms again changes nothing
-    agreement.approvals, agreement.status, agreement.updated_at = approvals, status, now()
-    emit(
-        session,
-        node,
-        "agreement.approved",
-        agreement.id,
-        list(agreement.parties),
-        {
-            "agreement_id": agreement.id,
-            "agency": node.agency,
-            "terms_hash": approved_hash,
-            "revision": agreement.revision,
-        },
-    )
-    if status == "active":
-        # The approval that completes the set announces the activation; peers compute it too.
-        emit(
-            session,
-            node,
-            "agreement.activated",
-            agreement.id,
-            list(agreement.parties),
-            terms_data(agreement),
-        )
-    return agreement
+        events = agreement.approve(node.agency, approved_hash)
+    except DomainError as exc:
+        raise ruled(exc) from exc
+    if not events:
+        return row  # approving the same current terms again changes nothing
+    repository.store_agreement(agreement, row)
+    row.updated_at = now()
+    for event in events:
+        emit_event(session, node, event, row.id, list(row.parties))
+    return row
 
 
 def amend_agreement(
     session: Session, node: Node, agreement_id: str, data: Mapping[str, Any]
 ) -> Agreement:
-    agreement = get_agreement(session, node, agreement_id)
-    if agreement.status == "terminated":
-        raise Conflict("A terminated agreement cannot be amended.", "status")
-    terms = _terms(agreement.id, list(agreement.parties), data)
-    _check(terms)
-    digest = terms.hash()
-    if digest == agreement.terms_hash:
-        raise Conflict("These terms are the current ones: nothing to amend.", "quotas")
-    agreement.start, agreement.end = terms.start, terms.end
-    agreement.quotas = [q.__dict__ for q in terms.quotas]
-    agreement.balance_tolerance = terms.balance_tolerance
-    agreement.fields_of_cooperation = list(terms.fields_of_cooperation)
-    agreement.revision += 1
-    agreement.terms_hash = digest
-    agreement.approvals = {node.agency: digest}  # every other party must approve again
-    agreement.status = rules.status_of(
-        agreement.parties, agreement.approvals, digest, agreement.revision
-    )
-    agreement.updated_at = now()
-    emit(
-        session,
-        node,
-        "agreement.amended",
-        agreement.id,
-        list(agreement.parties),
-        terms_data(agreement),
-    )
-    return agreement
+    row = get_agreement(session, node, agreement_id)
+    agreement = repository.agreement(row)
+    try:
+        event = agreement.amend(_terms(row.id, list(row.parties), data), node.agency)
+    except DomainError as exc:
+        raise ruled(exc) from exc
+    repository.store_agreement(agreement, row)
+    row.updated_at = now()
+    emit_event(session, node, event, row.id, list(row.parties))
+    return row
 
 
 def terminate_agreement(
-    session: Session, node: Node, agreement_id: str, reason: str, effective: date
+    session: Session,
+    node: Node,
+    agreement_id: str,
+    reason: str,
+    effective: date,
+    note: str | None = None,
 ) -> Agreement:
-    agreement = get_agreement(session, node, agreement_id)
-    if agreement.status == "terminated":
-        raise Conflict("The agreement is already terminated.", "status")
-    agreement.status = "terminated"
-    agreement.terminated_by, agreement.termination_reason, agreement.terminated_on = (
-        node.agency,
-        reason,
-        effective,
-    )
-    agreement.updated_at = now()
-    emit(
-        session,
-        node,
-        "agreement.terminated",
-        agreement.id,
-        list(agreement.parties),
-        {
-            "agreement_id": agreement.id,
-            "agency": node.agency,
-            "reason": reason,
-            "effective": effective.isoformat(),
-        },
-    )
-    return agreement
+    """Terminate with a reason code; the note stays on this node."""
+    row = get_agreement(session, node, agreement_id)
+    agreement = repository.agreement(row)
+    try:
+        event = agreement.terminate(node.agency, reason, effective)
+    except DomainError as exc:
+        raise ruled(exc) from exc
+    repository.store_agreement(agreement, row)
+    row.termination_note, row.updated_at = note, now()
+    emit_event(session, node, event, row.id, list(row.parties))
+    return row
 
 
 def ledger(session: Session, node: Node, agreement_id: str) -> dict[str, Any]:
@@ -631,80 +555,52 @@ def get_match(session: Session, node: Node, match_id: str) -> Match:
 
 
 def decide_match(
-    session: Session, node: Node, match_id: str, accept: bool, reason: str | None = None
+    session: Session,
+    node: Node,
+    match_id: str,
+    accept: bool,
+    reason: str | None = None,
+    note: str | None = None,
 ) -> Match:
-    match = get_match(session, node, match_id)
-    if match.status != "proposed":
-        raise Conflict(f"This proposal is {match.status}: it can no longer be decided.", "status")
-    decision = "accepted" if accept else "declined"
-    previous = match.decisions.get(node.agency)
-    if previous:
-        if previous["decision"] == decision:
-            return match  # the same decision again: nothing changes, nothing is re-sent
-        raise Conflict(f"This agency already {previous['decision']} the proposal.", "decision")
-    match.decisions = {
-        **match.decisions,
-        node.agency: {"decision": decision, "reason": reason, "at": now().isoformat()},
-    }
+    """Accept, or decline with a reason code; the note stays in this node's copy."""
+    row = get_match(session, node, match_id)
+    match = repository.match(row)
+    local = {"at": now().isoformat(), **({"note": note} if note else {})}
+    try:
+        event = match.decide(node.agency, accept, reason, **local)
+    except DomainError as exc:
+        raise ruled(exc) from exc
+    if event is None:
+        return row  # the same decision again: nothing changes, nothing is re-sent
+    repository.store_match(match, row)
     if not accept:
-        match.status, match.status_reason = "declined", reason
-        _free_volunteer(session, node, match)
-    match.updated_at = now()
-    emit(
-        session,
-        node,
-        f"match.{decision}",
-        match.id,
-        [match.sending_agency, match.host_agency],
-        {
-            "match_id": match.id,
-            "agreement_id": match.agreement_id,
-            "volunteer_id": match.volunteer_id,
-            "placement_id": match.placement_id,
-            "agency": node.agency,
-            "reason": reason,
-        },
-    )
-    return match
+        row.status_note = note
+        _free_volunteer(session, node, row)
+    row.updated_at = now()
+    emit_event(session, node, event, row.id, [row.sending_agency, row.host_agency])
+    return row
 
 
 def move_volunteer(
-    session: Session,
-    node: Node,
-    volunteer_id: str,
-    sending_agency: str,
-    status: str,
-    only_from: tuple[str, ...] | None = None,
+    session: Session, node: Node, volunteer_id: str, sending_agency: str, status: str
 ) -> None:
     """The one place a match or a mission moves a volunteer's status (on the sending agency's
-    node only), announcing the new matching profile."""
+    node only, as the volunteer's rules allow), announcing the new matching profile."""
     if sending_agency != node.agency:
         return
-    volunteer = session.get(Volunteer, volunteer_id)
-    if volunteer is None or volunteer.agency != node.agency or volunteer.status == status:
+    row = session.get(Volunteer, volunteer_id)
+    if row is None or row.agency != node.agency:
         return
-    if only_from is not None and volunteer.status not in only_from:
+    volunteer = repository.volunteer(row)
+    if not volunteer.follow(status):
         return
-    volunteer.status, volunteer.updated_at = status, now()
-    emit(
-        session,
-        node,
-        "volunteer.updated",
-        volunteer.id,
-        [node.agency],
-        volunteer_profile(volunteer),
-    )
+    repository.store_volunteer(volunteer, row)
+    row.updated_at = now()
+    emit(session, node, "volunteer.updated", row.id, [node.agency], volunteer_profile(row))
 
 
 def _free_volunteer(session: Session, node: Node, match: Match) -> None:
-    move_volunteer(
-        session,
-        node,
-        match.volunteer_id,
-        match.sending_agency,
-        "available",
-        ("proposed", "matched"),
-    )
+    move_volunteer(session, node, match.volunteer_id, match.sending_agency, "available")
 
 
 # -- mobilities ----------------------------------------------------------------------------------
@@ -741,23 +637,17 @@ def get_mobility(session: Session, node: Node, mobility_id: str) -> Mobility:
     return mobility
 
 
-def _mobility_event(session: Session, node: Node, type_: str, m: Mobility, **extra: Any) -> None:
-    data = {
-        "mobility_id": m.id,
-        "match_id": m.match_id,
-        "agreement_id": m.agreement_id,
-        "sending_agency": m.sending_agency,
-        "host_agency": m.host_agency,
-        **extra,
-    }
-    emit(session, node, type_, m.id, [m.sending_agency, m.host_agency], data)
-
-
-def _rule(check: Any, *args: Any) -> None:
+def mobility_step(session: Session, node: Node, row: Mobility, step: Any, *args: Any) -> Mobility:
+    """Run one step of the mission through the aggregate, store it and stage its event."""
+    mobility = repository.mobility(row)
     try:
-        check(*args)
-    except mobility_rules.MobilityError as exc:
-        raise Conflict(str(exc), exc.field) from exc
+        event = step(mobility, *args)
+    except DomainError as exc:
+        raise ruled(exc) from exc
+    repository.store_mobility(mobility, row)
+    row.updated_at = now()
+    emit_event(session, node, event, row.id, [row.sending_agency, row.host_agency])
+    return row
 
 
 def set_volunteer_status_for(session: Session, node: Node, mobility: Mobility, status: str) -> None:
@@ -768,11 +658,10 @@ def set_volunteer_status_for(session: Session, node: Node, mobility: Mobility, s
 
 
 def start_mobility(session: Session, node: Node, mobility_id: str, on: date) -> Mobility:
-    m = get_mobility(session, node, mobility_id)
-    _rule(mobility_rules.check_start, m.status)
-    m.status, m.started_on, m.updated_at = "in_mission", on, now()
+    m = mobility_step(
+        session, node, get_mobility(session, node, mobility_id), MobilityAggregate.start, on
+    )
     set_volunteer_status_for(session, node, m, "deployed")
-    _mobility_event(session, node, "mobility.started", m, on=on.isoformat())
     return m
 
 
@@ -781,36 +670,21 @@ def submit_report(
 ) -> Mobility:
     """A follow-up report; its summary stays on this node (free text is never put in events)."""
     m = get_mobility(session, node, mobility_id)
-    _rule(mobility_rules.check_report, m.status, kind)
-    report = {"kind": kind, "on": on.isoformat(), "by": node.agency, "summary": summary}
-    m.reports, m.updated_at = [*m.reports, report], now()
-    data = {
-        "mobility_id": m.id,
-        "agreement_id": m.agreement_id,
-        "kind": kind,
-        "submitted_by": node.agency,
-        "on": on.isoformat(),
-    }
-    emit(session, node, "mobility.report_submitted", m.id, [m.sending_agency, m.host_agency], data)
-    return m
+    return mobility_step(session, node, m, MobilityAggregate.report, kind, on, node.agency, summary)
 
 
 def complete_mobility(session: Session, node: Node, mobility_id: str, on: date) -> Mobility:
     m = get_mobility(session, node, mobility_id)
-    _rule(mobility_rules.check_complete, m.status, [r["kind"] for r in m.reports])
-    if m.started_on and on < m.started_on:
-        raise Invalid("Must not be before the start of the mission.", "on")
-    m.status, m.ended_on, m.updated_at = "completed", on, now()
+    m = mobility_step(session, node, m, MobilityAggregate.complete, on)
     set_volunteer_status_for(session, node, m, "completed")
-    _mobility_event(session, node, "mobility.completed", m, on=on.isoformat())
     return m
 
 
 def interrupt_mobility(
-    session: Session, node: Node, mobility_id: str, on: date, reason: str
+    session: Session, node: Node, mobility_id: str, on: date, reason: str, note: str | None = None
 ) -> Mobility:
+    """Interrupt with a reason code; the note stays on this node."""
     m = get_mobility(session, node, mobility_id)
-    _rule(mobility_rules.check_interrupt, m.status)
-    m.status, m.ended_on, m.updated_at = "interrupted", on, now()
-    _mobility_event(session, node, "mobility.interrupted", m, on=on.isoformat(), reason=reason)
+    m = mobility_step(session, node, m, MobilityAggregate.interrupt, on, reason)
+    m.interruption_note = note
     return m

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from services.registry.domain.volunteers import STATUSES, WITHDRAW_REASONS
+from services.registry.domain.volunteers import STATUSES
 from shared import codes
 
 LEVELS = ["A1", "A2", "B1", "B2", "C1", "C2", "native"]
@@ -37,6 +37,23 @@ class Consent(Schema):
         fields.String(validate=validate.OneOf(CONSENT_PURPOSES)),
         required=True,
         validate=validate.Length(min=1),
+    )
+
+
+def _reason(labels: codes.Labels) -> fields.String:
+    return fields.String(
+        required=True,
+        validate=validate.OneOf(list(labels)),
+        metadata={"description": "A code of the documented list: " + ", ".join(labels)},
+    )
+
+
+def _note() -> fields.String:
+    return fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=2000),
+        metadata={"description": "Kept on this node only: free text never travels in events"},
     )
 
 
@@ -129,6 +146,7 @@ class VolunteerOut(Schema):
     preferred_countries = fields.List(fields.String())
     status = fields.String()
     withdrawn_reason = fields.String(allow_none=True)
+    withdrawn_note = fields.String(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -142,9 +160,16 @@ class ContactOut(Schema):
     preferred_language = fields.String()
 
 
+class DossierVolunteerOut(VolunteerOut):
+    """What the host agency's node reads: personal data, but no note typed on this node."""
+
+    class Meta:
+        exclude = ("notes", "withdrawn_note")
+
+
 class DossierOut(Schema):
     match_id = fields.String()
-    volunteer = fields.Nested(VolunteerOut)
+    volunteer = fields.Nested(DossierVolunteerOut)
 
 
 class VolunteerQuery(Schema):
@@ -159,7 +184,8 @@ class VolunteerQuery(Schema):
 
 
 class Withdrawal(Schema):
-    reason = fields.String(required=True, validate=validate.OneOf(WITHDRAW_REASONS))
+    reason = _reason(codes.WITHDRAWAL_REASONS)
+    note = _note()
 
 
 class HostOrganisationIn(Schema):
@@ -175,6 +201,8 @@ class HostOrganisationIn(Schema):
 
 
 class HostOrganisationOut(HostOrganisationIn):
+    """Contacts (e-mail, phone) are shown to the own agency's staff and node only."""
+
     id = fields.String()
     agency = fields.String()
     created_at = fields.DateTime()
@@ -227,7 +255,8 @@ class PlacementOut(Schema):
     end = fields.Date()
     slots = fields.Integer()
     status = fields.String()
-    closed_reason = fields.String(allow_none=True)
+    closed_reason = fields.String(allow_none=True, metadata={"description": "Own agency only"})
+    closed_note = fields.String(allow_none=True, metadata={"description": "Own agency only"})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -239,7 +268,8 @@ class PlacementQuery(Schema):
 
 
 class Closure(Schema):
-    reason = fields.String(required=True, validate=validate.Length(1, 500))
+    reason = _reason(codes.CLOSURE_REASONS)
+    note = _note()
 
 
 class QuotaSchema(Schema):
@@ -275,8 +305,9 @@ class ApprovalIn(Schema):
 
 
 class TerminationIn(Schema):
-    reason = fields.String(required=True, validate=validate.Length(1, 500))
+    reason = _reason(codes.TERMINATION_REASONS)
     effective = fields.Date(required=True)
+    note = _note()
 
 
 class AgreementOut(Schema):
@@ -293,7 +324,8 @@ class AgreementOut(Schema):
     approvals = fields.Dict(keys=fields.String(), values=fields.String())
     status = fields.String()
     terminated_by = fields.String(allow_none=True)
-    termination_reason = fields.String(allow_none=True)
+    termination_reason = fields.String(allow_none=True, metadata={"description": "Parties only"})
+    termination_note = fields.String(allow_none=True, metadata={"description": "Own agency only"})
     terminated_on = fields.Date(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -347,6 +379,7 @@ class MatchOut(Schema):
     decisions = fields.Dict(keys=fields.String(), values=fields.Dict())
     status = fields.String()
     status_reason = fields.String(allow_none=True)
+    status_note = fields.String(allow_none=True)
     expires_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -363,7 +396,8 @@ class MatchQuery(Schema):
 
 
 class DeclineIn(Schema):
-    reason = fields.String(required=True, validate=validate.Length(3, 500))
+    reason = _reason(codes.DECLINE_REASONS)
+    note = _note()
 
 
 class MobilityStepIn(Schema):
@@ -386,10 +420,8 @@ class MobilityReportIn(Schema):
 
 class InterruptionIn(Schema):
     on = fields.Date(required=True)
-    reason = fields.String(
-        required=True,
-        validate=validate.OneOf(["health", "security", "conduct", "personal", "other"]),
-    )
+    reason = _reason(codes.INTERRUPTION_REASONS)
+    note = _note()
 
 
 class MobilityOut(Schema):
@@ -402,6 +434,8 @@ class MobilityOut(Schema):
     started_on = fields.Date(allow_none=True)
     ended_on = fields.Date(allow_none=True)
     reports = fields.List(fields.Dict())
+    interruption_reason = fields.String(allow_none=True)
+    interruption_note = fields.String(allow_none=True)
     updated_at = fields.DateTime()
 
 

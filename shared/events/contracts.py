@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from shared import codes
+
 SCHEMA_URI = "https://schemas.vir-exchange.org/events/{type}/v{version}.json"
 _SCHEMA_URI_RE = re.compile(
     r"^https://schemas\.vir-exchange\.org/events/(?P<type>[a-z_.]+)/v(?P<v>\d+)\.json$"
@@ -20,6 +22,11 @@ _SCHEMA_URI_RE = re.compile(
 AGENCY_CODE = validate.Regexp(r"^[A-Z]{2}$", error="Not an ISO 3166 alpha-2 agency code.")
 LANGUAGE_CODE = validate.Regexp(r"^[a-z]{2,3}$", error="Not an ISO 639 language code.")
 IDENTIFIER = validate.Length(min=1, max=64)
+
+
+def _reason(labels: codes.Labels, **kwargs: object) -> fields.String:
+    """A reason as a code of one documented list (shared/codes.py): never free text."""
+    return fields.String(validate=validate.OneOf(list(labels)), **kwargs)  # type: ignore[arg-type]
 
 
 class _Strict(Schema):
@@ -75,9 +82,7 @@ class VolunteerProfile(_Strict):
 class VolunteerWithdrawn(_Strict):
     volunteer_id = fields.String(required=True, validate=IDENTIFIER)
     agency = fields.String(required=True, validate=AGENCY_CODE)
-    reason = fields.String(
-        required=True, validate=validate.OneOf(["personal", "health", "eligibility", "other"])
-    )
+    reason = _reason(codes.WITHDRAWAL_REASONS, required=True)
 
 
 # --- placements -------------------------------------------------------------------------------
@@ -102,7 +107,7 @@ class Placement(_Period):
 class PlacementClosed(_Strict):
     placement_id = fields.String(required=True, validate=IDENTIFIER)
     agency = fields.String(required=True, validate=AGENCY_CODE)
-    reason = fields.String(required=True, validate=validate.Length(1, 500))
+    reason = _reason(codes.CLOSURE_REASONS, required=True)
 
 
 # --- agreements -------------------------------------------------------------------------------
@@ -140,7 +145,7 @@ class AgreementApproval(_Strict):
 class AgreementTerminated(_Strict):
     agreement_id = fields.String(required=True, validate=IDENTIFIER)
     agency = fields.String(required=True, validate=AGENCY_CODE)
-    reason = fields.String(required=True, validate=validate.Length(1, 500))
+    reason = _reason(codes.TERMINATION_REASONS, required=True)
     effective = fields.Date(required=True)
 
 
@@ -166,13 +171,16 @@ class MatchProposed(_Strict):
     expires_at = fields.DateTime(allow_none=True, load_default=None)
 
 
-class MatchDecision(_Strict):
+class MatchAccepted(_Strict):
     match_id = fields.String(required=True, validate=IDENTIFIER)
     agreement_id = fields.String(required=True, validate=IDENTIFIER)
     volunteer_id = fields.String(required=True, validate=IDENTIFIER)
     placement_id = fields.String(required=True, validate=IDENTIFIER)
     agency = fields.String(required=True, validate=AGENCY_CODE)
-    reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=500))
+
+
+class MatchDeclined(MatchAccepted):
+    reason = _reason(codes.DECLINE_REASONS, required=True)
 
 
 class MatchState(_Strict):
@@ -182,7 +190,10 @@ class MatchState(_Strict):
     placement_id = fields.String(required=True, validate=IDENTIFIER)
     sending_agency = fields.String(required=True, validate=AGENCY_CODE)
     host_agency = fields.String(required=True, validate=AGENCY_CODE)
-    reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=500))
+
+
+class MatchCancelled(MatchState):
+    reason = _reason(codes.CANCELLATION_REASONS, required=True)
 
 
 # --- mobilities -------------------------------------------------------------------------------
@@ -209,10 +220,7 @@ class MobilityReport(_Strict):
 
 
 class MobilityInterrupted(Mobility):
-    reason = fields.String(
-        required=True,
-        validate=validate.OneOf(["health", "security", "conduct", "personal", "other"]),
-    )
+    reason = _reason(codes.INTERRUPTION_REASONS, required=True)
 
 
 # --- notifications ----------------------------------------------------------------------------
@@ -252,19 +260,19 @@ CATALOG: tuple[Contract, ...] = (
     Contract("volunteer.withdrawn", 1, VolunteerWithdrawn, "A volunteer left the programme."),
     Contract("placement.published", 1, Placement, "A host agency opened a placement."),
     Contract("placement.updated", 1, Placement, "A placement changed."),
-    Contract("placement.closed", 1, PlacementClosed, "A placement no longer takes volunteers."),
+    Contract("placement.closed", 2, PlacementClosed, "A placement no longer takes volunteers."),
     Contract("agreement.proposed", 1, AgreementTerms, "An agency proposed agreement terms."),
     Contract(
         "agreement.approved", 1, AgreementApproval, "A party approved one version of the terms."
     ),
     Contract("agreement.activated", 1, AgreementTerms, "Every party approved the same terms."),
     Contract("agreement.amended", 1, AgreementTerms, "Terms changed; approvals were reset."),
-    Contract("agreement.terminated", 1, AgreementTerminated, "A party ended the agreement."),
+    Contract("agreement.terminated", 2, AgreementTerminated, "A party ended the agreement."),
     Contract("match.proposed", 1, MatchProposed, "Matching proposed a volunteer for a placement."),
-    Contract("match.accepted", 1, MatchDecision, "One agency accepted a proposal."),
-    Contract("match.declined", 1, MatchDecision, "One agency declined a proposal, with a reason."),
-    Contract("match.confirmed", 1, MatchState, "Both agencies accepted: the match is final."),
-    Contract("match.cancelled", 1, MatchState, "A proposal or match was withdrawn."),
+    Contract("match.accepted", 2, MatchAccepted, "One agency accepted a proposal."),
+    Contract("match.declined", 2, MatchDeclined, "One agency declined a proposal (reason code)."),
+    Contract("match.confirmed", 2, MatchState, "Both agencies accepted: the match is final."),
+    Contract("match.cancelled", 2, MatchCancelled, "A proposal or match was withdrawn."),
     Contract("mobility.started", 1, Mobility, "A volunteer started the mission."),
     Contract("mobility.report_submitted", 1, MobilityReport, "A follow-up report was filed."),
     Contract("mobility.completed", 1, Mobility, "A mission ended as planned."),
@@ -275,6 +283,9 @@ CATALOG: tuple[Contract, ...] = (
 
 _BY_KEY = {(c.type, c.version): c for c in CATALOG}
 EVENT_TYPES: tuple[str, ...] = tuple(dict.fromkeys(c.type for c in CATALOG))
+# The version producers write. Version 2 of placement.closed, agreement.terminated and match.*
+# replaced free-text reasons by codes; version 1 of those is no longer accepted.
+CURRENT_VERSION: dict[str, int] = {c.type: c.version for c in CATALOG}
 
 
 def schema_for(type: str, version: int = 1) -> Schema:

@@ -62,13 +62,15 @@ def new_event(
     subject: str,
     agencies: Sequence[str],
     data: Mapping[str, Any],
-    version: int = 1,
+    version: int | None = None,
     id: str | None = None,
     time: datetime | None = None,
 ) -> Event:
     """Build an event and validate its data against the contract; raise InvalidEvent if not."""
     agencies = tuple(agencies)
     _check_agencies(agencies)
+    if version is None:
+        version = contracts.CURRENT_VERSION.get(type, 1)
     schema = _schema(type, version)
     try:
         clean = schema.load(dict(data))

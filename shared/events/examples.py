@@ -90,7 +90,7 @@ EXAMPLES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         {
             "agreement_id": "agr-tg-ml-2017",
             "agency": "TG",
-            "reason": "end of pilot",
+            "reason": "end_of_programme",
             "effective": "2018-12-31",
         },
     ),
@@ -119,15 +119,15 @@ EXAMPLES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "match.accepted": (
         ("TG", "ML"),
         {k: _MATCH[k] for k in ("match_id", "agreement_id", "volunteer_id", "placement_id")}
-        | {"agency": "ML", "reason": None},
+        | {"agency": "ML"},
     ),
     "match.declined": (
         ("TG", "ML"),
         {k: _MATCH[k] for k in ("match_id", "agreement_id", "volunteer_id", "placement_id")}
-        | {"agency": "ML", "reason": "placement dates moved"},
+        | {"agency": "ML", "reason": "dates"},
     ),
-    "match.confirmed": (("TG", "ML"), {**_MATCH, "reason": None}),
-    "match.cancelled": (("TG", "ML"), {**_MATCH, "reason": "volunteer withdrew"}),
+    "match.confirmed": (("TG", "ML"), _MATCH),
+    "match.cancelled": (("TG", "ML"), {**_MATCH, "reason": "volunteer_withdrawn"}),
     "mobility.started": (("TG", "ML"), _MOBILITY),
     "mobility.report_submitted": (
         ("TG", "ML"),

@@ -70,20 +70,34 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 
 
+# The CloudEvents `subject` partners see: the id of the exchange, agreement, placement or
+# mobility the event is about, taken from the allowed data; never a volunteer's id (a
+# volunteer.* event goes out without a subject, which CloudEvents allows).
+SUBJECT_FIELD = {
+    "match": "match_id",
+    "agreement": "agreement_id",
+    "placement": "placement_id",
+    "mobility": "mobility_id",
+}
+
+
 def public_payload(event: Event) -> dict[str, Any] | None:
     """The CloudEvent a partner receives, or None when partners are not told of this type."""
     fields = ALLOWED.get(event.type)
     if fields is None:
         return None
     data = {name: event.data[name] for name in fields if name in event.data}
-    return {
+    payload: dict[str, Any] = {
         "specversion": "1.0",
         "id": event.id,
         "source": event.source,
         "type": event.type,
-        "subject": event.subject,
         "time": event.time.isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
         "viragencies": ".".join(event.agencies),
         "data": data,
     }
+    subject = data.get(SUBJECT_FIELD.get(event.type.split(".", 1)[0], ""))
+    if subject:
+        payload["subject"] = subject
+    return payload

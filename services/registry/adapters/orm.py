@@ -68,6 +68,7 @@ class Volunteer(Base):
     preferred_countries: Mapped[list[Any]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(20), index=True)
     withdrawn_reason: Mapped[str | None] = mapped_column(String(40))
+    withdrawn_note: Mapped[str | None] = mapped_column(Text)  # local: never in an event
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -102,7 +103,8 @@ class Placement(Base):
     end: Mapped[date] = mapped_column(Date)
     slots: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), index=True)
-    closed_reason: Mapped[str | None] = mapped_column(String(500))
+    closed_reason: Mapped[str | None] = mapped_column(String(500))  # a CLOSURE_REASONS code
+    closed_note: Mapped[str | None] = mapped_column(Text)  # local: never in an event
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -124,7 +126,8 @@ class Agreement(Base):
     approvals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), index=True)
     terminated_by: Mapped[str | None] = mapped_column(String(2))
-    termination_reason: Mapped[str | None] = mapped_column(String(500))
+    termination_reason: Mapped[str | None] = mapped_column(String(500))  # a code
+    termination_note: Mapped[str | None] = mapped_column(Text)  # local: never in an event
     terminated_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -144,7 +147,8 @@ class Match(Base):
     criteria: Mapped[list[Any]] = mapped_column(JSON, default=list)
     decisions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), index=True)
-    status_reason: Mapped[str | None] = mapped_column(String(500))
+    status_reason: Mapped[str | None] = mapped_column(String(500))  # a decline/cancel code
+    status_note: Mapped[str | None] = mapped_column(Text)  # local: never in an event
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -161,6 +165,8 @@ class Mobility(Base):
     started_on: Mapped[date | None] = mapped_column(Date)
     ended_on: Mapped[date | None] = mapped_column(Date)
     reports: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    interruption_reason: Mapped[str | None] = mapped_column(String(40))
+    interruption_note: Mapped[str | None] = mapped_column(Text)  # local: never in an event
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -1,20 +1,34 @@
-"""Agreement rules: canonical terms hash, approvals of one exact version, amendment, activation."""
+"""Agreement rules: canonical terms hash, approvals of one exact version, amendment, activation,
+termination; the `Agreement` aggregate applies them alike to this node's decisions and to peers'.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from services.registry.domain.errors import DomainError, DomainEvent, InvalidInput, Pending
+from shared import codes
 
 
-class AgreementError(Exception):
-    """An agreement rule refuses the change; `field` names the input at fault, if any."""
+class AgreementStatus(StrEnum):
+    PROPOSED = "proposed"
+    AMENDED = "amended"
+    ACTIVE = "active"
+    TERMINATED = "terminated"
 
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
+
+class AgreementError(DomainError):
+    """An agreement rule refuses the change."""
+
+
+class InvalidTerms(AgreementError, InvalidInput):
+    pass
 
 
 class StaleTerms(AgreementError):
@@ -74,17 +88,17 @@ class Terms:
 def check_terms(terms: Terms) -> None:
     """Rules across fields (the API schema checks each field alone)."""
     if len(set(terms.parties)) != len(terms.parties) or len(terms.parties) < 2:
-        raise AgreementError("An agreement needs at least two different parties.", "parties")
+        raise InvalidTerms("An agreement needs at least two different parties.", "parties")
     if terms.end < terms.start:
-        raise AgreementError("The end must not be before the start.", "end")
+        raise InvalidTerms("The end must not be before the start.", "end")
     seen = set()
     for q in terms.quotas:
         if q.sending == q.host:
-            raise AgreementError("A quota goes from one party to another.", "quotas")
+            raise InvalidTerms("A quota goes from one party to another.", "quotas")
         if q.sending not in terms.parties or q.host not in terms.parties:
-            raise AgreementError("Quotas may only name parties of the agreement.", "quotas")
+            raise InvalidTerms("Quotas may only name parties of the agreement.", "quotas")
         if (q.sending, q.host) in seen:
-            raise AgreementError(f"Two quotas for {q.sending}→{q.host}.", "quotas")
+            raise InvalidTerms(f"Two quotas for {q.sending}→{q.host}.", "quotas")
         seen.add((q.sending, q.host))
 
 
@@ -118,3 +132,203 @@ def approve(
         )
     new = {**approvals, agency: approved_hash}
     return new, status_of(parties, new, current_hash, revision)
+
+
+def terms_from_data(data: Mapping[str, Any]) -> Terms:
+    """The terms an `agreement.proposed|amended|activated` event carries."""
+    return Terms(
+        agreement_id=data["agreement_id"],
+        parties=tuple(data["parties"]),
+        start=_date(data["start"]),
+        end=_date(data["end"]),
+        quotas=tuple(Quota(q["sending"], q["host"], q["volunteers"]) for q in data["quotas"]),
+        balance_tolerance=data["balance_tolerance"],
+        fields_of_cooperation=tuple(data.get("fields_of_cooperation", ())),
+    )
+
+
+def _date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+@dataclass
+class Agreement:
+    """One node's copy of an agreement. Every change, whoever asks for it, goes through here:
+    a party acts only in its own name, approves only the current hash, and a terminated
+    agreement changes no more."""
+
+    terms: Terms
+    proposer: str
+    revision: int
+    terms_hash: str
+    approvals: dict[str, str] = field(default_factory=dict)
+    status: AgreementStatus = AgreementStatus.PROPOSED
+    terminated_by: str | None = None
+    termination_reason: str | None = None
+    terminated_on: date | None = None
+
+    @property
+    def id(self) -> str:
+        return self.terms.agreement_id
+
+    @property
+    def parties(self) -> tuple[str, ...]:
+        return self.terms.parties
+
+    def terms_data(self) -> dict[str, Any]:
+        canonical = self.terms.canonical()
+        return {
+            **canonical,
+            "parties": list(self.terms.parties),
+            "quotas": [
+                {"sending": q.sending, "host": q.host, "volunteers": q.volunteers}
+                for q in self.terms.quotas
+            ],
+            "fields_of_cooperation": list(self.terms.fields_of_cooperation),
+            "terms_hash": self.terms_hash,
+            "revision": self.revision,
+        }
+
+    # -- proposal --------------------------------------------------------------------------------
+
+    @classmethod
+    def propose(cls, terms: Terms, proposer: str) -> tuple[Agreement, DomainEvent]:
+        """A party proposes terms; proposing is approving one's own terms."""
+        check_terms(terms)
+        if proposer not in terms.parties:
+            raise NotAParty(f"{proposer} is not a party to these terms.", "parties")
+        digest = terms.hash()
+        agreement = cls(terms, proposer, 1, digest, {proposer: digest})
+        return agreement, DomainEvent("agreement.proposed", agreement.terms_data())
+
+    @classmethod
+    def received(cls, data: Mapping[str, Any], proposer: str) -> Agreement:
+        """A party's proposal as another party's node receives it: only the proposer approved."""
+        terms = terms_from_data(data)
+        cls._check_copy(terms, data)
+        if data["revision"] != 1:
+            raise AgreementError("A proposal is revision 1.", "revision")
+        if proposer not in terms.parties:
+            raise NotAParty(f"{proposer} is not a party to the agreement it proposes.")
+        return cls(terms, proposer, 1, data["terms_hash"], {proposer: data["terms_hash"]})
+
+    @staticmethod
+    def _check_copy(terms: Terms, data: Mapping[str, Any]) -> None:
+        check_terms(terms)
+        if terms.hash() != data["terms_hash"]:
+            raise AgreementError("terms_hash does not match the terms.", "terms_hash")
+
+    # -- approval --------------------------------------------------------------------------------
+
+    def approve(self, agency: str, approved_hash: str) -> list[DomainEvent]:
+        """`agency` approves the terms whose hash it reviewed; approving them again is a no-op."""
+        already = self.approvals.get(agency) == approved_hash
+        approvals, status = approve(
+            agency=agency,
+            parties=self.parties,
+            approvals=self.approvals,
+            current_hash=self.terms_hash,
+            approved_hash=approved_hash,
+            revision=self.revision,
+            status=self.status,
+        )
+        if already:
+            return []
+        self.approvals, self.status = approvals, AgreementStatus(status)
+        events = [
+            DomainEvent(
+                "agreement.approved",
+                {
+                    "agreement_id": self.id,
+                    "agency": agency,
+                    "terms_hash": approved_hash,
+                    "revision": self.revision,
+                },
+            )
+        ]
+        if self.status == AgreementStatus.ACTIVE:
+            # The approval that completes the set announces the activation; peers compute it too.
+            events.append(DomainEvent("agreement.activated", self.terms_data()))
+        return events
+
+    def apply_approval(self, agency: str, approved_hash: str, revision: int) -> bool:
+        """A peer's approval. One of an older revision (crossed by an amendment) or of a
+        terminated agreement is moot; one of the current revision must name the current hash."""
+        if agency not in self.parties:
+            raise NotAParty(f"{agency} is not a party to this agreement.")
+        if revision > self.revision:
+            raise Pending(f"revision {revision} of {self.id} not received yet", "revision")
+        if revision < self.revision or self.status == AgreementStatus.TERMINATED:
+            return False
+        return bool(self.approve(agency, approved_hash))
+
+    def confirm_activation(self, data: Mapping[str, Any]) -> None:
+        """A peer announces activation: this node computes it from the approvals it applied, so
+        the announcement changes nothing; it must describe the current terms, though."""
+        if data["revision"] > self.revision:
+            raise Pending(f"revision {data['revision']} of {self.id} not received yet")
+        if data["revision"] == self.revision and data["terms_hash"] != self.terms_hash:
+            raise StaleTerms("The activation names other terms than the current ones.")
+
+    # -- amendment -------------------------------------------------------------------------------
+
+    def amend(self, terms: Terms, by: str) -> DomainEvent:
+        if by not in self.parties:
+            raise NotAParty(f"{by} is not a party to this agreement.")
+        if self.status == AgreementStatus.TERMINATED:
+            raise AgreementClosed("A terminated agreement cannot be amended.", "status")
+        if tuple(sorted(terms.parties)) != tuple(sorted(self.parties)):
+            raise InvalidTerms("An amendment cannot change the parties.", "parties")
+        check_terms(terms)
+        digest = terms.hash()
+        if digest == self.terms_hash:
+            raise AgreementError("These terms are the current ones: nothing to amend.", "quotas")
+        self._amended(terms, self.revision + 1, digest, by)
+        return DomainEvent("agreement.amended", self.terms_data())
+
+    def apply_amendment(self, data: Mapping[str, Any], by: str) -> bool:
+        """A party's amendment: a later revision than this copy's, of the same parties."""
+        if by not in self.parties:
+            raise NotAParty(f"{by} is not a party to this agreement.")
+        terms = terms_from_data(data)
+        self._check_copy(terms, data)
+        if tuple(sorted(terms.parties)) != tuple(sorted(self.parties)):
+            raise InvalidTerms("An amendment cannot change the parties.", "parties")
+        if data["revision"] <= self.revision:
+            return False  # an older amendment arriving late
+        if self.status == AgreementStatus.TERMINATED:
+            raise AgreementClosed("A terminated agreement cannot be amended.", "status")
+        self._amended(terms, data["revision"], data["terms_hash"], by)
+        return True
+
+    def _amended(self, terms: Terms, revision: int, digest: str, by: str) -> None:
+        self.terms, self.revision, self.terms_hash = terms, revision, digest
+        self.approvals = {by: digest}  # every other party must approve again
+        self.status = AgreementStatus(status_of(self.parties, self.approvals, digest, revision))
+
+    # -- termination -----------------------------------------------------------------------------
+
+    def terminate(self, by: str, reason: str, effective: date) -> DomainEvent:
+        if by not in self.parties:
+            raise NotAParty(f"{by} is not a party to this agreement.")
+        if reason not in codes.TERMINATION_REASONS:
+            raise InvalidInput(f"Unknown termination reason {reason!r}.", "reason")
+        if self.status == AgreementStatus.TERMINATED:
+            raise AgreementClosed("The agreement is already terminated.", "status")
+        self.status = AgreementStatus.TERMINATED
+        self.terminated_by, self.termination_reason, self.terminated_on = by, reason, effective
+        return DomainEvent(
+            "agreement.terminated",
+            {
+                "agreement_id": self.id,
+                "agency": by,
+                "reason": reason,
+                "effective": effective.isoformat(),
+            },
+        )
+
+    def apply_termination(self, by: str, reason: str, effective: date) -> bool:
+        if self.status == AgreementStatus.TERMINATED and by in self.parties:
+            return False  # both parties ended it at once: the first termination stands
+        self.terminate(by, reason, effective)
+        return True

@@ -1,22 +1,36 @@
 """Mobility life cycle: pre-departure → in mission → completed | interrupted, with follow-up.
 
 A mission is completed only once its start, mid-term and end reports are in (the follow-up the
-pilot's evaluation found lacking); it can be interrupted at any time before it ends.
+pilot's evaluation found lacking); it can be interrupted at any time before it ends. Either
+agency records a step; the other applies it through the same rules, so a step out of order is
+refused on every path. Report summaries and interruption notes stay on the node that wrote them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from services.registry.domain.errors import DomainError, DomainEvent, InvalidInput, Pending
+from shared import codes
 
 REPORT_KINDS = ("start", "mid_term", "end", "incident", "evaluation")
 REQUIRED_REPORTS = ("start", "mid_term", "end")
 OPEN = ("pre_departure", "in_mission")
 
 
-class MobilityError(Exception):
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
+class MobilityStatus(StrEnum):
+    PRE_DEPARTURE = "pre_departure"
+    IN_MISSION = "in_mission"
+    COMPLETED = "completed"
+    INTERRUPTED = "interrupted"
+
+
+class MobilityError(DomainError):
+    pass
 
 
 def check_start(status: str) -> None:
@@ -25,6 +39,8 @@ def check_start(status: str) -> None:
 
 
 def check_report(status: str, kind: str) -> None:
+    if kind not in REPORT_KINDS:
+        raise InvalidInput(f"Unknown report kind {kind!r}.", "kind")
     if status != "in_mission" and kind not in ("evaluation", "incident"):
         raise MobilityError(
             f"A {kind} report needs a mission in progress (it is {status}).", "kind"
@@ -51,3 +67,111 @@ def check_complete(status: str, kinds: Iterable[str]) -> None:
 def check_interrupt(status: str) -> None:
     if status not in OPEN:
         raise MobilityError(f"A mobility that is {status} cannot be interrupted.", "status")
+
+
+@dataclass
+class Mobility:
+    id: str
+    match_id: str
+    agreement_id: str
+    sending_agency: str
+    host_agency: str
+    status: MobilityStatus = MobilityStatus.PRE_DEPARTURE
+    started_on: date | None = None
+    ended_on: date | None = None
+    # {"kind", "on" (ISO date), "by" (agency), "summary" (local text or None)}
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    interruption_reason: str | None = None
+
+    @property
+    def parties(self) -> tuple[str, str]:
+        return (self.sending_agency, self.host_agency)
+
+    def _event(self, type_: str, **extra: Any) -> DomainEvent:
+        data = {
+            "mobility_id": self.id,
+            "match_id": self.match_id,
+            "agreement_id": self.agreement_id,
+            "sending_agency": self.sending_agency,
+            "host_agency": self.host_agency,
+            **extra,
+        }
+        return DomainEvent(type_, data)
+
+    def check_same(self, data: dict[str, Any]) -> None:
+        """A peer's step must describe this mobility (its match, agreement and agencies)."""
+        for key in ("match_id", "agreement_id", "sending_agency", "host_agency"):
+            if key in data and data[key] != getattr(self, key):
+                raise MobilityError(f"{key} differs from this node's copy.", key)
+
+    def check_party(self, agency: str) -> None:
+        if agency not in self.parties:
+            raise MobilityError(f"{agency} is not a party to this mobility.", "agency")
+
+    def start(self, on: date) -> DomainEvent:
+        check_start(self.status)
+        self.status, self.started_on = MobilityStatus.IN_MISSION, on
+        return self._event("mobility.started", on=on.isoformat())
+
+    def report(self, kind: str, on: date, by: str, summary: str | None = None) -> DomainEvent:
+        self.check_party(by)
+        check_report(self.status, kind)
+        self.reports = [
+            *self.reports,
+            {"kind": kind, "on": on.isoformat(), "by": by, "summary": summary},
+        ]
+        data = {
+            "mobility_id": self.id,
+            "agreement_id": self.agreement_id,
+            "kind": kind,
+            "submitted_by": by,
+            "on": on.isoformat(),
+        }
+        return DomainEvent("mobility.report_submitted", data)
+
+    def complete(self, on: date) -> DomainEvent:
+        check_complete(self.status, [r["kind"] for r in self.reports])
+        if self.started_on and on < self.started_on:
+            raise InvalidInput("Must not be before the start of the mission.", "on")
+        self.status, self.ended_on = MobilityStatus.COMPLETED, on
+        return self._event("mobility.completed", on=on.isoformat())
+
+    def interrupt(self, on: date, reason: str) -> DomainEvent:
+        if reason not in codes.INTERRUPTION_REASONS:
+            raise InvalidInput(f"Unknown interruption reason {reason!r}.", "reason")
+        check_interrupt(self.status)
+        if self.started_on and on < self.started_on:
+            raise InvalidInput("Must not be before the start of the mission.", "on")
+        self.status, self.ended_on = MobilityStatus.INTERRUPTED, on
+        self.interruption_reason = reason
+        return self._event("mobility.interrupted", on=on.isoformat(), reason=reason)
+
+    # -- the other agency's steps: the same rules; a step already recorded here is moot ---------
+
+    def apply_start(self, on: date) -> bool:
+        if self.status == MobilityStatus.IN_MISSION:
+            return False  # both agencies recorded the arrival
+        self.start(on)
+        return True
+
+    def apply_report(self, kind: str, on: date, by: str) -> bool:
+        if any((r["kind"], r["on"], r["by"]) == (kind, on.isoformat(), by) for r in self.reports):
+            return False
+        self.report(kind, on, by, None)
+        return True
+
+    def apply_completion(self, on: date) -> bool:
+        if self.status == MobilityStatus.COMPLETED:
+            return False
+        if self.status == MobilityStatus.IN_MISSION and missing_reports(
+            r["kind"] for r in self.reports
+        ):
+            raise Pending("a report the completion builds on has not arrived yet", "reports")
+        self.complete(on)
+        return True
+
+    def apply_interruption(self, on: date, reason: str) -> bool:
+        if self.status == MobilityStatus.INTERRUPTED:
+            return False
+        self.interrupt(on, reason)
+        return True

@@ -9,7 +9,9 @@ from flask import current_app
 from flask_smorest import abort
 from sqlalchemy.orm import Session
 
+from services.registry.access import actor
 from services.registry.handlers import Conflict, Forbidden, Invalid, Node, NotFound
+from shared.auth import Role
 
 T = TypeVar("T")
 
@@ -20,6 +22,22 @@ def node() -> Node:
 
 def sessions() -> Any:
     return current_app.extensions["vir.runtime"].sessions
+
+
+def own_agency_reader() -> bool:
+    """The own agency's staff, admins and node (its notifications service): the only readers of
+    contacts, reasons and local notes. Partners and other agencies' nodes never see them."""
+    who = actor()
+    return who.agency == node().agency and who.role in (Role.ADMIN, Role.STAFF, Role.NODE)
+
+
+def shown(row: Any, own_only: tuple[str, ...]) -> dict[str, Any]:
+    """A row's columns as the caller may see them: `own_only` ones for the own agency only."""
+    out = {c.key: getattr(row, c.key) for c in row.__table__.columns}
+    if not own_agency_reader():
+        for key in own_only:
+            out.pop(key, None)
+    return out
 
 
 def _fail(exc: Exception) -> None:

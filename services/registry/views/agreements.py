@@ -19,7 +19,7 @@ from services.registry.schemas import (
     LedgerOut,
     TerminationIn,
 )
-from services.registry.views import node, read, sessions, write
+from services.registry.views import node, read, sessions, shown, write
 
 blp = Blueprint(
     "agreements", __name__, url_prefix="/api/v1/agreements", description="Bilateral agreements"
@@ -27,7 +27,7 @@ blp = Blueprint(
 
 
 def _out(agreement: Agreement) -> dict[str, Any]:
-    out = {c.key: getattr(agreement, c.key) for c in Agreement.__table__.columns}
+    out = shown(agreement, ("termination_reason", "termination_note"))
     out["status"] = handlers.display_status(agreement)
     return out
 
@@ -93,7 +93,13 @@ def amend(data: dict[str, Any], agreement_id: str) -> dict[str, Any]:
 @blp.response(200, AgreementOut)
 def terminate(data: dict[str, Any], agreement_id: str) -> dict[str, Any]:
     return _out(
-        write(handlers.terminate_agreement, agreement_id, data["reason"], data["effective"])
+        write(
+            handlers.terminate_agreement,
+            agreement_id,
+            data["reason"],
+            data["effective"],
+            data["note"],
+        )
     )
 
 

@@ -84,8 +84,9 @@ def accept(match_id: str) -> Match:
 @blp.arguments(DeclineIn)
 @blp.response(200, MatchOut)
 def decline(data: dict[str, Any], match_id: str) -> Match:
-    """Decline with a reason; frees the volunteer and the slot for re-matching."""
-    return write(handlers.decide_match, match_id, False, data["reason"])
+    """Decline with a reason code (the optional note stays on this node); frees the volunteer and
+    the slot for re-matching."""
+    return write(handlers.decide_match, match_id, False, data["reason"], data["note"])
 
 
 @blp.route("/mobilities", methods=["GET"])
@@ -144,7 +145,7 @@ def complete_mobility(data: dict[str, Any], mobility_id: str) -> Mobility:
 @blp.arguments(InterruptionIn)
 @blp.response(200, MobilityOut)
 def interrupt_mobility(data: dict[str, Any], mobility_id: str) -> Mobility:
-    return write(handlers.interrupt_mobility, mobility_id, data["on"], data["reason"])
+    return write(handlers.interrupt_mobility, mobility_id, data["on"], data["reason"], data["note"])
 
 
 @blp.route("/agency", methods=["GET"])

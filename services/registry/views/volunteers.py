@@ -106,7 +106,7 @@ def update(changes: dict[str, Any], volunteer_id: str) -> Volunteer:
 @blp.response(200, VolunteerOut)
 def withdraw(data: dict[str, Any], volunteer_id: str) -> Volunteer:
     """Withdraw a volunteer from the programme (emits volunteer.withdrawn)."""
-    return write(handlers.withdraw_volunteer, volunteer_id, data["reason"])
+    return write(handlers.withdraw_volunteer, volunteer_id, data["reason"], data["note"])
 
 
 @blp.route("/<volunteer_id>/dossier", methods=["GET"])

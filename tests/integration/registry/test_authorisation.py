@@ -28,7 +28,7 @@ from sqlalchemy import update
 from services.registry.access import PUBLIC_PREFIXES, create_token
 from services.registry.adapters.orm import ImportJob
 from services.registry.consumer import handle
-from services.registry.handlers import Node
+from services.registry.handlers import Node, decide_match
 from shared.auth import Role
 from shared.db import api_token
 from shared.events import new_event
@@ -232,11 +232,9 @@ def world(tg: RegistryNode) -> World:
     score = {"score": 0.8, "criteria": []}
     apply(tg, "match.proposed", match("m-proposed", agreement["id"], proposed["id"]) | score)
     apply(tg, "match.proposed", match("m-confirmed", agreement["id"], confirmed["id"]) | score)
-    apply(
-        tg,
-        "match.confirmed",
-        match("m-confirmed", agreement["id"], confirmed["id"]) | {"reason": None},
-    )
+    with tg.runtime.sessions.begin() as session:
+        decide_match(session, Node("TG"), "m-confirmed", True)
+    apply(tg, "match.confirmed", match("m-confirmed", agreement["id"], confirmed["id"]))
     with tg.runtime.sessions.begin() as session:
         session.add(
             ImportJob(

@@ -321,11 +321,15 @@ def test_terminating_needs_a_reason_and_a_date(tg, web):
     assert tg.outbox_count("agreement.terminated") == 0
 
     done = post(
-        web, page, f"{page}/terminate", {"reason": "Fin du programme", "effective": "2028-01-31"}
+        web,
+        page,
+        f"{page}/terminate",
+        {"reason": "end_of_programme", "effective": "2028-01-31", "note": "Budget 2028 voté"},
     )
     assert done.status_code == 302 and tg.outbox_count("agreement.terminated") == 1
     words = text(web.get(page).text)
-    assert "résilié" in words and "Fin du programme" in words
+    assert "résilié" in words and "Fin du programme" in words  # the code's French label
+    assert "Budget 2028 voté" in words  # the local note, shown on this node
     assert "Amender les conditions" not in words
 
 
@@ -379,14 +383,18 @@ def test_declining_needs_a_reason_shown_beside_the_field(tg, web):
     assert 'aria-describedby="reason-m-2-hint reason-m-2-error"' in refused.text
     assert tg.outbox_count("match.declined") == 0
 
-    declined = post(web, "/proposals", "/proposals/m-2/decline", {"reason": "dates do not fit"})
+    declined = post(
+        web, "/proposals", "/proposals/m-2/decline", {"reason": "dates", "note": "dates do not fit"}
+    )
     assert declined.status_code == 302
     assert tg.outbox_count("match.declined") == 1
     with tg.runtime.sessions() as session:
         match = session.get(Match, "m-2")
-        assert (match.status, match.status_reason) == ("declined", "dates do not fit")
+        assert (match.status, match.status_reason) == ("declined", "dates")
+        assert match.decisions["TG"]["note"] == "dates do not fit"
     words = text(web.get("/proposals").text)
-    assert "Propositions traitées (1)" in words and "dates do not fit" in words
+    assert "Propositions traitées (1)" in words and "Dates inadaptées" in words
+    assert "dates do not fit" in words  # this node's own note
 
     again = post(web, "/proposals", "/proposals/m-2/accept", {})
     assert again.status_code == 302
@@ -410,10 +418,10 @@ def test_a_confirmed_match_moves_the_overview_ledger(tg, web):
     _apply(
         tg,
         "match.accepted",
-        {k: proposal[k] for k in keys} | {"agency": "ML", "reason": None},
+        {k: proposal[k] for k in keys} | {"agency": "ML"},
         source=ML,
     )
-    settled = {k: proposal[k] for k in (*keys, "sending_agency", "host_agency")} | {"reason": None}
+    settled = {k: proposal[k] for k in (*keys, "sending_agency", "host_agency")}
     _apply(tg, "match.confirmed", settled)
     assert confirmed_tg_ml() == "1"
     assert "confirmée" in text(web.get("/proposals").text)
@@ -624,6 +632,7 @@ def test_staff_record_the_steps_of_a_mission_from_the_mobilities_page(tg, web):
     volunteer_id = _volunteer(tg)
     proposal = _proposal("m-steps", agreement_id, volunteer_id)
     _apply(tg, "match.proposed", proposal)
+    assert post(web, "/proposals", "/proposals/m-steps/accept", {}).status_code == 302
     keys = (
         "match_id",
         "agreement_id",
@@ -632,7 +641,7 @@ def test_staff_record_the_steps_of_a_mission_from_the_mobilities_page(tg, web):
         "sending_agency",
         "host_agency",
     )
-    _apply(tg, "match.confirmed", {k: proposal[k] for k in keys} | {"reason": None})
+    _apply(tg, "match.confirmed", {k: proposal[k] for k in keys})
     page = web.get("/mobilities").text
     mobility_id = re.search(r'data-mobility="([^"]+)"', page).group(1)
     step = f"/mobilities/{mobility_id}/step"

@@ -576,12 +576,15 @@ def test_organisations_and_placements(tg):
     no_reason = post_from(client, "/places", close, {"reason": " "})
     assert no_reason.status_code == 200  # shown again with its errors
     assert field_error(no_reason.text, f"close-{stored.id}-reason") == "Ce champ est obligatoire."
-    closed = post_from(client, "/places", close, {"reason": "Budget withdrawn"})
+    free_text = post_from(client, "/places", close, {"reason": "Budget withdrawn"})
+    assert free_text.status_code == 200  # a reason is one of the codes of the list
+    closed = post_from(client, "/places", close, {"reason": "funding", "note": "Budget withdrawn"})
     assert closed.status_code == 302
     assert tg.outbox_count("placement.closed") == 1
     listed = client.get("/places?status=closed").text
-    assert "clôturé" in listed and "Budget withdrawn" in listed and close not in listed
-    again = post_from(client, "/places", close, {"reason": "Again"})
+    assert "clôturé" in listed and "Fin du financement" in listed and close not in listed
+    assert "Budget withdrawn" in listed  # the note, shown on this node only
+    again = post_from(client, "/places", close, {"reason": "other"})
     assert again.status_code == 200  # shown again with its errors
     assert "Ce poste est déjà clôturé." in again.text
     assert tg.outbox_count("placement.closed") == 1

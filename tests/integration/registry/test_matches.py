@@ -46,12 +46,14 @@ def _settled(proposal, reason=None):
         "sending_agency",
         "host_agency",
     )
-    return {k: proposal[k] for k in keys} | {"reason": reason}
+    return {k: proposal[k] for k in keys} | ({"reason": reason} if reason else {})
 
 
 def _decision(proposal, agency, reason=None):
     keys = ("match_id", "agreement_id", "volunteer_id", "placement_id")
-    return {k: proposal[k] for k in keys} | {"agency": agency, "reason": reason}
+    return (
+        {k: proposal[k] for k in keys} | {"agency": agency} | ({"reason": reason} if reason else {})
+    )
 
 
 @pytest.fixture
@@ -102,11 +104,11 @@ def test_a_decline_frees_the_volunteer_and_cannot_be_reversed(setup):
     _apply(
         tg,
         "match.declined",
-        _decision(proposal, "ML", "dates do not fit"),
+        _decision(proposal, "ML", "dates"),
         source="/agencies/ML/registry",
     )
     match = tg.call("GET", "/api/v1/matches/m-2").json
-    assert match["status"] == "declined" and match["status_reason"] == "dates do not fit"
+    assert match["status"] == "declined" and match["status_reason"] == "dates"
     assert tg.call("GET", f"/api/v1/volunteers/{other['id']}").json["status"] == "available"
     late = tg.call("POST", "/api/v1/matches/m-2/accept")
     assert late.status_code == 409
@@ -116,8 +118,16 @@ def test_our_decline_needs_a_reason_and_is_sent_once(setup):
     tg, volunteer, _other, agreement = setup
     _apply(tg, "match.proposed", _proposal("m-3", agreement["id"], volunteer["id"]))
     assert tg.call("POST", "/api/v1/matches/m-3/decline", json={}).status_code == 422
-    r = tg.call("POST", "/api/v1/matches/m-3/decline", json={"reason": "volunteer unavailable"})
+    free_text = {"reason": "volunteer unavailable"}
+    assert tg.call("POST", "/api/v1/matches/m-3/decline", json=free_text).status_code == 422
+    r = tg.call(
+        "POST",
+        "/api/v1/matches/m-3/decline",
+        json={"reason": "volunteer_unavailable", "note": "Ama is ill until May"},
+    )
     assert r.status_code == 200 and r.json["status"] == "declined"
+    assert r.json["status_reason"] == "volunteer_unavailable"
+    assert r.json["decisions"]["TG"]["note"] == "Ama is ill until May"  # kept on this node
     assert tg.outbox_count("match.declined") == 1
     assert tg.call("GET", f"/api/v1/volunteers/{volunteer['id']}").json["status"] == "available"
 
@@ -128,6 +138,7 @@ def test_the_host_agency_node_reads_a_dossier_only_under_a_confirmed_match_and_i
     _apply(tg, "match.proposed", proposal)
     path = f"/api/v1/volunteers/{volunteer['id']}/dossier"
     assert tg.call("GET", path, who="node@ML").status_code == 403  # proposed is not enough
+    assert tg.call("POST", "/api/v1/matches/m-4/accept").status_code == 200
     _apply(tg, "match.confirmed", _settled(proposal))
 
     r = tg.call("GET", path, who="node@ML")

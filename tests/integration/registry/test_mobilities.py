@@ -43,8 +43,9 @@ def confirmed(tg):
         "host_agency": "ML",
     }
     _apply(tg, "match.proposed", {**match, "score": 0.8, "criteria": []})
-    _apply(tg, "match.confirmed", {**match, "reason": None})
-    _apply(tg, "match.confirmed", {**match, "reason": None})  # redelivered: still one mobility
+    assert tg.call("POST", "/api/v1/matches/m-77/accept").status_code == 200
+    _apply(tg, "match.confirmed", match)
+    _apply(tg, "match.confirmed", match)  # redelivered: still one mobility
     return tg, volunteer, agreement
 
 

@@ -102,14 +102,16 @@ def test_termination_is_recorded_on_both_nodes(network):
     r = ml.call(
         "POST",
         f"/api/v1/agreements/{agreement['id']}/terminate",
-        json={"reason": "fin du pilote", "effective": "2018-12-31"},
+        json={"reason": "end_of_programme", "effective": "2018-12-31", "note": "fin du pilote"},
     )
     assert r.status_code == 200 and r.json["status"] == "terminated"
+    assert r.json["termination_note"] == "fin du pilote"  # ML's own note, on ML's node
     wait_until(
         lambda: _agreement(tg, agreement["id"])["status"] == "terminated", 30, what="TG terminated"
     )
     copy = _agreement(tg, agreement["id"])
-    assert copy["terminated_by"] == "ML" and copy["termination_reason"] == "fin du pilote"
+    assert copy["terminated_by"] == "ML" and copy["termination_reason"] == "end_of_programme"
+    assert copy["termination_note"] is None  # the note stayed on ML's node
     late = tg.call(
         "POST",
         f"/api/v1/agreements/{agreement['id']}/approve",

@@ -187,10 +187,10 @@ ENDPOINTS: dict[str, Endpoint] = {
     "terminate-agreement": Endpoint(
         "POST",
         "/api/v1/agreements/{agreement}/terminate",
-        lambda ids: {"reason": "end of pilot", "effective": "2028-12-31"},
+        lambda ids: {"reason": "end_of_programme", "effective": "2028-12-31"},
     ),
     "decline-match": Endpoint(
-        "POST", "/api/v1/matches/{match}/decline", lambda ids: {"reason": "placement dates moved"}
+        "POST", "/api/v1/matches/{match}/decline", lambda ids: {"reason": "dates"}
     ),
     "update-agency": Endpoint(
         "PUT",
@@ -392,6 +392,7 @@ RULES = [
         required_languages=[{"code": "xx", "level": "A1"}],
     ),
     case("empty-reason", "close-placement", 422, "reason", reason=""),
+    case("free-text-reason", "close-placement", 422, "reason", reason="Budget withdrawn"),
     # agreements
     case("unknown-partner", "propose-agreement", 422, "partners.0", partners=["QQ"]),
     case(
@@ -418,8 +419,11 @@ RULES = [
     case("same-terms", "amend-agreement", 409, "quotas", balance_tolerance=2),
     case("not-a-date", "terminate-agreement", 422, "effective", effective="tomorrow"),
     case("empty-reason", "terminate-agreement", 422, "reason", reason=""),
+    case("free-text-reason", "terminate-agreement", 422, "reason", reason="end of pilot"),
+    case("long-note", "terminate-agreement", 422, "note", note="x" * 2001),
     # matches and the agency
     case("reason-too-short", "decline-match", 422, "reason", reason="no"),
+    case("free-text-reason", "decline-match", 422, "reason", reason="placement dates moved"),
     case("missing-reason", "decline-match", 422, "reason", reason=REMOVE),
     case("unknown-language", "update-agency", 422, "languages.1", languages=["fr", "xx"]),
     case("no-language", "update-agency", 422, "languages", languages=[]),

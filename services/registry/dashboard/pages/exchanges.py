@@ -44,6 +44,7 @@ from services.registry.schemas import (
     DeclineIn,
     TerminationIn,
 )
+from shared import codes
 from shared.i18n import load_translations
 from shared.logging import get_logger
 
@@ -408,7 +409,10 @@ def _proposal(match: Match, people: dict, places: dict) -> dict[str, Any]:
             {
                 "agency": party,
                 "text": text,
-                "reason": (decided or {}).get("reason"),
+                "reason": codes.reason_label(
+                    codes.DECLINE_REASONS, (decided or {}).get("reason"), lang()
+                ),
+                "note": (decided or {}).get("note"),  # only ever this node's own note
                 "decision": (decided or {}).get("decision", "none"),
             }
         )
@@ -437,7 +441,10 @@ def _proposal(match: Match, people: dict, places: dict) -> dict[str, Any]:
         "decisions": decisions,
         "status": match.status,
         "status_label": match_status_labels().get(match.status, match.status),
-        "status_reason": match.status_reason,
+        "status_reason": codes.reason_label(
+            codes.REASONS_BY_EVENT.get(f"match.{match.status}", {}), match.status_reason, lang()
+        ),
+        "status_note": match.status_note,
         "expires_at": match.expires_at,
         "updated_at": match.updated_at,
     }
@@ -477,6 +484,7 @@ def _proposals_page(errors: dict[str, dict] | None = None, reasons: dict | None 
         pager=_pages(total, page),
         errors=errors or {},
         reasons=reasons or {},
+        decline_reasons=codes.reason_choices(codes.DECLINE_REASONS, lang()),
     ), FORM_STATUS
 
 
@@ -485,10 +493,10 @@ def matches() -> Any:
     return _proposals_page()
 
 
-def _decide(match_id: str, accept: bool, reason: str | None) -> Any:
+def _decide(match_id: str, accept: bool, reason: str | None, note: str | None = None) -> Any:
     try:
         with sessions().begin() as session:
-            handlers.decide_match(session, node(), match_id, accept, reason)
+            handlers.decide_match(session, node(), match_id, accept, reason, note)
     except handlers.NotFound:
         return not_found()
     except handlers.Conflict as exc:
@@ -515,12 +523,12 @@ def accept_match(match_id: str) -> Any:
 @bp.route("/proposals/<match_id>/decline", methods=["POST"])
 @staff_only
 def decline_match(match_id: str) -> Any:
-    reason = request.form.get("reason", "").strip()
+    values = {k: request.form.get(k, "").strip() for k in ("reason", "note")}
     try:
-        data = DeclineIn().load({"reason": reason} if reason else {})
+        data = DeclineIn().load({k: v for k, v in values.items() if v})
     except ValidationError as exc:
-        return _proposals_page({match_id: form_errors(exc.messages)}, {match_id: reason})
-    return _decide(match_id, False, data["reason"])
+        return _proposals_page({match_id: form_errors(exc.messages)}, {match_id: values})
+    return _decide(match_id, False, data["reason"], data["note"])
 
 
 # -- mobilities --------------------------------------------------------------------------------
@@ -806,6 +814,10 @@ def _agreement_page(
         amend_errors=amend[1] if amend else {},
         terminate_values=terminate[0] if terminate else {"effective": date.today().isoformat()},
         terminate_errors=terminate[1] if terminate else {},
+        termination_reasons=codes.reason_choices(codes.TERMINATION_REASONS, lang()),
+        termination_label=codes.reason_label(
+            codes.TERMINATION_REASONS, agreement.termination_reason, lang()
+        ),
     ), FORM_STATUS
 
 
@@ -881,12 +893,13 @@ def amend_agreement(agreement_id: str) -> Any:
 @bp.route("/agreements/<agreement_id>/terminate", methods=["POST"])
 @staff_only
 def terminate_agreement(agreement_id: str) -> Any:
-    values = {name: request.form.get(name, "").strip() for name in ("reason", "effective")}
+    names = ("reason", "effective", "note")
+    values = {name: request.form.get(name, "").strip() for name in names}
     try:
         data = TerminationIn().load({k: v for k, v in values.items() if v})
         with sessions().begin() as session:
             handlers.terminate_agreement(
-                session, node(), agreement_id, data["reason"], data["effective"]
+                session, node(), agreement_id, data["reason"], data["effective"], data["note"]
             )
     except handlers.NotFound:
         return not_found()
@@ -1046,13 +1059,7 @@ MOBILITY_STEPS = (
 
 
 def interruption_reasons() -> dict[str, str]:
-    return {
-        "health": _("health"),
-        "security": _("security"),
-        "conduct": _("conduct"),
-        "personal": _("personal reasons"),
-        "other": _("other"),
-    }
+    return dict(codes.reason_choices(codes.INTERRUPTION_REASONS, lang()))
 
 
 def mobility_step_labels() -> dict[str, str]:
@@ -1089,7 +1096,10 @@ def mobility_step(mobility_id: str) -> Any:
                 {"kind": step.split(":", 1)[1], "on": on, "summary": summary}
             )
         elif step == "interrupt":
-            data = InterruptionIn().load({"on": on, "reason": request.form.get("reason") or ""})
+            note = (request.form.get("summary") or "").strip() or None
+            data = InterruptionIn().load(
+                {"on": on, "reason": request.form.get("reason") or "", "note": note}
+            )
         else:
             flash(_("Choose what happened."), "error")
             return redirect(url_for("dashboard.mobilities"))
@@ -1106,7 +1116,7 @@ def mobility_step(mobility_id: str) -> Any:
                 handlers.complete_mobility(session, node(), mobility_id, data["on"])
             elif step == "interrupt":
                 handlers.interrupt_mobility(
-                    session, node(), mobility_id, data["on"], data["reason"]
+                    session, node(), mobility_id, data["on"], data["reason"], data["note"]
                 )
             else:
                 handlers.submit_report(

@@ -863,14 +863,16 @@ def edit_volunteer(volunteer_id: str) -> Any:
 @staff_only
 def withdraw_volunteer(volunteer_id: str) -> Any:
     form = request.form
-    data, items = convert(form, Fields(text=("reason",)))
-    loaded, errors = validate(Withdrawal(), data, items, ("reason",))
+    data, items = convert(form, Fields(text=("reason", "note")))
+    loaded, errors = validate(Withdrawal(), data, items, ("reason", "note"))
     if loaded is None:
         v = _load_volunteer(volunteer_id)
         return _render_detail(v, withdraw_errors=errors, withdraw_values=form, status=FORM_STATUS)
     try:
         with sessions().begin() as session:
-            handlers.withdraw_volunteer(session, node(), volunteer_id, loaded["reason"])
+            handlers.withdraw_volunteer(
+                session, node(), volunteer_id, loaded["reason"], loaded["note"]
+            )
     except handlers.NotFound:
         abort(404)
     except (handlers.Conflict, handlers.Invalid) as exc:

@@ -34,12 +34,14 @@ from services.registry.dashboard.web import (
     _,
     bp,
     fmt_number,
+    lang,
     ngettext,
     node,
     sessions,
     staff_only,
 )
 from services.registry.schemas import Closure, HostOrganisationIn, PlacementIn
+from shared import codes
 
 PAGE_SIZE = 25
 PLACEMENT_STATUS_LABELS = {"open": N_("open"), "filled": N_("filled"), "closed": N_("closed")}
@@ -53,7 +55,7 @@ PLACEMENT = Fields(
     languages=("required_languages",),
     integers=("slots",),
 )
-CLOSURE = Fields(text=("reason",))
+CLOSURE = Fields(text=("reason", "note"))
 
 
 def _placement_status(code: str) -> str:
@@ -117,6 +119,8 @@ def _render(
         statuses=[(code, _(text)) for code, text in PLACEMENT_STATUS_LABELS.items()],
         status_label=_placement_status,
         closable=CLOSABLE,
+        closure_reasons=codes.reason_choices(codes.CLOSURE_REASONS, lang()),
+        closure_label=lambda code: codes.reason_label(codes.CLOSURE_REASONS, code, lang()),
         spoken=language_skills,
         count=ngettext(
             "%(num)s placement", "%(num)s placements", page.total, num=fmt_number(page.total)
@@ -185,7 +189,9 @@ def close_placement(placement_id: str) -> Any:
         )
     try:
         with sessions().begin() as session:
-            placement = handlers.close_placement(session, node(), placement_id, loaded["reason"])
+            placement = handlers.close_placement(
+                session, node(), placement_id, loaded["reason"], loaded["note"]
+            )
             title = placement.title
     except handlers.NotFound:
         abort(404)

@@ -1,0 +1,107 @@
+"""Rows to domain aggregates and back: the registry's use cases load an aggregate from its row,
+let the aggregate decide, then store what it decided. Local-only columns (notes, names,
+contacts) are left to the use case and never reach the aggregate's events."""
+
+from __future__ import annotations
+
+from services.registry.adapters import orm
+from services.registry.domain import agreements, matches, mobilities, placements, volunteers
+
+
+def volunteer(row: orm.Volunteer) -> volunteers.Volunteer:
+    return volunteers.Volunteer(
+        row.id, row.agency, volunteers.VolunteerStatus(row.status), row.withdrawn_reason
+    )
+
+
+def store_volunteer(v: volunteers.Volunteer, row: orm.Volunteer) -> None:
+    row.status, row.withdrawn_reason = v.status.value, v.withdrawn_reason
+
+
+def placement(row: orm.Placement) -> placements.Placement:
+    return placements.Placement(
+        row.id, row.agency, placements.PlacementStatus(row.status), row.closed_reason
+    )
+
+
+def store_placement(p: placements.Placement, row: orm.Placement) -> None:
+    row.status, row.closed_reason = p.status.value, p.closed_reason
+
+
+def agreement(row: orm.Agreement) -> agreements.Agreement:
+    terms = agreements.Terms(
+        agreement_id=row.id,
+        parties=tuple(row.parties),
+        start=row.start,
+        end=row.end,
+        quotas=tuple(
+            agreements.Quota(q["sending"], q["host"], q["volunteers"]) for q in row.quotas
+        ),
+        balance_tolerance=row.balance_tolerance,
+        fields_of_cooperation=tuple(row.fields_of_cooperation),
+    )
+    return agreements.Agreement(
+        terms=terms,
+        proposer=row.proposer,
+        revision=row.revision,
+        terms_hash=row.terms_hash,
+        approvals=dict(row.approvals),
+        status=agreements.AgreementStatus(row.status),
+        terminated_by=row.terminated_by,
+        termination_reason=row.termination_reason,
+        terminated_on=row.terminated_on,
+    )
+
+
+def store_agreement(a: agreements.Agreement, row: orm.Agreement) -> None:
+    row.id, row.parties, row.proposer = a.id, list(a.parties), a.proposer
+    row.start, row.end = a.terms.start, a.terms.end
+    row.quotas = [
+        {"sending": q.sending, "host": q.host, "volunteers": q.volunteers} for q in a.terms.quotas
+    ]
+    row.balance_tolerance = a.terms.balance_tolerance
+    row.fields_of_cooperation = list(a.terms.fields_of_cooperation)
+    row.revision, row.terms_hash, row.approvals = a.revision, a.terms_hash, dict(a.approvals)
+    row.status = a.status.value
+    row.terminated_by, row.termination_reason = a.terminated_by, a.termination_reason
+    row.terminated_on = a.terminated_on
+
+
+def match(row: orm.Match) -> matches.Match:
+    return matches.Match(
+        id=row.id,
+        agreement_id=row.agreement_id,
+        volunteer_id=row.volunteer_id,
+        placement_id=row.placement_id,
+        sending_agency=row.sending_agency,
+        host_agency=row.host_agency,
+        status=matches.MatchStatus(row.status),
+        decisions={k: dict(v) for k, v in row.decisions.items()},
+        status_reason=row.status_reason,
+    )
+
+
+def store_match(m: matches.Match, row: orm.Match) -> None:
+    row.status, row.status_reason = m.status.value, m.status_reason
+    row.decisions = {k: dict(v) for k, v in m.decisions.items()}
+
+
+def mobility(row: orm.Mobility) -> mobilities.Mobility:
+    return mobilities.Mobility(
+        id=row.id,
+        match_id=row.match_id,
+        agreement_id=row.agreement_id,
+        sending_agency=row.sending_agency,
+        host_agency=row.host_agency,
+        status=mobilities.MobilityStatus(row.status),
+        started_on=row.started_on,
+        ended_on=row.ended_on,
+        reports=[dict(r) for r in row.reports],
+        interruption_reason=row.interruption_reason,
+    )
+
+
+def store_mobility(m: mobilities.Mobility, row: orm.Mobility) -> None:
+    row.status, row.started_on, row.ended_on = m.status.value, m.started_on, m.ended_on
+    row.reports = [dict(r) for r in m.reports]
+    row.interruption_reason = m.interruption_reason

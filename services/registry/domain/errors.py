@@ -1,0 +1,34 @@
+"""What every registry aggregate raises or returns: refusals by a rule, and the events it causes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class DomainError(Exception):
+    """A rule refuses the change; `field` names the input at fault, if any.
+
+    The API answers 409 (422 for `InvalidInput`); a peer's event refused this way is dead-lettered.
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidInput(DomainError):
+    """The input breaks a rule across fields, whatever the current state."""
+
+
+class Pending(DomainError):
+    """A peer's change builds on one this node has not received yet: try again later."""
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """An event a change causes: its type and data, as the contract describes them."""
+
+    type: str
+    data: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,41 @@
+"""Placement life cycle: open until closed (with a reason code); a closed placement is final."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from services.registry.domain.errors import DomainError, DomainEvent
+from shared import codes
+
+
+class PlacementStatus(StrEnum):
+    OPEN = "open"
+    FILLED = "filled"
+    CLOSED = "closed"
+
+
+class PlacementError(DomainError):
+    pass
+
+
+@dataclass
+class Placement:
+    id: str
+    agency: str
+    status: PlacementStatus
+    closed_reason: str | None = None
+
+    def check_editable(self) -> None:
+        if self.status == PlacementStatus.CLOSED:
+            raise PlacementError("A closed placement cannot be changed.", "status")
+
+    def close(self, reason: str) -> DomainEvent:
+        if reason not in codes.CLOSURE_REASONS:
+            raise PlacementError(f"Unknown closure reason {reason!r}.", "reason")
+        if self.status == PlacementStatus.CLOSED:
+            raise PlacementError("The placement is already closed.", "status")
+        self.status, self.closed_reason = PlacementStatus.CLOSED, reason
+        return DomainEvent(
+            "placement.closed", {"placement_id": self.id, "agency": self.agency, "reason": reason}
+        )
