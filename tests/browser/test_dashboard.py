@@ -165,7 +165,7 @@ def test_a_staff_members_day(page, site, tmp_path):
     _apply(
         site,
         "match.accepted",
-        decision | {"agency": "ML", "reason": None},
+        decision | {"agency": "ML"},
         source="/agencies/ML/registry",
     )
     settled = {
@@ -179,7 +179,7 @@ def test_a_staff_members_day(page, site, tmp_path):
             "host_agency",
         )
     }
-    _apply(site, "match.confirmed", settled | {"reason": None})
+    _apply(site, "match.confirmed", settled)
     page.goto(f"{site.url}/")
     expect(_confirmed_cell(page)).to_have_text("1")
     shot(page, "09-overview")

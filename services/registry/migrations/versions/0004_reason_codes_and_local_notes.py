@@ -11,17 +11,36 @@ Create Date: 2026-11-30 23:00:00
 import sqlalchemy as sa
 from alembic import op
 
-from shared import codes
-
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
 
+# The lists of shared/codes.py as they were when this migration was written (a migration must
+# not change when the lists grow).
+_CLOSURE = ("filled", "cancelled_by_host", "funding", "security", "other")
+_TERMINATION = ("end_of_programme", "mutual_consent", "breach", "funding", "security", "other")
+_DECLINE = (
+    "profile_mismatch",
+    "dates",
+    "languages",
+    "host_unavailable",
+    "volunteer_unavailable",
+    "quota",
+    "other",
+)
+_CANCELLATION = (
+    "superseded",
+    "expired",
+    "volunteer_withdrawn",
+    "placement_closed",
+    "agreement_terminated",
+)
+
 _MOVES = (
     # table, reason column, note column, codes allowed, code for anything else
-    ("placement", "closed_reason", "closed_note", codes.CLOSURE_REASONS, "other"),
-    ("agreement", "termination_reason", "termination_note", codes.TERMINATION_REASONS, "other"),
+    ("placement", "closed_reason", "closed_note", _CLOSURE, "other"),
+    ("agreement", "termination_reason", "termination_note", _TERMINATION, "other"),
 )
 
 
@@ -43,7 +62,7 @@ def upgrade() -> None:
             f"UPDATE {table} SET {note} = {reason}, {reason} = '{fallback}' "  # noqa: S608
             f"WHERE {reason} IS NOT NULL AND {reason} NOT IN ({known})"
         )
-    known = ", ".join(f"'{c}'" for c in (*codes.DECLINE_REASONS, *codes.CANCELLATION_REASONS))
+    known = ", ".join(f"'{c}'" for c in (*_DECLINE, *_CANCELLATION))
     op.execute(
         'UPDATE "match" SET status_note = status_reason, '  # noqa: S608
         "status_reason = CASE WHEN status = 'declined' THEN 'other' ELSE NULL END "
