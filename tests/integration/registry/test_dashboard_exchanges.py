@@ -26,6 +26,7 @@ from services.registry.dashboard.accounts import create_account
 from services.registry.domain import agreements as rules
 from services.registry.handlers import Node
 from services.registry.schemas import AgreementProposal, VolunteerIn
+from shared.db import outbox
 from shared.events import new_event
 from tests.support.registry import PILOT_TERMS, volunteer_payload
 
@@ -672,3 +673,32 @@ def test_staff_record_the_steps_of_a_mission_from_the_mobilities_page(tg, web):
     assert "terminée" in text(web.get("/mobilities").text) or "terminé" in text(
         web.get("/mobilities").text
     )
+
+
+def test_an_interruption_sends_its_reason_code_and_keeps_the_note_here(tg, web):
+    agreement_id = _agreement(tg)
+    proposal = _proposal("m-stop", agreement_id, _volunteer(tg))
+    _apply(tg, "match.proposed", proposal)
+    assert post(web, "/proposals", "/proposals/m-stop/accept", {}).status_code == 302
+    keys = ("match_id", "agreement_id", "volunteer_id", "placement_id")
+    _apply(
+        tg, "match.confirmed", {k: proposal[k] for k in (*keys, "sending_agency", "host_agency")}
+    )
+    mobility_id = re.search(r'data-mobility="([^"]+)"', web.get("/mobilities").text).group(1)
+    step = f"/mobilities/{mobility_id}/step"
+    assert post(web, "/mobilities", step, {"step": "start", "on": "02/10/2027"}).status_code == 302
+    note = "Paludisme grave, rapatriée par l'ambassade"
+    stopped = post(
+        web,
+        "/mobilities",
+        step,
+        {"step": "interrupt", "on": "01/12/2027", "reason": "health", "summary": note},
+    )
+    assert stopped.status_code == 302 and tg.outbox_count("mobility.interrupted") == 1
+    shown = text(web.get("/mobilities").text)
+    assert "Santé" in shown and note in shown
+    with tg.engine.connect() as conn:
+        payload = conn.execute(
+            select(outbox.c.payload).where(outbox.c.event_type == "mobility.interrupted")
+        ).scalar_one()
+    assert json.loads(payload)["data"]["reason"] == "health" and "Paludisme" not in payload

@@ -601,6 +601,10 @@ def mobilities() -> Any:
                 "status_label": labels.get(mobility.status, mobility.status),
                 "started_on": mobility.started_on,
                 "ended_on": mobility.ended_on,
+                "interruption": codes.reason_label(
+                    codes.INTERRUPTION_REASONS, mobility.interruption_reason, lang()
+                ),
+                "interruption_note": mobility.interruption_note,  # this node's own note
                 "follow_up": _follow_up(list(mobility.reports or [])),
             }
         )
