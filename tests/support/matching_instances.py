@@ -7,7 +7,8 @@ import random
 from datetime import date, datetime, timedelta
 
 from services.matching.domain.model import Agreement, Placement, Problem, Quota, Volunteer
-from services.matching.domain.planner import SCALE, Plan, candidate_pairs
+from services.matching.domain.planner import SCALE, Plan, Proposal
+from services.matching.domain.scoring import criteria, ineligibility, score
 
 SKILLS = ["public health", "teaching", "agronomy", "accounting", "it", "nursing"]
 DOMAINS = ["health", "education", "agriculture", "environment"]
@@ -63,6 +64,26 @@ def random_problem(
     return Problem(agreement, tuple(volunteers), tuple(placements), today=TODAY)
 
 
+def candidate_pairs(problem: Problem) -> list[tuple[int, Proposal]]:
+    """The reference: every eligible, not declined pair scored one by one with `scoring.py`."""
+    pinned_volunteers = {p.volunteer_id for p in problem.pinned}
+    pairs = []
+    for d, q in enumerate(problem.agreement.quotas):
+        volunteers = [
+            v for v in problem.volunteers if v.agency == q.sending and v.id not in pinned_volunteers
+        ]
+        placements = [p for p in problem.placements if p.agency == q.host]
+        for v in sorted(volunteers, key=lambda x: x.id):
+            for p in sorted(placements, key=lambda x: x.id):
+                if (v.id, p.id) in problem.declined or ineligibility(v, p, problem.agreement):
+                    continue
+                items = criteria(v, p, problem.today)
+                pairs.append(
+                    (d, Proposal(v.id, p.id, q.sending, q.host, score(items), tuple(items)))
+                )
+    return pairs
+
+
 def violations(problem: Problem, plan: Plan) -> list[str]:
     """Every hard constraint of the issue, checked on a plan."""
     found = []
@@ -76,8 +97,6 @@ def violations(problem: Problem, plan: Plan) -> list[str]:
     for pid, placement in by_placement.items():
         if sum(1 for c in chosen if c[1] == pid) > placement.slots:
             found.append(f"placement {pid} over its slots")
-    from services.matching.domain.scoring import ineligibility
-
     for prop in plan.proposals:
         v, p = by_volunteer[prop.volunteer_id], by_placement[prop.placement_id]
         if (v.id, p.id) in problem.declined:

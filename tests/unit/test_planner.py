@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import replace
 from datetime import date, datetime
@@ -11,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.matching.domain.model import Agreement, Pinned, Placement, Problem, Quota, Volunteer
-from services.matching.domain.planner import plan
+from services.matching.domain.planner import KEEP_BONUS, SCALE, Plan, plan
 from tests.support.matching_instances import (
     brute_force_total,
+    candidate_pairs,
     milp_total,
     random_problem,
     violations,
@@ -144,3 +146,89 @@ def test_when_pinned_pairs_break_the_tolerance_the_lagging_direction_catches_up_
     pinned = (Pinned("tg0", "pl-ml-0", "TG", "ML"), Pinned("tg1", "pl-ml-1", "TG", "ML"))
     result = plan(replace(problem, pinned=pinned))
     assert _directions(result) == (0, 1)  # one Malian only: 2 vs 1, no new TG→ML widening the gap
+
+
+def _varied_problem(rng: random.Random, n_volunteers: int, n_placements: int) -> Problem:
+    """Random instances with what the pilot data lacks: several and repeated required languages,
+    missing availability, no registration date, unknown levels, fields of cooperation."""
+    base = random_problem(rng, n_volunteers, n_placements)
+    levels = ["A1", "A2", "B1", "B2", "C1", "C2", "native", "??"]
+    volunteers = tuple(
+        replace(
+            v,
+            languages=tuple(
+                (code, rng.choice(levels)) for code in rng.sample(["fr", "en", "ee", "bm"], 3)
+            ),
+            available_from=None if rng.random() < 0.1 else v.available_from,
+            registered_at=None if rng.random() < 0.1 else v.registered_at,
+        )
+        for v in base.volunteers
+    )
+    placements = tuple(
+        replace(
+            p,
+            required_languages=tuple(
+                (rng.choice(["fr", "en", "ee"]), rng.choice(levels[:4]))
+                for _ in range(rng.randint(0, 2))
+            ),
+        )
+        for p in base.placements
+    )
+    agreement = replace(
+        base.agreement,
+        fields_of_cooperation=frozenset(rng.sample(["health", "education", "agriculture"], 2)),
+    )
+    return replace(base, agreement=agreement, volunteers=volunteers, placements=placements)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10**6))
+def test_array_scoring_finds_the_same_pairs_and_scores_as_the_scalar_rules(seed):
+    from services.matching.domain.planner import _sides
+
+    problem = _varied_problem(random.Random(seed), 60, 40)
+    expected = {
+        (p.volunteer_id, p.placement_id): round(p.score * SCALE)
+        for _, p in candidate_pairs(problem)
+    }
+    found = {}
+    for side in _sides(problem):
+        for i, j, units in zip(
+            side.pairs.volunteer, side.pairs.placement, side.pairs.units, strict=True
+        ):
+            found[(side.volunteers[i].id, side.placements[j].id)] = int(units)
+    assert found == expected
+
+
+def _best_with_bonus(problem: Problem) -> int:
+    """Brute force of the stability objective: max of total + KEEP_BONUS × open proposals kept."""
+    pairs = [p for _, p in candidate_pairs(problem)]
+    options: dict[str, list] = {}
+    for p in pairs:
+        options.setdefault(p.volunteer_id, [None]).append(p)
+    best = 0
+    for combo in itertools.product(*options.values()):
+        picked = [c for c in combo if c is not None]
+        fake = Plan(problem.agreement.id, tuple(picked), problem.pinned)
+        if violations(problem, fake):
+            continue
+        kept = sum(1 for c in picked if (c.volunteer_id, c.placement_id) in problem.proposed)
+        best = max(best, fake.total + KEEP_BONUS * kept)
+    return best
+
+
+@settings(
+    max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(seed=st.integers(0, 10**6), n_volunteers=st.integers(0, 6), n_placements=st.integers(0, 4))
+def test_with_open_proposals_the_plan_is_exact_for_score_plus_keep_bonus(
+    seed, n_volunteers, n_placements
+):
+    rng = random.Random(seed)
+    problem = random_problem(rng, n_volunteers, n_placements)
+    pairs = [(p.volunteer_id, p.placement_id) for _, p in candidate_pairs(problem)]
+    problem = replace(problem, proposed=frozenset(rng.sample(pairs, min(len(pairs), 3))))
+    result = plan(problem)
+    assert violations(problem, result) == []
+    kept = sum(1 for p in result.proposals if (p.volunteer_id, p.placement_id) in problem.proposed)
+    assert result.total + KEEP_BONUS * kept == _best_with_bonus(problem)

@@ -72,4 +72,6 @@ class Problem:
     placements: tuple[Placement, ...]
     pinned: tuple[Pinned, ...] = ()
     declined: frozenset[tuple[str, str]] = frozenset()  # (volunteer_id, placement_id), never again
+    # Open proposals nobody answered yet: kept unless withdrawing them gains enough (planner.py).
+    proposed: frozenset[tuple[str, str]] = frozenset()
     today: date = field(default_factory=date.today)

@@ -9,21 +9,33 @@ Pairs carry cost −score, so the cheapest flow is the plan of highest total sco
 proposal enters the hub and must leave it through a B→A proposal, or through the slack arc hub→sink
 (capacity: how much A→B may exceed B→A); the slack arc source→hub lets B→A exceed A→B likewise. So
 |A→B − B→A| ≤ tolerance holds on the totals, pinned pairs included. A source→sink bypass at cost 0
-lets the solver leave anyone unmatched. Ties between equal scores are broken by a perturbation
-smaller than one score unit, ordered by (volunteer id, placement id): the same input always gives
-the same plan.
+lets the solver leave anyone unmatched.
+
+Stability: the pairs of `Problem.proposed` (open proposals nobody answered yet) earn a bonus of
+KEEP_BONUS score units each. The plan maximises total score + KEEP_BONUS × (open proposals kept),
+then, among equal values, the number kept. So a plan withdraws k open proposals only when its total
+score is higher by more than k × KEEP_BONUS than the best plan keeping them; ties never swap.
+Without open proposals the plan is the plain optimum.
+
+Determinism: candidates and arcs are built in (volunteer id, placement id) order and the solver
+is deterministic, so the same input, in any order, gives the same plan.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
 from ortools.graph.python import min_cost_flow
 
-from services.matching.domain.model import Pinned, Problem
-from services.matching.domain.scoring import Criterion, criteria, ineligibility, score
+from services.matching.domain.candidates import SCALE, Candidates, direction_candidates
+from services.matching.domain.model import Pinned, Placement, Problem, Volunteer
+from services.matching.domain.scoring import Criterion, criteria
 
-SCALE = 10_000  # score units: 4 decimals
+KEEP_BONUS = 500  # score units (0.05): what withdrawing one open proposal must gain, at least
+
+__all__ = ["KEEP_BONUS", "SCALE", "Plan", "Proposal", "UnsupportedAgreement", "plan"]
 
 
 class UnsupportedAgreement(ValueError):
@@ -61,121 +73,177 @@ def _directions(problem: Problem) -> list[tuple[str, str, int]]:
     raise UnsupportedAgreement("quotas must be one direction or two opposite directions")
 
 
-def candidate_pairs(problem: Problem) -> list[tuple[int, Proposal]]:
-    """(direction index, proposal) for every eligible, not declined pair, sorted by ids."""
-    directions = _directions(problem)
+@dataclass(frozen=True)
+class _Direction:
+    sending: str
+    host: str
+    volunteers: list[Volunteer]
+    placements: list[Placement]
+    pairs: Candidates
+
+
+def _sides(problem: Problem) -> list[_Direction]:
     pinned_volunteers = {p.volunteer_id for p in problem.pinned}
-    pairs = []
-    for d, (sending, host, _quota) in enumerate(directions):
-        volunteers = [
-            v for v in problem.volunteers if v.agency == sending and v.id not in pinned_volunteers
-        ]
-        placements = [p for p in problem.placements if p.agency == host]
-        for v in sorted(volunteers, key=lambda x: x.id):
-            for p in sorted(placements, key=lambda x: x.id):
-                if (v.id, p.id) in problem.declined or ineligibility(v, p, problem.agreement):
-                    continue
-                items = criteria(v, p, problem.today)
-                pairs.append((d, Proposal(v.id, p.id, sending, host, score(items), tuple(items))))
-    return pairs
+    out = []
+    for sending, host, _quota in _directions(problem):
+        volunteers = sorted(
+            (
+                v
+                for v in problem.volunteers
+                if v.agency == sending and v.id not in pinned_volunteers
+            ),
+            key=lambda x: x.id,
+        )
+        placements = sorted((p for p in problem.placements if p.agency == host), key=lambda x: x.id)
+        pairs = direction_candidates(
+            volunteers, placements, problem.agreement, problem.today, problem.declined
+        )
+        out.append(_Direction(sending, host, volunteers, placements, pairs))
+    return out
 
 
 def plan(problem: Problem) -> Plan:
     directions = _directions(problem)
-    pairs = candidate_pairs(problem)
+    sides = _sides(problem)
     pinned_by_direction = [
         sum(1 for p in problem.pinned if (p.sending, p.host) == (s, h)) for s, h, _ in directions
     ]
-    slots = {
-        p.id: p.slots - sum(1 for x in problem.pinned if x.placement_id == p.id)
-        for p in problem.placements
-    }
+    pinned_on: dict[str, int] = {}
+    for x in problem.pinned:
+        pinned_on[x.placement_id] = pinned_on.get(x.placement_id, 0) + 1
 
-    # Node numbering: 0 source, 1 sink, 2 hub, 3.. direction nodes, then volunteers, placements.
+    # Node numbering: 0 source, 1 sink, 2 hub, 3.. direction nodes, then per direction its
+    # volunteers and its placements. Arcs are built as arrays, pair arcs first.
     source, sink, hub = 0, 1, 2
-    direction_node = [3 + d for d in range(len(directions))]
-    nodes: dict[tuple[str, str], int] = {}
-
-    def node(kind: str, key: str) -> int:
-        return nodes.setdefault((kind, key), 3 + len(directions) + len(nodes))
-
-    tails: list[int] = []
-    heads: list[int] = []
-    caps: list[int] = []
-    costs: list[int] = []
-
-    def arc(tail: int, head: int, cap: int, cost: int = 0) -> int:
-        tails.append(tail)
-        heads.append(head)
-        caps.append(max(0, cap))
-        costs.append(cost)
-        return len(tails) - 1
-
-    n_pairs = len(pairs)
-    n_volunteers = len({p.volunteer_id for _, p in pairs})
-    unit = (n_volunteers + 1) * (n_pairs + 1)  # larger than any sum of tie-break terms
-    pair_arcs: list[tuple[int, Proposal]] = []
-    seen_volunteer: set[tuple[int, str]] = set()
-    seen_placement: set[tuple[int, str]] = set()
-    for rank, (d, prop) in enumerate(pairs):
-        forward = d == 0
-        v = node(f"v{d}", prop.volunteer_id)
-        p = node(f"p{d}", prop.placement_id)
-        cost = -(round(prop.score * SCALE) * unit + (n_pairs - rank))
-        if (d, prop.volunteer_id) not in seen_volunteer:
-            seen_volunteer.add((d, prop.volunteer_id))
-            arc(source, v, 1) if forward else arc(v, sink, 1)
-        if (d, prop.placement_id) not in seen_placement:
-            seen_placement.add((d, prop.placement_id))
-            remaining = slots.get(prop.placement_id, 0)
-            arc(p, direction_node[d], remaining) if forward else arc(
-                direction_node[d], p, remaining
+    next_node = 3 + len(sides)
+    pair_tails, pair_heads, pair_costs, keep_flags = [], [], [], []
+    tails: list[NDArray[np.int64]] = []
+    heads: list[NDArray[np.int64]] = []
+    caps: list[NDArray[np.int64]] = []
+    proposed = problem.proposed
+    for d, side in enumerate(sides):
+        v_base, p_base = next_node, next_node + len(side.volunteers)
+        next_node = p_base + len(side.placements)
+        v_nodes = v_base + side.pairs.volunteer
+        p_nodes = p_base + side.pairs.placement
+        keep = np.zeros(len(side.pairs.units), dtype=bool)
+        if proposed:
+            v_ids = [v.id for v in side.volunteers]
+            p_ids = [p.id for p in side.placements]
+            keep = np.fromiter(
+                (
+                    (v_ids[i], p_ids[j]) in proposed
+                    for i, j in zip(side.pairs.volunteer, side.pairs.placement, strict=True)
+                ),
+                dtype=bool,
+                count=len(side.pairs.units),
             )
-        index = arc(v, p, 1, cost) if forward else arc(p, v, 1, cost)
-        pair_arcs.append((index, prop))
+        forward = d == 0
+        pair_tails.append(v_nodes if forward else p_nodes)
+        pair_heads.append(p_nodes if forward else v_nodes)
+        pair_costs.append(side.pairs.units)
+        keep_flags.append(keep)
+        # source → volunteer (forward) or volunteer → sink, capacity 1
+        v_all = v_base + np.arange(len(side.volunteers), dtype=np.int64)
+        ends = np.full(len(v_all), source if forward else sink, dtype=np.int64)
+        tails.append(ends if forward else v_all)
+        heads.append(v_all if forward else ends)
+        caps.append(np.ones(len(v_all), dtype=np.int64))
+        # placement → direction node (forward) or direction node → placement: remaining slots
+        p_all = p_base + np.arange(len(side.placements), dtype=np.int64)
+        node = np.full(len(p_all), 3 + d, dtype=np.int64)
+        tails.append(p_all if forward else node)
+        heads.append(node if forward else p_all)
+        caps.append(
+            np.array(
+                [max(0, p.slots - pinned_on.get(p.id, 0)) for p in side.placements],
+                dtype=np.int64,
+            )
+        )
+
+    units = np.concatenate(pair_costs) if pair_costs else np.zeros(0, dtype=np.int64)
+    kept = np.concatenate(keep_flags) if keep_flags else np.zeros(0, dtype=bool)
+    # Lexicographic: (score + bonus) first, then the number of open proposals kept.
+    weight = int(kept.sum()) + 1
+    pair_cost = -(weight * (units + KEEP_BONUS * kept) + kept)
+    n_pairs = len(units)
+
+    extra_t: list[int] = []
+    extra_h: list[int] = []
+    extra_c: list[int] = []
+
+    def arc(tail: int, head: int, cap: int) -> int:
+        extra_t.append(tail)
+        extra_h.append(head)
+        extra_c.append(max(0, cap))
+        return len(extra_t) - 1
 
     remaining_quota = [
         q - pinned for (_, _, q), pinned in zip(directions, pinned_by_direction, strict=True)
     ]
     supply = n_pairs + 2 * problem.agreement.balance_tolerance + 1
     forced_in = forced_out = 0
+    slack_in = slack_out = -1
     if len(directions) == 1:
-        arc(direction_node[0], sink, remaining_quota[0])
+        arc(3, sink, remaining_quota[0])
     else:
         # x = B→A − A→B among new proposals must lie in [imbalance − tol, imbalance + tol].
         imbalance = pinned_by_direction[0] - pinned_by_direction[1]
         tolerance = problem.agreement.balance_tolerance
-        arc(direction_node[0], hub, remaining_quota[0])
-        arc(hub, direction_node[1], remaining_quota[1])
+        arc(3, hub, remaining_quota[0])
+        arc(hub, 4, remaining_quota[1])
         forced_in = max(0, imbalance - tolerance)  # B→A must catch up at least this much
         forced_out = max(0, -imbalance - tolerance)  # A→B must catch up at least this much
         slack_out = arc(hub, sink, tolerance - imbalance)
         slack_in = arc(source, hub, tolerance + imbalance)
     arc(source, sink, supply)  # leave anyone unmatched at no cost
 
+    all_tails = np.concatenate([*pair_tails, *tails, np.array(extra_t, dtype=np.int64)])
+    all_heads = np.concatenate([*pair_heads, *heads, np.array(extra_h, dtype=np.int64)])
+    all_caps = np.concatenate(
+        [np.ones(n_pairs, dtype=np.int64), *caps, np.array(extra_c, dtype=np.int64)]
+    )
+    all_costs = np.concatenate([pair_cost, np.zeros(len(all_tails) - n_pairs, dtype=np.int64)])
+    offset = len(all_tails) - len(extra_t)  # index of the first extra arc
+
     # Pinned pairs may already break the tolerance (after a decline): the lagging direction must
     # catch up. Those lower bounds become node supplies; when too few candidates exist to catch up
     # fully, the plan catches up as far as it can (the largest feasible lower bound).
     while True:
         solver = min_cost_flow.SimpleMinCostFlow()
-        solver.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+        solver.add_arcs_with_capacity_and_unit_cost(all_tails, all_heads, all_caps, all_costs)
         solver.set_node_supply(source, supply - forced_in)
         solver.set_node_supply(hub, forced_in - forced_out)
         solver.set_node_supply(sink, -supply + forced_out)
         if forced_in:
-            solver.set_arc_capacity(slack_in, caps[slack_in] - forced_in)
+            solver.set_arc_capacity(offset + slack_in, extra_c[slack_in] - forced_in)
         if forced_out:
-            solver.set_arc_capacity(slack_out, caps[slack_out] - forced_out)
+            solver.set_arc_capacity(offset + slack_out, extra_c[slack_out] - forced_out)
         status = solver.solve()
         if status == solver.OPTIMAL:
             break
         if forced_in == 0 and forced_out == 0:  # pragma: no cover - the bypass keeps it feasible
             raise RuntimeError(f"min-cost flow ended with status {status}")
         forced_in, forced_out = max(0, forced_in - 1), max(0, forced_out - 1)
-    chosen = tuple(
-        sorted(
-            (prop for index, prop in pair_arcs if solver.flow(index) > 0),
-            key=lambda x: (x.volunteer_id, x.placement_id),
-        )
-    )
-    return Plan(problem.agreement.id, chosen, problem.pinned)
+
+    flows = solver.flows(np.arange(n_pairs, dtype=np.int64)) if n_pairs else np.zeros(0)
+    chosen = []
+    start = 0
+    for side in sides:
+        count = len(side.pairs.units)
+        for k in np.nonzero(flows[start : start + count] > 0)[0]:
+            v = side.volunteers[side.pairs.volunteer[k]]
+            p = side.placements[side.pairs.placement[k]]
+            chosen.append(
+                Proposal(
+                    v.id,
+                    p.id,
+                    side.sending,
+                    side.host,
+                    int(side.pairs.units[k]) / SCALE,
+                    tuple(criteria(v, p, problem.today)),
+                )
+            )
+        start += count
+    chosen.sort(key=lambda x: (x.volunteer_id, x.placement_id))
+    return Plan(problem.agreement.id, tuple(chosen), problem.pinned)

@@ -65,13 +65,14 @@ def criteria(v: Volunteer, p: Placement, today: date) -> list[Criterion]:
         margins = []
         parts = []
         for code, level in p.required_languages:
-            have = spoken.get(code, "")
+            spoken_level = spoken.get(code, "")
             top = len("A1 A2 B1 B2 C1 C2 native".split()) - 1
             span = max(1, top - level_rank(level))
             margins.append(
-                min(1.0, max(0.0, (level_rank(have) - level_rank(level)) / span)) * 0.5 + 0.5
+                min(1.0, max(0.0, (level_rank(spoken_level) - level_rank(level)) / span)) * 0.5
+                + 0.5
             )
-            parts.append(f"{code} {have} for {level}")
+            parts.append(f"{code} {spoken_level} for {level}")
         value, text = sum(margins) / len(margins), "; ".join(parts)
     else:
         value, text = 1.0, "no language required"
