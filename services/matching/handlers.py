@@ -1,13 +1,19 @@
 """Matching's reactions to events: keep the read model, track two-party confirmation, re-plan.
 
 Re-matching policy:
-- Any change to a plan's inputs (volunteer, placement, agreement, decline, withdrawal, expiry)
-  marks the agreements it touches dirty; the planner re-plans only those agreements.
+- A change to a plan's inputs marks dirty only the agreements it can change: a volunteer, those
+  in which its agency sends and whose host it would accept (and any it holds a proposal in); a
+  placement, those in which its agency hosts; terms, declines, withdrawals, expiry, their own
+  agreement. The planner re-plans only dirty agreements (each as a whole: its two directions are
+  tied by the balance).
+- An event that changes nothing the planner reads marks nothing: the registry reflecting a
+  proposal back (`volunteer.updated` with status `proposed`, or `available` again) re-plans nothing.
 - A proposal accepted by at least one agency is pinned: re-planning keeps it, it never expires,
   and it counts against quotas, slots and the balance. Only the other agency's decline or a
   withdrawal, a closed placement or a terminated agreement cancels it.
-- Proposals nobody accepted yet are re-optimised: one that is no longer in the best plan is
-  cancelled (`match.cancelled`, reason code "superseded").
+- A proposal nobody answered yet is kept unless it became impossible (withdrawn volunteer, closed
+  or filled placement, terms that exclude it, quota taken by confirmations) or the new plan's
+  total score is higher by more than KEEP_BONUS (0.05) per proposal withdrawn (planner.py).
 - A declined pair, and a pair whose proposal expired unanswered, are never proposed again.
 """
 
@@ -50,19 +56,43 @@ def _d(value: str | None) -> date | None:
 
 
 def mark_dirty(
-    session: Session, agencies: set[str] | None = None, agreement_id: str | None = None
+    session: Session,
+    agreement_id: str | None = None,
+    sending: str | None = None,
+    host: str | None = None,
+    hosts: frozenset[str] | None = None,
 ) -> None:
-    """Mark the agreements touched by a change: by id, or every one a given agency is party to."""
+    """Mark dirty one agreement by id, or the active ones with a quota from `sending` (to one of
+    `hosts` when given) or to `host`."""
     if agreement_id:
         session.execute(
-            update(AgreementView).where(AgreementView.id == agreement_id).values(dirty=True)
+            update(AgreementView)
+            .where(AgreementView.id == agreement_id, AgreementView.dirty.is_(False))
+            .values(dirty=True)
         )
         return
     for agreement in session.scalars(
-        select(AgreementView).where(AgreementView.status != "terminated")
+        select(AgreementView).where(
+            AgreementView.status == "active", AgreementView.dirty.is_(False)
+        )
     ):
-        if agencies is None or agencies & set(agreement.parties):
-            agreement.dirty = True
+        for q in agreement.quotas:
+            if (sending and q["sending"] == sending and (not hosts or q["host"] in hosts)) or (
+                host and q["host"] == host
+            ):
+                agreement.dirty = True
+                break
+
+
+def _held_in(session: Session, column: Any, value: str) -> list[str]:
+    """Agreements in which a volunteer or placement holds an open or confirmed proposal."""
+    return list(
+        session.scalars(
+            select(Proposal.agreement_id)
+            .where(column == value, Proposal.status.in_(HOLDING))
+            .distinct()
+        )
+    )
 
 
 def emit(session: Session, type_: str, proposal: Proposal, **extra: Any) -> None:
@@ -94,9 +124,31 @@ def cancel(session: Session, proposal: Proposal, reason: str) -> None:
 # -- read model ----------------------------------------------------------------------------------
 
 
+CANDIDATE_STATUSES = ("available", "proposed")  # statuses in which a volunteer may be proposed
+
+
+def _volunteer_profile(row: VolunteerView) -> tuple[Any, ...]:
+    """What the planner reads of a volunteer (a change elsewhere re-plans nothing)."""
+    return (
+        row.agency,
+        row.status in CANDIDATE_STATUSES,
+        sorted(row.skills),
+        sorted(row.domains),
+        row.languages,
+        row.available_from,
+        row.available_until,
+        sorted(row.preferred_countries),
+        row.registered_at.astimezone(UTC).replace(tzinfo=None)
+        if row.registered_at and row.registered_at.tzinfo
+        else row.registered_at,  # SQLite gives it back without its zone
+    )
+
+
 def volunteer_changed(event: Event, session: Session) -> None:
     d = event.data
-    row = session.get(VolunteerView, d["volunteer_id"]) or VolunteerView(id=d["volunteer_id"])
+    existing = session.get(VolunteerView, d["volunteer_id"])
+    before = _volunteer_profile(existing) if existing is not None else None
+    row = existing or VolunteerView(id=d["volunteer_id"])
     row.agency, row.status = d["agency"], d["status"]
     row.skills, row.domains = list(d["skills"]), list(d["domains"])
     row.languages = [dict(x) for x in d["languages"]]
@@ -105,7 +157,24 @@ def volunteer_changed(event: Event, session: Session) -> None:
     row.preferred_countries = list(d["preferred_countries"])
     row.registered_at = datetime.fromisoformat(d["registered_at"])
     session.add(row)
-    mark_dirty(session, {row.agency})
+    after = _volunteer_profile(row)
+    if before == after:
+        return  # e.g. the registry reflecting a proposal back: nothing the planner reads changed
+    held = list(
+        session.scalars(
+            select(Proposal).where(Proposal.volunteer_id == row.id, Proposal.status.in_(HOLDING))
+        )
+    )
+    if (
+        before is not None
+        and before[:1] + before[2:] == after[:1] + after[2:]
+        and any(p.status == "confirmed" or "accepted" in p.decisions.values() for p in held)
+    ):
+        return  # only the status moved (matched, deployed) of a volunteer a plan already keeps
+    for agreement_id in sorted({p.agreement_id for p in held}):
+        mark_dirty(session, agreement_id=agreement_id)
+    if row.status in CANDIDATE_STATUSES:
+        mark_dirty(session, sending=row.agency, hosts=frozenset(row.preferred_countries))
 
 
 def volunteer_withdrawn(event: Event, session: Session) -> None:
@@ -120,9 +189,24 @@ def volunteer_withdrawn(event: Event, session: Session) -> None:
         mark_dirty(session, agreement_id=proposal.agreement_id)
 
 
+def _placement_profile(row: PlacementView) -> tuple[Any, ...]:
+    return (
+        row.agency,
+        row.domain,
+        sorted(row.required_skills),
+        row.required_languages,
+        row.start,
+        row.end,
+        row.slots,
+        row.status == "open",
+    )
+
+
 def placement_changed(event: Event, session: Session) -> None:
     d = event.data
-    row = session.get(PlacementView, d["placement_id"]) or PlacementView(id=d["placement_id"])
+    existing = session.get(PlacementView, d["placement_id"])
+    before = _placement_profile(existing) if existing is not None else None
+    row = existing or PlacementView(id=d["placement_id"])
     row.agency, row.host_organisation_name = d["agency"], d["host_organisation_name"]
     row.city, row.title, row.domain = d["city"], d["title"], d["domain"]
     row.required_skills = list(d["required_skills"])
@@ -130,7 +214,12 @@ def placement_changed(event: Event, session: Session) -> None:
     row.start, row.end = date.fromisoformat(d["start"]), date.fromisoformat(d["end"])
     row.slots, row.status = d["slots"], d["status"]
     session.add(row)
-    mark_dirty(session, {row.agency})
+    if before == _placement_profile(row):
+        return
+    for agreement_id in _held_in(session, Proposal.placement_id, row.id):
+        mark_dirty(session, agreement_id=agreement_id)
+    if row.status == "open":
+        mark_dirty(session, host=row.agency)
 
 
 def placement_closed(event: Event, session: Session) -> None:

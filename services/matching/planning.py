@@ -1,14 +1,22 @@
-"""Turn the read model into a planning problem, solve it, and publish what changed."""
+"""Turn the read model into a planning problem, solve it, and publish what changed.
+
+The planner thread reads an agreement's problem and solves it without holding any lock a consumer
+or the API waits for; only applying the plan (a few inserts and updates) locks the agreement row,
+the proposals it changes and the volunteers and placements it proposes, and checks nothing it
+relied on changed meanwhile. If something did, the plan is dropped and the agreement planned again.
+"""
 
 from __future__ import annotations
 
 import threading
 import uuid
+import zlib
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.matching.adapters.orm import (
@@ -20,11 +28,12 @@ from services.matching.adapters.orm import (
 )
 from services.matching.domain import model
 from services.matching.domain.planner import Plan, UnsupportedAgreement, plan
-from services.matching.handlers import HOLDING, cancel, emit, expire
+from services.matching.domain.scoring import ineligibility
+from services.matching.handlers import CANDIDATE_STATUSES, HOLDING, cancel, emit, expire
 from shared.logging import get_logger
 
 log = get_logger(__name__)
-CANDIDATE_STATUSES = ("available", "proposed")
+SUPERSEDED = "superseded by a better plan"
 
 
 def _volunteer(v: VolunteerView) -> model.Volunteer:
@@ -79,13 +88,15 @@ def build_problem(
         )
     )
     busy = {p.volunteer_id for p in elsewhere}
-    parties = set(agreement.parties)
+    parties = list(agreement.parties)
     volunteers = [
         _volunteer(v)
         for v in session.scalars(
-            select(VolunteerView).where(VolunteerView.status.in_(CANDIDATE_STATUSES))
+            select(VolunteerView).where(
+                VolunteerView.status.in_(CANDIDATE_STATUSES), VolunteerView.agency.in_(parties)
+            )
         )
-        if v.agency in parties and v.id not in busy
+        if v.id not in busy
     ]
     pinned = [p for p in mine if is_pinned(p)]
     # A pinned pair's volunteer is a candidate nowhere else; keep it in the problem for the check.
@@ -94,8 +105,11 @@ def build_problem(
         taken_elsewhere[p.placement_id] = taken_elsewhere.get(p.placement_id, 0) + 1
     placements = [
         _placement(p, max(0, p.slots - taken_elsewhere.get(p.id, 0)))
-        for p in session.scalars(select(PlacementView).where(PlacementView.status == "open"))
-        if p.agency in parties
+        for p in session.scalars(
+            select(PlacementView).where(
+                PlacementView.status == "open", PlacementView.agency.in_(parties)
+            )
+        )
     ]
     declined = frozenset(
         (e.volunteer_id, e.placement_id) for e in session.scalars(select(ExcludedPair))
@@ -119,16 +133,34 @@ def build_problem(
             for p in pinned
         ),
         declined=declined,
+        proposed=frozenset((p.volunteer_id, p.placement_id) for p in mine if not is_pinned(p)),
         today=today,
     )
     return problem, mine
 
 
-def plan_agreement(
-    session: Session, agreement: AgreementView, at: datetime, ttl: timedelta
-) -> Plan | None:
-    """Re-plan one agreement inside the caller's transaction; emit proposals and cancellations."""
-    agreement.dirty, agreement.planned_at = False, at
+def _why_impossible(problem: model.Problem, proposal: Proposal) -> str | None:
+    """Why an open proposal can no longer be kept whatever the plan, or None if it could."""
+    volunteer = next((v for v in problem.volunteers if v.id == proposal.volunteer_id), None)
+    if volunteer is None:
+        return "the volunteer is no longer available"
+    placement = next((p for p in problem.placements if p.id == proposal.placement_id), None)
+    if placement is None:
+        return "the placement is no longer open"
+    if (proposal.volunteer_id, proposal.placement_id) in problem.declined:
+        return "the pair was declined"
+    return ineligibility(volunteer, placement, problem.agreement)
+
+
+@dataclass
+class _Solved:
+    problem: model.Problem
+    current: list[Proposal]
+    result: Plan
+
+
+def solve(session: Session, agreement: AgreementView, at: datetime) -> _Solved | None:
+    """Read the problem of an active agreement and plan it (no write, no lock)."""
     if agreement.status != "active":
         return None
     problem, current = build_problem(session, agreement, at.date())
@@ -137,14 +169,78 @@ def plan_agreement(
     except UnsupportedAgreement as exc:
         log.warning("matching.unsupported_agreement", agreement_id=agreement.id, reason=str(exc))
         return None
-    wanted = {(p.volunteer_id, p.placement_id): p for p in result.proposals}
-    for proposal in current:
+    return _Solved(problem, current, result)
+
+
+def _unchanged(session: Session, agreement: AgreementView, solved: _Solved) -> bool:
+    """Lock what applying the plan touches and check nothing the plan relied on changed."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    def locked(statement: Any, share: bool = False) -> Any:
+        return statement.with_for_update(read=share) if postgres else statement
+
+    fresh = session.scalars(
+        locked(select(AgreementView).where(AgreementView.id == agreement.id)).execution_options(
+            populate_existing=True
+        )
+    ).first()
+    if fresh is None or fresh.status != "active" or fresh.terms_hash != agreement.terms_hash:
+        return False
+    before = {p.id: (p.status, dict(p.decisions)) for p in solved.current}
+    now_holding = session.scalars(
+        locked(
+            select(Proposal).where(
+                Proposal.agreement_id == agreement.id, Proposal.status.in_(HOLDING)
+            )
+        ).execution_options(populate_existing=True)
+    )
+    if {p.id: (p.status, dict(p.decisions)) for p in now_holding} != before:
+        return False
+    kept = {(p.volunteer_id, p.placement_id) for p in solved.current}
+    new = [p for p in solved.result.proposals if (p.volunteer_id, p.placement_id) not in kept]
+    if not new:
+        return True
+    volunteer_ids = sorted({p.volunteer_id for p in new})
+    placement_ids = sorted({p.placement_id for p in new})
+    volunteers = session.scalars(
+        locked(
+            select(VolunteerView).where(VolunteerView.id.in_(volunteer_ids)), share=True
+        ).execution_options(populate_existing=True)
+    ).all()
+    if any(v.status not in CANDIDATE_STATUSES for v in volunteers):
+        return False
+    placements = session.scalars(
+        locked(
+            select(PlacementView).where(PlacementView.id.in_(placement_ids)), share=True
+        ).execution_options(populate_existing=True)
+    ).all()
+    slots = {p.id: p.slots for p in solved.problem.placements}
+    if any(p.status != "open" or p.slots < slots.get(p.id, 0) for p in placements):
+        return False
+    elsewhere = session.scalars(
+        select(Proposal.id).where(
+            Proposal.volunteer_id.in_(volunteer_ids),
+            Proposal.agreement_id != agreement.id,
+            Proposal.status.in_(HOLDING),
+        )
+    ).first()
+    return elsewhere is None
+
+
+def apply_plan(
+    session: Session, agreement: AgreementView, solved: _Solved, at: datetime, ttl: timedelta
+) -> None:
+    """Write what changed: cancel the open proposals the plan drops, add the new ones."""
+    agreement.planned_at = at
+    wanted = {(p.volunteer_id, p.placement_id): p for p in solved.result.proposals}
+    for proposal in solved.current:
         if is_pinned(proposal):
             continue
         if (proposal.volunteer_id, proposal.placement_id) in wanted:
             wanted.pop((proposal.volunteer_id, proposal.placement_id))  # unchanged: keep it
-        else:
-            cancel(session, proposal, "superseded")
+            continue
+        why = _why_impossible(solved.problem, proposal)
+        cancel(session, proposal, f"no longer possible: {why}" if why else SUPERSEDED)
     for pair, new in sorted(wanted.items()):
         proposal = Proposal(
             id=f"m-{uuid.uuid4().hex}",
@@ -170,7 +266,45 @@ def plan_agreement(
             criteria=proposal.criteria,
             expires_at=proposal.expires_at.isoformat() if proposal.expires_at else None,
         )
-    return result
+
+
+def plan_agreement(
+    session: Session, agreement: AgreementView, at: datetime, ttl: timedelta
+) -> Plan | None:
+    """Re-plan one agreement inside the caller's transaction, which holds the agreement (an
+    explicit re-run); emit proposals and cancellations."""
+    agreement.dirty, agreement.planned_at = False, at
+    solved = solve(session, agreement, at)
+    if solved is None:
+        return None
+    apply_plan(session, agreement, solved, at, ttl)
+    return solved.result
+
+
+def _advisory_key(agreement_id: str) -> int:
+    return zlib.crc32(f"matching.plan:{agreement_id}".encode()) - 2**31
+
+
+def _try_hold(session: Session, agreement_id: str) -> bool:
+    """PostgreSQL: hold this agreement's planning lock until the transaction ends, if free."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True  # the embedded mode runs one planner
+    return bool(
+        session.execute(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _advisory_key(agreement_id)}
+        ).scalar_one()
+    )
+
+
+def _set_dirty(sessions: sessionmaker[Session], agreement_id: str, dirty: bool) -> bool:
+    """In a short transaction of its own; True if the flag changed."""
+    with sessions.begin() as session:
+        result = session.execute(
+            update(AgreementView)
+            .where(AgreementView.id == agreement_id, AgreementView.dirty.is_(not dirty))
+            .values(dirty=dirty)
+        )
+        return bool(getattr(result, "rowcount", 0))
 
 
 def plan_dirty(
@@ -178,33 +312,67 @@ def plan_dirty(
 ) -> int:
     """Expire stale proposals, then plan each dirty agreement in its own transaction.
 
-    On PostgreSQL the agreement row is locked with SKIP LOCKED: several matching instances share
-    the work and never plan the same agreement at once."""
+    Several matching instances share the work: on PostgreSQL an advisory lock per agreement
+    keeps two planners off the same agreement, without locking the row consumers update. The
+    dirty flag is cleared before reading, so a change arriving during planning plans it again."""
     at = (clock or (lambda: datetime.now(UTC)))()
     with sessions.begin() as session:
         expire(session, at)
     planned = 0
+    passed: set[str] = set()
     while True:
-        with sessions.begin() as session:
-            statement = (
-                select(AgreementView)
-                .where(AgreementView.dirty.is_(True))
-                .order_by(AgreementView.id)
-                .limit(1)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                statement = statement.with_for_update(skip_locked=True)
-            agreement = session.scalars(statement).first()
-            if agreement is None:
-                return planned
-            plan_agreement(session, agreement, at, ttl)
-            planned += 1
+        try:
+            outcome = _plan_next(sessions, passed, at, ttl)
+        except _Outdated as outdated:
+            _set_dirty(sessions, outdated.agreement_id, True)
+            log.info("matching.plan_outdated", agreement_id=outdated.agreement_id)
+            continue
+        if outcome is None:
+            return planned
+        planned += outcome
+
+
+class _Outdated(Exception):
+    """Something the plan relied on changed while it was computed."""
+
+    def __init__(self, agreement_id: str) -> None:
+        self.agreement_id = agreement_id
+
+
+def _plan_next(
+    sessions: sessionmaker[Session], passed: set[str], at: datetime, ttl: timedelta
+) -> int | None:
+    """Plan the first dirty agreement not yet passed this round: 1 if a plan was applied, 0 if
+    not, None when no dirty agreement is left."""
+    with sessions.begin() as session:
+        statement = select(AgreementView.id).where(AgreementView.dirty.is_(True))
+        if passed:
+            statement = statement.where(AgreementView.id.not_in(passed))
+        agreement_id = session.scalars(statement.order_by(AgreementView.id).limit(1)).first()
+        if agreement_id is None:
+            return None
+        passed.add(agreement_id)
+        if not _try_hold(session, agreement_id) or not _set_dirty(sessions, agreement_id, False):
+            return 0  # another planner has it
+        agreement = session.get(AgreementView, agreement_id, populate_existing=True)
+        assert agreement is not None
+        solved = solve(session, agreement, at)
+        if solved is None:
+            agreement.planned_at = at
+            return 0
+        if not _unchanged(session, agreement, solved):
+            raise _Outdated(agreement_id)  # rolls back; planned again next round
+        apply_plan(session, agreement, solved, at, ttl)
+        return 1
 
 
 def lock_agreement(session: Session, agreement_id: str) -> AgreementView | None:
     """For an explicit re-run: wait for any planner working on this agreement, then hold it."""
     statement = select(AgreementView).where(AgreementView.id == agreement_id)
     if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _advisory_key(agreement_id)}
+        )
         statement = statement.with_for_update()
     return session.scalars(statement).first()
 

@@ -1,0 +1,195 @@
+"""Stable proposals on PostgreSQL: ties and near-ties never swap an unanswered proposal, a clearly
+better newcomer does (both agencies see the cancellation and the new proposal), reflections of a
+proposal re-plan nothing, and a new volunteer dirties only the agreements it can change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from services.matching.adapters.orm import AgreementView
+from services.matching.handlers import handle
+from services.matching.planning import plan_dirty
+from services.registry.domain.agreements import Quota, Terms
+from shared.db import outbox
+from shared.events import decode, new_event
+from tests.support.nodes import start_matching
+
+pytestmark = pytest.mark.integration
+TTL = timedelta(days=14)
+NOW = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def matching(pg_url):
+    node = start_matching(pg_url, ttl=TTL)
+    yield node
+    node.runtime.shutdown()
+
+
+def _apply(node, type_, data, agencies, source):
+    subject = data.get("volunteer_id") or data.get("placement_id") or data["agreement_id"]
+    event = new_event(type_, source=source, subject=subject, agencies=agencies, data=data)
+    with node.runtime.sessions.begin() as session:
+        handle(event, session)
+
+
+def _events(node, type_):
+    with node.runtime.engine.connect() as conn:
+        rows = conn.execute(
+            select(outbox.c.payload).where(outbox.c.event_type == type_).order_by(outbox.c.seq)
+        ).scalars()
+        return [decode(r) for r in rows]
+
+
+def _volunteer(node, vid, *, skills=("public health",), registered="2026-06-01", **changes):
+    data = {
+        "volunteer_id": vid,
+        "agency": "TG",
+        "status": "available",
+        "skills": list(skills),
+        "domains": ["health"],
+        "languages": [{"code": "fr", "level": "native"}],
+        "education_level": "master",
+        "available_from": "2027-01-01",
+        "available_until": "2028-12-31",
+        "preferred_countries": [],
+        "registered_at": f"{registered}T00:00:00+00:00",
+    } | changes
+    kind = "volunteer.updated" if changes.get("status", "available") != "available" else None
+    _apply(node, kind or "volunteer.registered", data, ["TG"], "/agencies/TG/registry")
+
+
+def _placement(node, pid, agency="ML"):
+    data = {
+        "placement_id": pid,
+        "agency": agency,
+        "host_organisation_id": f"org-{pid}",
+        "host_organisation_name": "Centre de santé",
+        "city": "Sikasso",
+        "title": "Animateur santé",
+        "domain": "health",
+        "required_skills": ["public health"],
+        "required_languages": [{"code": "fr", "level": "B2"}],
+        "start": "2027-03-01",
+        "end": "2027-12-01",
+        "slots": 1,
+        "status": "open",
+    }
+    _apply(node, "placement.published", data, [agency], f"/agencies/{agency}/registry")
+
+
+def _agreement(node, agreement_id, partner):
+    quotas = (Quota("TG", partner, 10), Quota(partner, "TG", 10))
+    terms = Terms(
+        agreement_id, ("TG", partner), NOW.date(), NOW.date() + timedelta(days=700), quotas, 10, ()
+    )
+    data = {
+        "agreement_id": agreement_id,
+        "parties": ["TG", partner],
+        "start": terms.start.isoformat(),
+        "end": terms.end.isoformat(),
+        "quotas": [{"sending": q.sending, "host": q.host, "volunteers": 10} for q in quotas],
+        "balance_tolerance": 10,
+        "fields_of_cooperation": [],
+        "terms_hash": terms.hash(),
+        "revision": 1,
+    }
+    _apply(node, "agreement.proposed", data, ["TG", partner], "/agencies/TG/registry")
+    _apply(
+        node,
+        "agreement.approved",
+        {
+            "agreement_id": agreement_id,
+            "agency": partner,
+            "terms_hash": terms.hash(),
+            "revision": 1,
+        },
+        ["TG", partner],
+        f"/agencies/{partner}/registry",
+    )
+
+
+def _plan(node, at=NOW):
+    plan_dirty(node.runtime.sessions, TTL, clock=lambda: at)
+
+
+def _open(node):
+    plan = node.call("GET", "/api/v1/agreements/agr-ml/plan").json
+    return {p["volunteer_id"]: p for p in plan["proposals"] if p["status"] == "proposed"}
+
+
+def _dirty(node):
+    with node.runtime.sessions() as session:
+        return set(session.scalars(select(AgreementView.id).where(AgreementView.dirty.is_(True))))
+
+
+def test_a_tie_or_a_day_more_of_waiting_never_swaps_an_unanswered_proposal(matching):
+    _agreement(matching, "agr-ml", "ML")
+    _placement(matching, "pl-ml-1")
+    _volunteer(matching, "vol-a", registered="2026-06-02")
+    _plan(matching)
+    first = _open(matching)
+    assert list(first) == ["vol-a"]
+
+    # Same profile and one day longer on the list: a better score, by 0.0003 only.
+    _volunteer(matching, "vol-b", registered="2026-06-01")
+    _volunteer(matching, "vol-c", registered="2026-06-02")
+    for day in range(3):
+        _plan(matching, NOW + timedelta(days=day))
+        # Re-planning happens (each new volunteer dirties the agreement) and changes nothing.
+    assert _open(matching) == first
+    assert _events(matching, "match.cancelled") == []
+    assert len(_events(matching, "match.proposed")) == 1
+
+
+def test_a_clearly_better_newcomer_replaces_an_unanswered_proposal_and_both_sides_are_told(
+    matching,
+):
+    _agreement(matching, "agr-ml", "ML")
+    _placement(matching, "pl-ml-1")
+    _volunteer(matching, "vol-a", skills=())  # eligible through its domain only
+    _plan(matching)
+    old = _open(matching)["vol-a"]
+
+    _volunteer(matching, "vol-b", skills=("public health",))  # + 0.40 on skills
+    _plan(matching)
+    assert list(_open(matching)) == ["vol-b"]
+    [cancelled] = _events(matching, "match.cancelled")
+    proposed = _events(matching, "match.proposed")
+    assert cancelled.data["match_id"] == old["id"]
+    assert cancelled.data["reason"] == "superseded by a better plan"
+    assert [e.data["volunteer_id"] for e in proposed] == ["vol-a", "vol-b"]
+    for event in (cancelled, proposed[1]):
+        assert sorted(event.agencies) == ["ML", "TG"]
+
+
+def test_the_registry_reflecting_a_proposal_back_re_plans_nothing(matching):
+    _agreement(matching, "agr-ml", "ML")
+    _placement(matching, "pl-ml-1")
+    _volunteer(matching, "vol-a")
+    _plan(matching)
+    assert _dirty(matching) == set()
+    _volunteer(matching, "vol-a", status="proposed")
+    assert _dirty(matching) == set()
+    _volunteer(matching, "vol-a", status="available")
+    assert _dirty(matching) == set()
+    _volunteer(matching, "vol-a", available_until="2027-06-30")  # a real change
+    assert _dirty(matching) == {"agr-ml"}
+    _plan(matching)
+    [cancelled] = _events(matching, "match.cancelled")
+    assert cancelled.data["reason"].startswith("no longer possible: ")
+
+
+def test_a_new_volunteer_dirties_only_the_agreements_it_can_change(matching):
+    _agreement(matching, "agr-ml", "ML")
+    _agreement(matching, "agr-ne", "NE")
+    _plan(matching)
+    assert _dirty(matching) == set()
+    _volunteer(matching, "vol-a", preferred_countries=["ML"])
+    assert _dirty(matching) == {"agr-ml"}
+    _plan(matching)
+    _placement(matching, "pl-ne-1", agency="NE")
+    assert _dirty(matching) == {"agr-ne"}
