@@ -151,6 +151,18 @@ def populate(node: RegistryNode, volunteers: int, placements: int) -> None:
         assert _placement(node, n, org.json["id"]).status_code == 201
 
 
+def publish_placements(node: RegistryNode, placements: int) -> None:
+    """Publish `placements` one-slot health placements on `node` (one host organisation)."""
+    org = node.call(
+        "POST",
+        "/api/v1/host-organisations",
+        json={"name": f"Centre {node.agency}", "city": "X", "domain": "health"},
+    )
+    assert org.status_code == 201, org.json
+    for n in range(placements):
+        assert _placement(node, n, org.json["id"]).status_code == 201
+
+
 def pilot_between(tg: RegistryNode, ml: RegistryNode) -> dict[str, Any]:
     """Over a running broker: populate both nodes as in the pilot, TG proposes the agreement and
     ML approves it once its copy arrived. Returns TG's answer to the proposal."""
