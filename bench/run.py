@@ -9,7 +9,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-BENCHMARKS = ["bench.outbox_relay", "bench.registry_import", "bench.dashboard_pages"]
+BENCHMARKS = [
+    "bench.outbox_relay",
+    "bench.registry_import",
+    "bench.dashboard_pages",
+    "bench.matching_plan",
+    "bench.matching_stability",
+]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

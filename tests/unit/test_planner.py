@@ -232,3 +232,11 @@ def test_with_open_proposals_the_plan_is_exact_for_score_plus_keep_bonus(
     assert violations(problem, result) == []
     kept = sum(1 for p in result.proposals if (p.volunteer_id, p.placement_id) in problem.proposed)
     assert result.total + KEEP_BONUS * kept == _best_with_bonus(problem)
+
+
+def test_a_network_solved_in_the_worker_process_gives_the_same_plan(monkeypatch):
+    from services.matching import planning
+
+    monkeypatch.setattr(planning, "OFFLOAD_ARCS", 0)  # send even this small network there
+    problem = random_problem(random.Random(11), 120, 80)
+    assert plan(problem, solver=planning.solve_apart) == plan(problem)

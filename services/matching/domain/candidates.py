@@ -16,13 +16,14 @@ from datetime import date
 import numpy as np
 from numpy.typing import NDArray
 
-from services.matching.domain.model import LEVELS, Agreement, Placement, Volunteer, level_rank
+from services.matching.domain.model import LEVELS, Agreement, Placement, Volunteer
 from services.matching.domain.scoring import WEIGHTS
 
 SCALE = 10_000  # score units: 4 decimals
 TOP_LEVEL = len(LEVELS) - 1
 BLOCK_CELLS = 4_000_000  # volunteer rows × placements evaluated at once (bounds memory)
 NO_DATE = np.iinfo(np.int64).min
+RANK = {level: i for i, level in enumerate(LEVELS)}  # model.level_rank as a lookup; -1 unknown
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,12 @@ class _Vocabulary:
         self.words = max(1, (len(self.index) + 63) // 64)
 
     def bits(self, rows: Sequence[Iterable[str]]) -> NDArray[np.uint64]:
-        out = np.zeros((len(rows), self.words), dtype=np.uint64)
-        for r, row in enumerate(rows):
-            for word in row:
-                i = self.index[word]
-                out[r, i // 64] |= np.uint64(1) << np.uint64(i % 64)
-        return out
+        index, mask = self.index, (1 << 64) - 1
+        numbers = [sum(1 << index[word] for word in set(row)) for row in rows]
+        return np.array(
+            [[(n >> (64 * w)) & mask for w in range(self.words)] for n in numbers],
+            dtype=np.uint64,
+        ).reshape(len(rows), self.words)
 
 
 def _ordinal(day: date | None) -> int:
@@ -108,7 +109,7 @@ def direction_candidates(
     v_rank = np.full((nv, max(1, len(codes))), -1, dtype=np.int64)
     for r, v in enumerate(volunteers):
         for code, level in dict(v.languages).items():
-            v_rank[r, code_index[code]] = level_rank(level)
+            v_rank[r, code_index[code]] = RANK.get(level, -1)
     slots_r = max((len(p.required_languages) for p in placements), default=0)
     req_code = np.zeros((np_, max(1, slots_r)), dtype=np.int64)
     req_rank = np.zeros((np_, max(1, slots_r)), dtype=np.int64)
@@ -117,7 +118,7 @@ def direction_candidates(
         for r, (code, level) in enumerate(p.required_languages):
             req_code[j, r], req_rank[j, r], req_used[j, r] = (
                 code_index[code],
-                level_rank(level),
+                RANK.get(level, -1),
                 True,
             )
     req_count = req_used.sum(axis=1)

@@ -23,7 +23,9 @@ is deterministic, so the same input, in any order, gives the same plan.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,7 +37,17 @@ from services.matching.domain.scoring import Criterion, criteria
 
 KEEP_BONUS = 500  # score units (0.05): what withdrawing one open proposal must gain, at least
 
-__all__ = ["KEEP_BONUS", "SCALE", "Plan", "Proposal", "UnsupportedAgreement", "plan"]
+__all__ = [
+    "KEEP_BONUS",
+    "SCALE",
+    "Network",
+    "Plan",
+    "Proposal",
+    "UnsupportedAgreement",
+    "network",
+    "plan",
+    "solve",
+]
 
 
 class UnsupportedAgreement(ValueError):
@@ -92,9 +104,11 @@ def _sides(problem: Problem) -> list[_Direction]:
                 for v in problem.volunteers
                 if v.agency == sending and v.id not in pinned_volunteers
             ),
-            key=lambda x: x.id,
+            key=attrgetter("id"),
         )
-        placements = sorted((p for p in problem.placements if p.agency == host), key=lambda x: x.id)
+        placements = sorted(
+            (p for p in problem.placements if p.agency == host), key=attrgetter("id")
+        )
         pairs = direction_candidates(
             volunteers, placements, problem.agreement, problem.today, problem.declined
         )
@@ -102,7 +116,25 @@ def _sides(problem: Problem) -> list[_Direction]:
     return out
 
 
-def plan(problem: Problem) -> Plan:
+@dataclass(frozen=True)
+class Network:
+    """The min-cost-flow network of one agreement, as the arrays OR-Tools takes."""
+
+    sides: list[_Direction]
+    tails: NDArray[np.int64]
+    heads: NDArray[np.int64]
+    capacities: NDArray[np.int64]
+    costs: NDArray[np.int64]  # the first `pairs` arcs are the candidate pairs, in side order
+    pairs: int
+    supply: int
+    forced_in: int
+    forced_out: int
+    slack_in: int  # arc index, or -1
+    slack_out: int
+
+
+def network(problem: Problem) -> Network:
+    """Candidates, scores and arcs of the problem's flow network."""
     directions = _directions(problem)
     sides = _sides(problem)
     pinned_by_direction = [
@@ -205,31 +237,57 @@ def plan(problem: Problem) -> Plan:
     )
     all_costs = np.concatenate([pair_cost, np.zeros(len(all_tails) - n_pairs, dtype=np.int64)])
     offset = len(all_tails) - len(extra_t)  # index of the first extra arc
+    return Network(
+        sides=sides,
+        tails=all_tails,
+        heads=all_heads,
+        capacities=all_caps,
+        costs=all_costs,
+        pairs=n_pairs,
+        supply=supply,
+        forced_in=forced_in,
+        forced_out=forced_out,
+        slack_in=offset + slack_in if slack_in >= 0 else -1,
+        slack_out=offset + slack_out if slack_out >= 0 else -1,
+    )
 
+
+def solve(net: Network) -> NDArray[np.int64]:
+    """The flow on each pair arc of the cheapest flow (1: proposed)."""
+    source, sink, hub = 0, 1, 2
+    forced_in, forced_out = net.forced_in, net.forced_out
     # Pinned pairs may already break the tolerance (after a decline): the lagging direction must
     # catch up. Those lower bounds become node supplies; when too few candidates exist to catch up
     # fully, the plan catches up as far as it can (the largest feasible lower bound).
     while True:
         solver = min_cost_flow.SimpleMinCostFlow()
-        solver.add_arcs_with_capacity_and_unit_cost(all_tails, all_heads, all_caps, all_costs)
-        solver.set_node_supply(source, supply - forced_in)
+        solver.add_arcs_with_capacity_and_unit_cost(net.tails, net.heads, net.capacities, net.costs)
+        solver.set_node_supply(source, net.supply - forced_in)
         solver.set_node_supply(hub, forced_in - forced_out)
-        solver.set_node_supply(sink, -supply + forced_out)
+        solver.set_node_supply(sink, -net.supply + forced_out)
         if forced_in:
-            solver.set_arc_capacity(offset + slack_in, extra_c[slack_in] - forced_in)
+            solver.set_arc_capacity(net.slack_in, int(net.capacities[net.slack_in]) - forced_in)
         if forced_out:
-            solver.set_arc_capacity(offset + slack_out, extra_c[slack_out] - forced_out)
+            solver.set_arc_capacity(net.slack_out, int(net.capacities[net.slack_out]) - forced_out)
         status = solver.solve()
         if status == solver.OPTIMAL:
             break
         if forced_in == 0 and forced_out == 0:  # pragma: no cover - the bypass keeps it feasible
             raise RuntimeError(f"min-cost flow ended with status {status}")
         forced_in, forced_out = max(0, forced_in - 1), max(0, forced_out - 1)
+    if not net.pairs:
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(solver.flows(np.arange(net.pairs, dtype=np.int64)), dtype=np.int64)
 
-    flows = solver.flows(np.arange(n_pairs, dtype=np.int64)) if n_pairs else np.zeros(0)
+
+def plan(problem: Problem, solver: Callable[[Network], NDArray[np.int64]] = solve) -> Plan:
+    """The best plan of one agreement (see the module docstring), with explanations. `solver`
+    solves the network (callers may run `solve` elsewhere, e.g. in a worker process)."""
+    net = network(problem)
+    flows = solver(net)
     chosen = []
     start = 0
-    for side in sides:
+    for side in net.sides:
         count = len(side.pairs.units)
         for k in np.nonzero(flows[start : start + count] > 0)[0]:
             v = side.volunteers[side.pairs.volunteer[k]]
