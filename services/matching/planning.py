@@ -171,7 +171,31 @@ def _why_impossible(problem: model.Problem, proposal: Proposal) -> str | None:
         return "the placement is no longer open"
     if (proposal.volunteer_id, proposal.placement_id) in problem.declined:
         return "the pair was declined"
-    return ineligibility(volunteer, placement, problem.agreement)
+    why = ineligibility(volunteer, placement, problem.agreement)
+    if why:
+        return why
+    # Still eligible: impossible to keep with every other open one when the place or the quota
+    # no longer holds them all (fewer slots, or confirmations took the room).
+    holding = [*problem.pinned, *(model.Pinned(v, p, "", "") for v, p in problem.proposed)]
+    if sum(1 for x in holding if x.placement_id == placement.id) > placement.slots:
+        return "the placement is filled"
+    quota = next(
+        (
+            q.volunteers
+            for q in problem.agreement.quotas
+            if (q.sending, q.host) == (proposal.sending_agency, proposal.host_agency)
+        ),
+        0,
+    )
+    direction_ids = {v.id for v in problem.volunteers if v.agency == proposal.sending_agency}
+    in_direction = sum(
+        1
+        for x in problem.pinned
+        if (x.sending, x.host) == (proposal.sending_agency, proposal.host_agency)
+    ) + sum(1 for v, _ in problem.proposed if v in direction_ids)
+    if in_direction > quota:
+        return "the quota is reached"
+    return None
 
 
 @dataclass

@@ -81,8 +81,8 @@ def _placement(node, pid, agency="ML"):
     _apply(node, "placement.published", data, [agency], f"/agencies/{agency}/registry")
 
 
-def _agreement(node, agreement_id, partner):
-    quotas = (Quota("TG", partner, 10), Quota(partner, "TG", 10))
+def _agreement(node, agreement_id, partner, quota=10, revision=1):
+    quotas = (Quota("TG", partner, quota), Quota(partner, "TG", 10))
     terms = Terms(
         agreement_id, ("TG", partner), NOW.date(), NOW.date() + timedelta(days=700), quotas, 10, ()
     )
@@ -91,12 +91,17 @@ def _agreement(node, agreement_id, partner):
         "parties": ["TG", partner],
         "start": terms.start.isoformat(),
         "end": terms.end.isoformat(),
-        "quotas": [{"sending": q.sending, "host": q.host, "volunteers": 10} for q in quotas],
+        "quotas": [
+            {"sending": q.sending, "host": q.host, "volunteers": q.volunteers} for q in quotas
+        ],
         "balance_tolerance": 10,
         "fields_of_cooperation": [],
         "terms_hash": terms.hash(),
-        "revision": 1,
+        "revision": revision,
     }
+    if revision > 1:  # amended terms, approved by both
+        _apply(node, "agreement.activated", data, ["TG", partner], "/agencies/TG/registry")
+        return
     _apply(node, "agreement.proposed", data, ["TG", partner], "/agencies/TG/registry")
     _apply(
         node,
@@ -193,3 +198,21 @@ def test_a_new_volunteer_dirties_only_the_agreements_it_can_change(matching):
     _plan(matching)
     _placement(matching, "pl-ne-1", agency="NE")
     assert _dirty(matching) == {"agr-ne"}
+
+
+def test_amended_terms_withdraw_only_what_they_make_impossible(matching):
+    _agreement(matching, "agr-ml", "ML")
+    for n in range(3):
+        _placement(matching, f"pl-ml-{n}")
+        _volunteer(matching, f"vol-{n}")
+    _plan(matching)
+    before = _open(matching)
+    assert len(before) == 3
+
+    _agreement(matching, "agr-ml", "ML", quota=2, revision=2)  # TG→ML 10 → 2
+    _plan(matching)
+    after = _open(matching)
+    [cancelled] = _events(matching, "match.cancelled")
+    assert cancelled.data["reason"] == "no longer possible: the quota is reached"
+    assert len(after) == 2 and cancelled.data["volunteer_id"] not in after
+    assert all(after[v]["id"] == before[v]["id"] for v in after)  # the other two kept as they were
