@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from services.matching.domain.model import Agreement, Placement, Problem, Quota, Volunteer
@@ -129,12 +130,18 @@ def run() -> dict:
     dense_net = network(dense)
     pairs = sum(n.pairs for n in nets)
     plans = [plan(p) for p in problems]  # warm-up, and the figures of the plan
-    full, alone, dense_full, dense_alone = [], [], [], []
+    # The dense agreement re-planned with its first plan's proposals open (the keep bonus on).
+    first = plan(dense)
+    replanned = replace(
+        dense, proposed=frozenset((x.volunteer_id, x.placement_id) for x in first.proposals)
+    )
+    full, alone, dense_full, dense_alone, dense_again = [], [], [], [], []
     for _ in range(ROUNDS):
         full.append(_time(lambda: [plan(p) for p in problems]))
         alone.append(_solve_alone(nets))
         dense_full.append(_time(lambda: plan(dense)))
         dense_alone.append(_solve_alone([dense_net]))
+        dense_again.append(_time(lambda: plan(replanned)))
     value, baseline = statistics.median(full), statistics.median(alone)
     dense_value = statistics.median(dense_full)
     quota_bound = sum(
@@ -161,7 +168,9 @@ def run() -> dict:
         "baseline_value": round(baseline, 3),
         "ratio": round(value / baseline, 2),
         "target": {"max_seconds": TARGET_SECONDS, "dense_max_seconds": TARGET_SECONDS},
-        "meets_target": value <= TARGET_SECONDS and dense_value <= TARGET_SECONDS,
+        "meets_target": value <= TARGET_SECONDS
+        and dense_value <= TARGET_SECONDS
+        and statistics.median(dense_again) <= TARGET_SECONDS,
         "details": {
             "agreements": AGREEMENTS,
             "volunteers": VOLUNTEERS,
@@ -180,6 +189,10 @@ def run() -> dict:
                 "plan_seconds_median": round(dense_value, 3),
                 "rounds_seconds": [round(x, 3) for x in dense_full],
                 "solve_alone_seconds_median": round(statistics.median(dense_alone), 3),
+                "replan_with_open_proposals_seconds_median": round(
+                    statistics.median(dense_again), 3
+                ),
+                "replan_keeps_every_open_proposal": plan(replanned).proposals == first.proposals,
             },
         },
     }

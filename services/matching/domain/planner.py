@@ -160,16 +160,14 @@ def network(problem: Problem) -> Network:
         p_nodes = p_base + side.pairs.placement
         keep = np.zeros(len(side.pairs.units), dtype=bool)
         if proposed:
-            v_ids = [v.id for v in side.volunteers]
-            p_ids = [p.id for p in side.placements]
-            keep = np.fromiter(
-                (
-                    (v_ids[i], p_ids[j]) in proposed
-                    for i, j in zip(side.pairs.volunteer, side.pairs.placement, strict=True)
-                ),
-                dtype=bool,
-                count=len(side.pairs.units),
+            v_pos = {v.id: i for i, v in enumerate(side.volunteers)}
+            p_pos = {p.id: j for j, p in enumerate(side.placements)}
+            width = max(1, len(side.placements))
+            wanted = np.array(
+                [v_pos[v] * width + p_pos[p] for v, p in proposed if v in v_pos and p in p_pos],
+                dtype=np.int64,
             )
+            keep = np.isin(side.pairs.volunteer * width + side.pairs.placement, wanted)
         forward = d == 0
         pair_tails.append(v_nodes if forward else p_nodes)
         pair_heads.append(p_nodes if forward else v_nodes)
