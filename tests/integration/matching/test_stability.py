@@ -4,6 +4,7 @@ proposal re-plan nothing, and a new volunteer dirties only the agreements it can
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -44,8 +45,8 @@ def _events(node, type_):
         return [decode(r) for r in rows]
 
 
-def _volunteer(node, vid, *, skills=("public health",), registered="2026-06-01", **changes):
-    data = {
+def _volunteer_data(vid, *, skills=("public health",), registered="2026-06-01", **changes):
+    return {
         "volunteer_id": vid,
         "agency": "TG",
         "status": "available",
@@ -58,6 +59,10 @@ def _volunteer(node, vid, *, skills=("public health",), registered="2026-06-01",
         "preferred_countries": [],
         "registered_at": f"{registered}T00:00:00+00:00",
     } | changes
+
+
+def _volunteer(node, vid, **changes):
+    data = _volunteer_data(vid, **changes)
     kind = "volunteer.updated" if changes.get("status", "available") != "available" else None
     _apply(node, kind or "volunteer.registered", data, ["TG"], "/agencies/TG/registry")
 
@@ -216,3 +221,40 @@ def test_amended_terms_withdraw_only_what_they_make_impossible(matching):
     assert cancelled.data["reason"] == "no longer possible: the quota is reached"
     assert len(after) == 2 and cancelled.data["volunteer_id"] not in after
     assert all(after[v]["id"] == before[v]["id"] for v in after)  # the other two kept as they were
+
+
+def test_a_registration_arriving_while_its_agreement_is_planned_does_not_wait(
+    matching, monkeypatch
+):
+    from sqlalchemy import text
+
+    from services.matching import planning
+
+    _agreement(matching, "agr-ml", "ML")
+    _placement(matching, "pl-ml-1")
+    _volunteer(matching, "vol-a")
+    solve = planning.solve_apart
+    waited = []
+
+    def solve_while_a_consumer_writes(net):
+        # Mid-plan, inside the planner's transaction: the consumer applies a registration that
+        # dirties the same agreement. It must not wait for the planner (lock_timeout would fail).
+        start = time.monotonic()
+        event = new_event(
+            "volunteer.registered",
+            source="/agencies/TG/registry",
+            subject="vol-b",
+            agencies=["TG"],
+            data=_volunteer_data("vol-b"),
+        )
+        with matching.runtime.sessions.begin() as session:
+            session.execute(text("SET LOCAL lock_timeout = '2s'"))
+            handle(event, session)
+        waited.append(time.monotonic() - start)
+        return solve(net)
+
+    monkeypatch.setattr(planning, "solve_apart", solve_while_a_consumer_writes)
+    _plan(matching)
+    assert len(waited) >= 1 and max(waited) < 2
+    assert list(_open(matching)) == ["vol-a"]  # the plan was applied
+    assert _dirty(matching) == {"agr-ml"}  # and the newcomer is planned next round
