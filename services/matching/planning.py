@@ -14,12 +14,10 @@ import uuid
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,7 +29,7 @@ from services.matching.adapters.orm import (
     VolunteerView,
 )
 from services.matching.domain import model
-from services.matching.domain.planner import Network, Plan, UnsupportedAgreement, plan, solve
+from services.matching.domain.planner import Plan, UnsupportedAgreement, plan
 from services.matching.domain.scoring import ineligibility
 from services.matching.handlers import CANDIDATE_STATUSES, HOLDING, cancel, emit, expire
 from shared.logging import get_logger
@@ -67,22 +65,23 @@ def _placement(p: PlacementView, slots: int) -> model.Placement:
     )
 
 
-OFFLOAD_ARCS = 50_000  # networks this large are solved in a worker process
+OFFLOAD_PAIRS = 200_000  # problems with this many volunteer × placement cells plan elsewhere
 _worker: ProcessPoolExecutor | None = None
 _worker_lock = threading.Lock()
 
 
-def solve_apart(net: Network) -> NDArray[np.int64]:
-    """Solve a large network in a worker process. OR-Tools holds the GIL while it solves (0.1 to
-    0.3 s at 400,000 arcs): in this process the API and the consumers would wait for it."""
+def plan_apart(problem: model.Problem) -> Plan:
+    """Plan a large problem in a worker process: scoring the pairs and OR-Tools' solve hold the
+    GIL for a good part of their 0.2 to 1 s, and in this process the API and the consumers would
+    wait for them. The worker gets the problem (small) and returns the plan (small)."""
     global _worker
-    if len(net.tails) < OFFLOAD_ARCS:
-        return solve(net)
+    if len(problem.volunteers) * len(problem.placements) < OFFLOAD_PAIRS:
+        return plan(problem)
     with _worker_lock:
         if _worker is None:
             _worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         worker = _worker
-    return worker.submit(solve, replace(net, sides=[])).result()
+    return worker.submit(plan, problem).result()
 
 
 def is_pinned(p: Proposal) -> bool:
@@ -211,7 +210,7 @@ def read_and_plan(session: Session, agreement: AgreementView, at: datetime) -> _
         return None
     problem, current = build_problem(session, agreement, at.date())
     try:
-        result = plan(problem, solver=solve_apart)
+        result = plan_apart(problem)
     except UnsupportedAgreement as exc:
         log.warning("matching.unsupported_agreement", agreement_id=agreement.id, reason=str(exc))
         return None

@@ -234,9 +234,10 @@ def test_with_open_proposals_the_plan_is_exact_for_score_plus_keep_bonus(
     assert result.total + KEEP_BONUS * kept == _best_with_bonus(problem)
 
 
-def test_a_network_solved_in_the_worker_process_gives_the_same_plan(monkeypatch):
+def test_a_problem_planned_in_the_worker_process_gives_the_same_plan(monkeypatch):
     from services.matching import planning
 
-    monkeypatch.setattr(planning, "OFFLOAD_ARCS", 0)  # send even this small network there
+    monkeypatch.setattr(planning, "OFFLOAD_PAIRS", 0)  # send even this small problem there
     problem = random_problem(random.Random(11), 120, 80)
-    assert plan(problem, solver=planning.solve_apart) == plan(problem)
+    problem = replace(problem, proposed=frozenset({("v001", "p002"), ("v003", "p004")}))
+    assert planning.plan_apart(problem) == plan(problem)

@@ -23,7 +23,6 @@ is deterministic, so the same input, in any order, gives the same plan.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -278,11 +277,10 @@ def solve(net: Network) -> NDArray[np.int64]:
     return np.asarray(solver.flows(np.arange(net.pairs, dtype=np.int64)), dtype=np.int64)
 
 
-def plan(problem: Problem, solver: Callable[[Network], NDArray[np.int64]] = solve) -> Plan:
-    """The best plan of one agreement (see the module docstring), with explanations. `solver`
-    solves the network (callers may run `solve` elsewhere, e.g. in a worker process)."""
+def plan(problem: Problem) -> Plan:
+    """The best plan of one agreement (see the module docstring), with explanations."""
     net = network(problem)
-    flows = solver(net)
+    flows = solve(net)
     chosen = []
     start = 0
     for side in net.sides:

@@ -233,10 +233,10 @@ def test_a_registration_arriving_while_its_agreement_is_planned_does_not_wait(
     _agreement(matching, "agr-ml", "ML")
     _placement(matching, "pl-ml-1")
     _volunteer(matching, "vol-a")
-    solve = planning.solve_apart
+    real_plan = planning.plan_apart
     waited = []
 
-    def solve_while_a_consumer_writes(net):
+    def plan_while_a_consumer_writes(problem):
         # Mid-plan, inside the planner's transaction: the consumer applies a registration that
         # dirties the same agreement. It must not wait for the planner (lock_timeout would fail).
         start = time.monotonic()
@@ -251,9 +251,9 @@ def test_a_registration_arriving_while_its_agreement_is_planned_does_not_wait(
             session.execute(text("SET LOCAL lock_timeout = '2s'"))
             handle(event, session)
         waited.append(time.monotonic() - start)
-        return solve(net)
+        return real_plan(problem)
 
-    monkeypatch.setattr(planning, "solve_apart", solve_while_a_consumer_writes)
+    monkeypatch.setattr(planning, "plan_apart", plan_while_a_consumer_writes)
     _plan(matching)
     assert len(waited) >= 1 and max(waited) < 2
     assert list(_open(matching)) == ["vol-a"]  # the plan was applied
