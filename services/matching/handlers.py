@@ -3,9 +3,9 @@
 Re-matching policy:
 - A change to a plan's inputs marks dirty only the agreements it can change: a volunteer, those
   in which its agency sends and whose host it would accept (and any it holds a proposal in); a
-  placement, those in which its agency hosts; terms, declines, withdrawals, expiry, their own
-  agreement. The planner re-plans only dirty agreements (each as a whole: its two directions are
-  tied by the balance).
+  placement, those in which its agency hosts; terms, their own agreement; a proposal cancelled,
+  declined or expired, its agreement and the others its volunteer or place could now join. The
+  planner re-plans only dirty agreements (each as a whole: the balance ties its two directions).
 - An event that changes nothing the planner reads marks nothing: the registry reflecting a
   proposal back (`volunteer.updated` with status `proposed`, or `available` again) re-plans nothing.
 - A proposal accepted by at least one agency is pinned: re-planning keeps it, it never expires,
@@ -61,9 +61,10 @@ def mark_dirty(
     sending: str | None = None,
     host: str | None = None,
     hosts: frozenset[str] | None = None,
+    exclude: str | None = None,
 ) -> None:
-    """Mark dirty one agreement by id, or the active ones with a quota from `sending` (to one of
-    `hosts` when given) or to `host`."""
+    """Mark dirty one agreement by id, or the active ones (but `exclude`) with a quota from
+    `sending` (to one of `hosts` when given) or to `host`."""
     if agreement_id:
         session.execute(
             update(AgreementView)
@@ -73,7 +74,9 @@ def mark_dirty(
         return
     for agreement in session.scalars(
         select(AgreementView).where(
-            AgreementView.status == "active", AgreementView.dirty.is_(False)
+            AgreementView.status == "active",
+            AgreementView.dirty.is_(False),
+            AgreementView.id != (exclude or ""),
         )
     ):
         for q in agreement.quotas:
@@ -82,6 +85,13 @@ def mark_dirty(
             ):
                 agreement.dirty = True
                 break
+
+
+def release(session: Session, proposal: Proposal) -> None:
+    """A proposal that held a volunteer and a place no longer does: re-plan its agreement, and
+    the other agreements in which its volunteer or its place could now be proposed."""
+    mark_dirty(session, agreement_id=proposal.agreement_id)
+    mark_dirty(session, sending=proposal.sending_agency, host=proposal.host_agency)
 
 
 def _held_in(session: Session, column: Any, value: str) -> list[str]:
@@ -186,7 +196,7 @@ def volunteer_withdrawn(event: Event, session: Session) -> None:
         select(Proposal).where(Proposal.volunteer_id == row.id, Proposal.status.in_(HOLDING))
     ):
         cancel(session, proposal, "volunteer_withdrawn")
-        mark_dirty(session, agreement_id=proposal.agreement_id)
+        release(session, proposal)
 
 
 def _placement_profile(row: PlacementView) -> tuple[Any, ...]:
@@ -231,7 +241,7 @@ def placement_closed(event: Event, session: Session) -> None:
         select(Proposal).where(Proposal.placement_id == row.id, Proposal.status == "proposed")
     ):
         cancel(session, proposal, "placement_closed")
-        mark_dirty(session, agreement_id=proposal.agreement_id)
+        release(session, proposal)
 
 
 def _status(agreement: AgreementView) -> str:
@@ -287,6 +297,7 @@ def agreement_terminated(event: Event, session: Session) -> None:
         select(Proposal).where(Proposal.agreement_id == row.id, Proposal.status == "proposed")
     ):
         cancel(session, proposal, "agreement_terminated")
+        mark_dirty(session, sending=proposal.sending_agency, host=proposal.host_agency)
 
 
 # -- two-party confirmation ----------------------------------------------------------------------
@@ -309,7 +320,7 @@ def match_decided(event: Event, session: Session) -> None:
     if decision == "declined":
         proposal.status, proposal.reason = "declined", d.get("reason")
         _exclude(session, proposal, f"declined by {agency}: {d.get('reason') or ''}".strip())
-        mark_dirty(session, agreement_id=proposal.agreement_id)
+        release(session, proposal)
     elif all(
         proposal.decisions.get(a) == "accepted"
         for a in (proposal.sending_agency, proposal.host_agency)
@@ -339,7 +350,7 @@ def expire(session: Session, at: datetime) -> int:
             continue
         cancel(session, proposal, "expired")
         _exclude(session, proposal, "expired without an answer")
-        mark_dirty(session, agreement_id=proposal.agreement_id)
+        release(session, proposal)
         count += 1
     return count
 

@@ -31,7 +31,14 @@ from services.matching.adapters.orm import (
 from services.matching.domain import model
 from services.matching.domain.planner import Plan, UnsupportedAgreement, plan
 from services.matching.domain.scoring import ineligibility
-from services.matching.handlers import CANDIDATE_STATUSES, HOLDING, cancel, emit, expire
+from services.matching.handlers import (
+    CANDIDATE_STATUSES,
+    HOLDING,
+    cancel,
+    emit,
+    expire,
+    mark_dirty,
+)
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -274,8 +281,10 @@ def _unchanged(session: Session, agreement: AgreementView, solved: _Solved) -> b
 
 def apply_plan(
     session: Session, agreement: AgreementView, solved: _Solved, at: datetime, ttl: timedelta
-) -> None:
-    """Write what changed: cancel the open proposals the plan drops, add the new ones."""
+) -> set[tuple[str, str]]:
+    """Write what changed: cancel the open proposals the plan drops, add the new ones. Returns
+    the (sending, host) of the proposals cancelled: their volunteers and places are free again."""
+    released = set()
     agreement.planned_at = at
     wanted = {(p.volunteer_id, p.placement_id): p for p in solved.result.proposals}
     for proposal in solved.current:
@@ -286,6 +295,7 @@ def apply_plan(
             continue
         why = _why_impossible(solved.problem, proposal)
         cancel(session, proposal, f"no longer possible: {why}" if why else SUPERSEDED)
+        released.add((proposal.sending_agency, proposal.host_agency))
     for pair, new in sorted(wanted.items()):
         proposal = Proposal(
             id=f"m-{uuid.uuid4().hex}",
@@ -311,6 +321,7 @@ def apply_plan(
             criteria=proposal.criteria,
             expires_at=proposal.expires_at.isoformat() if proposal.expires_at else None,
         )
+    return released
 
 
 def plan_agreement(
@@ -366,8 +377,9 @@ def plan_dirty(
     planned = 0
     passed: set[str] = set()
     while True:
+        released: set[tuple[str, str, str]] = set()  # (agreement planned, sending, host)
         try:
-            outcome = _plan_next(sessions, passed, at, ttl)
+            outcome = _plan_next(sessions, passed, at, ttl, released)
         except _Outdated as outdated:
             _set_dirty(sessions, outdated.agreement_id, True)
             log.info("matching.plan_outdated", agreement_id=outdated.agreement_id)
@@ -375,6 +387,10 @@ def plan_dirty(
         if outcome is None:
             return planned
         planned += outcome
+        if released:  # other agreements may now propose the volunteers and places set free
+            with sessions.begin() as session:
+                for planned_id, sending, host in sorted(released):
+                    mark_dirty(session, sending=sending, host=host, exclude=planned_id)
 
 
 class _Outdated(Exception):
@@ -385,7 +401,11 @@ class _Outdated(Exception):
 
 
 def _plan_next(
-    sessions: sessionmaker[Session], passed: set[str], at: datetime, ttl: timedelta
+    sessions: sessionmaker[Session],
+    passed: set[str],
+    at: datetime,
+    ttl: timedelta,
+    released: set[tuple[str, str, str]],
 ) -> int | None:
     """Plan the first dirty agreement not yet passed this round: 1 if a plan was applied, 0 if
     not, None when no dirty agreement is left."""
@@ -407,7 +427,9 @@ def _plan_next(
             return 0
         if not _unchanged(session, agreement, solved):
             raise _Outdated(agreement_id)  # rolls back; planned again next round
-        apply_plan(session, agreement, solved, at, ttl)
+        released |= {
+            (agreement_id, *pair) for pair in apply_plan(session, agreement, solved, at, ttl)
+        }
         return 1
 
 

@@ -258,3 +258,25 @@ def test_a_registration_arriving_while_its_agreement_is_planned_does_not_wait(
     assert len(waited) >= 1 and max(waited) < 2
     assert list(_open(matching)) == ["vol-a"]  # the plan was applied
     assert _dirty(matching) == {"agr-ml"}  # and the newcomer is planned next round
+
+
+def test_a_volunteer_set_free_in_one_agreement_is_planned_in_another(matching):
+    _agreement(matching, "agr-ml", "ML")
+    _agreement(matching, "agr-ne", "NE")
+    _placement(matching, "pl-ml-1")
+    _placement(matching, "pl-ne-1", agency="NE")
+    _volunteer(matching, "vol-a")
+    _plan(matching)
+    assert list(_open(matching)) == ["vol-a"]  # agr-ml is planned first; agr-ne has no one left
+
+    _apply(
+        matching,
+        "placement.closed",
+        {"placement_id": "pl-ml-1", "agency": "ML", "reason": "filled"},
+        ["ML"],
+        "/agencies/ML/registry",
+    )
+    assert "agr-ne" in _dirty(matching)
+    _plan(matching)
+    plan = matching.call("GET", "/api/v1/agreements/agr-ne/plan").json
+    assert [(p["volunteer_id"], p["status"]) for p in plan["proposals"]] == [("vol-a", "proposed")]
