@@ -1,4 +1,4 @@
-"""Turn the read model into a planning problem, solve it, and publish what changed.
+"""Plan dirty agreements (problem.py reads them), and publish what changed.
 
 The planner thread reads an agreement's problem and solves it without holding any lock a consumer
 or the API waits for; only applying the plan (a few inserts and updates) locks the agreement row,
@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.matching.adapters.orm import (
     AgreementView,
-    ExcludedPair,
     PlacementView,
     Proposal,
     VolunteerView,
@@ -39,37 +38,11 @@ from services.matching.handlers import (
     expire,
     mark_dirty,
 )
+from services.matching.problem import build_problem, is_pinned
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 SUPERSEDED = "superseded by a better plan"
-
-
-def _volunteer(v: VolunteerView) -> model.Volunteer:
-    return model.Volunteer(
-        id=v.id,
-        agency=v.agency,
-        skills=frozenset(s.lower() for s in v.skills),
-        domains=frozenset(d.lower() for d in v.domains),
-        languages=tuple((x["code"], x["level"]) for x in v.languages),
-        available_from=v.available_from,
-        available_until=v.available_until,
-        preferred_countries=frozenset(v.preferred_countries),
-        registered_at=v.registered_at,
-    )
-
-
-def _placement(p: PlacementView, slots: int) -> model.Placement:
-    return model.Placement(
-        id=p.id,
-        agency=p.agency,
-        domain=p.domain.lower(),
-        start=p.start,
-        end=p.end,
-        slots=slots,
-        required_skills=frozenset(s.lower() for s in p.required_skills),
-        required_languages=tuple((x["code"], x["level"]) for x in p.required_languages),
-    )
 
 
 OFFLOAD_PAIRS = 200_000  # problems with this many volunteer × placement cells plan elsewhere
@@ -91,117 +64,46 @@ def plan_apart(problem: model.Problem) -> Plan:
     return worker.submit(plan, problem).result()
 
 
-def is_pinned(p: Proposal) -> bool:
-    return p.status == "confirmed" or (
-        p.status == "proposed" and "accepted" in p.decisions.values()
-    )
+class _Impossibility:
+    """Why an open proposal can no longer be kept whatever the plan (indexes built once)."""
 
+    def __init__(self, problem: model.Problem) -> None:
+        self.problem = problem
+        self.volunteers = {v.id: v for v in problem.volunteers}
+        self.placements = {p.id: p for p in problem.placements}
+        self.on_placement: dict[str, int] = {}
+        self.in_direction: dict[tuple[str, str], int] = {}
+        for x in problem.pinned:
+            self._count(x.placement_id, (x.sending, x.host))
+        for v, p in problem.proposed:
+            if v in self.volunteers and p in self.placements:
+                self._count(p, (self.volunteers[v].agency, self.placements[p].agency))
+        self.quotas = {(q.sending, q.host): q.volunteers for q in problem.agreement.quotas}
 
-def build_problem(
-    session: Session, agreement: AgreementView, today: date
-) -> tuple[model.Problem, list[Proposal]]:
-    """The problem of one agreement, and its current open or confirmed proposals."""
-    mine = list(
-        session.scalars(
-            select(Proposal).where(
-                Proposal.agreement_id == agreement.id, Proposal.status.in_(HOLDING)
-            )
-        )
-    )
-    elsewhere = list(
-        session.scalars(
-            select(Proposal).where(
-                Proposal.agreement_id != agreement.id, Proposal.status.in_(HOLDING)
-            )
-        )
-    )
-    busy = {p.volunteer_id for p in elsewhere}
-    parties = list(agreement.parties)
-    volunteers = [
-        _volunteer(v)
-        for v in session.scalars(
-            select(VolunteerView).where(
-                VolunteerView.status.in_(CANDIDATE_STATUSES), VolunteerView.agency.in_(parties)
-            )
-        )
-        if v.id not in busy
-    ]
-    pinned = [p for p in mine if is_pinned(p)]
-    # A pinned pair's volunteer is a candidate nowhere else; keep it in the problem for the check.
-    taken_elsewhere: dict[str, int] = {}
-    for p in elsewhere:
-        taken_elsewhere[p.placement_id] = taken_elsewhere.get(p.placement_id, 0) + 1
-    placements = [
-        _placement(p, max(0, p.slots - taken_elsewhere.get(p.id, 0)))
-        for p in session.scalars(
-            select(PlacementView).where(
-                PlacementView.status == "open", PlacementView.agency.in_(parties)
-            )
-        )
-    ]
-    declined = frozenset(
-        (e.volunteer_id, e.placement_id) for e in session.scalars(select(ExcludedPair))
-    )
-    problem = model.Problem(
-        agreement=model.Agreement(
-            id=agreement.id,
-            parties=tuple(agreement.parties),
-            start=agreement.start,
-            end=agreement.end,
-            quotas=tuple(
-                model.Quota(q["sending"], q["host"], q["volunteers"]) for q in agreement.quotas
-            ),
-            balance_tolerance=agreement.balance_tolerance,
-            fields_of_cooperation=frozenset(f.lower() for f in agreement.fields_of_cooperation),
-        ),
-        volunteers=tuple(volunteers),
-        placements=tuple(placements),
-        pinned=tuple(
-            model.Pinned(p.volunteer_id, p.placement_id, p.sending_agency, p.host_agency)
-            for p in pinned
-        ),
-        declined=declined,
-        proposed=frozenset((p.volunteer_id, p.placement_id) for p in mine if not is_pinned(p)),
-        today=today,
-    )
-    return problem, mine
+    def _count(self, placement_id: str, direction: tuple[str, str]) -> None:
+        self.on_placement[placement_id] = self.on_placement.get(placement_id, 0) + 1
+        self.in_direction[direction] = self.in_direction.get(direction, 0) + 1
 
-
-def _why_impossible(problem: model.Problem, proposal: Proposal) -> str | None:
-    """Why an open proposal can no longer be kept whatever the plan, or None if it could."""
-    volunteer = next((v for v in problem.volunteers if v.id == proposal.volunteer_id), None)
-    if volunteer is None:
-        return "the volunteer is no longer available"
-    placement = next((p for p in problem.placements if p.id == proposal.placement_id), None)
-    if placement is None:
-        return "the placement is no longer open"
-    if (proposal.volunteer_id, proposal.placement_id) in problem.declined:
-        return "the pair was declined"
-    why = ineligibility(volunteer, placement, problem.agreement)
-    if why:
-        return why
-    # Still eligible: impossible to keep with every other open one when the place or the quota
-    # no longer holds them all (fewer slots, or confirmations took the room).
-    holding = [*problem.pinned, *(model.Pinned(v, p, "", "") for v, p in problem.proposed)]
-    if sum(1 for x in holding if x.placement_id == placement.id) > placement.slots:
-        return "the placement is filled"
-    quota = next(
-        (
-            q.volunteers
-            for q in problem.agreement.quotas
-            if (q.sending, q.host) == (proposal.sending_agency, proposal.host_agency)
-        ),
-        0,
-    )
-    direction_ids = {v.id for v in problem.volunteers if v.agency == proposal.sending_agency}
-    in_direction = sum(
-        1
-        for x in problem.pinned
-        if (x.sending, x.host) == (proposal.sending_agency, proposal.host_agency)
-    ) + sum(1 for v, _ in problem.proposed if v in direction_ids)
-    if in_direction > quota:
-        return "the quota is reached"
-    return None
+    def of(self, proposal: Proposal) -> str | None:
+        volunteer = self.volunteers.get(proposal.volunteer_id)
+        if volunteer is None:
+            return "the volunteer is no longer available"
+        placement = self.placements.get(proposal.placement_id)
+        if placement is None:
+            return "the placement is no longer open"
+        if (proposal.volunteer_id, proposal.placement_id) in self.problem.declined:
+            return "the pair was declined"
+        why = ineligibility(volunteer, placement, self.problem.agreement)
+        if why:
+            return why
+        # Still eligible: impossible to keep with every other open one when the place or the
+        # quota no longer holds them all (fewer slots, or confirmations took the room).
+        if self.on_placement.get(placement.id, 0) > placement.slots:
+            return "the placement is filled"
+        direction = (proposal.sending_agency, proposal.host_agency)
+        if self.in_direction.get(direction, 0) > self.quotas.get(direction, 0):
+            return "the quota is reached"
+        return None
 
 
 @dataclass
@@ -285,6 +187,7 @@ def apply_plan(
     """Write what changed: cancel the open proposals the plan drops, add the new ones. Returns
     the (sending, host) of the proposals cancelled: their volunteers and places are free again."""
     released = set()
+    impossible = _Impossibility(solved.problem)
     agreement.planned_at = at
     wanted = {(p.volunteer_id, p.placement_id): p for p in solved.result.proposals}
     for proposal in solved.current:
@@ -293,7 +196,7 @@ def apply_plan(
         if (proposal.volunteer_id, proposal.placement_id) in wanted:
             wanted.pop((proposal.volunteer_id, proposal.placement_id))  # unchanged: keep it
             continue
-        why = _why_impossible(solved.problem, proposal)
+        why = impossible.of(proposal)
         cancel(session, proposal, f"no longer possible: {why}" if why else SUPERSEDED)
         released.add((proposal.sending_agency, proposal.host_agency))
     for pair, new in sorted(wanted.items()):
