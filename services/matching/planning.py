@@ -14,6 +14,7 @@ import uuid
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,7 +62,14 @@ def plan_apart(problem: model.Problem) -> Plan:
         if _worker is None:
             _worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         worker = _worker
-    return worker.submit(plan, problem).result()
+    try:
+        return worker.submit(plan, problem).result()
+    except BrokenProcessPool:  # the worker died (killed, out of memory): a new one next time
+        log.warning("matching.planning_worker_lost")
+        with _worker_lock:
+            if _worker is worker:
+                _worker = None
+        return plan(problem)
 
 
 class _Impossibility:

@@ -241,3 +241,23 @@ def test_a_problem_planned_in_the_worker_process_gives_the_same_plan(monkeypatch
     problem = random_problem(random.Random(11), 120, 80)
     problem = replace(problem, proposed=frozenset({("v001", "p002"), ("v003", "p004")}))
     assert planning.plan_apart(problem) == plan(problem)
+
+
+def test_when_the_worker_process_dies_the_plan_is_made_in_process_and_a_new_worker_started(
+    monkeypatch,
+):
+    import os
+    import signal
+
+    from services.matching import planning
+
+    monkeypatch.setattr(planning, "OFFLOAD_PAIRS", 0)
+    problem = random_problem(random.Random(12), 60, 40)
+    expected = plan(problem)
+    assert planning.plan_apart(problem) == expected  # starts the worker
+    worker = planning._worker
+    for pid in list(worker._processes):  # the worker process only, started by this test's call
+        os.kill(pid, signal.SIGKILL)
+    assert planning.plan_apart(problem) == expected
+    assert planning._worker is None
+    assert planning.plan_apart(problem) == expected and planning._worker is not worker
