@@ -119,6 +119,7 @@ class _Solved:
     problem: model.Problem
     current: list[Proposal]
     result: Plan
+    terms_hash: str  # the terms planned under
 
 
 def read_and_plan(session: Session, agreement: AgreementView, at: datetime) -> _Solved | None:
@@ -131,62 +132,59 @@ def read_and_plan(session: Session, agreement: AgreementView, at: datetime) -> _
     except UnsupportedAgreement as exc:
         log.warning("matching.unsupported_agreement", agreement_id=agreement.id, reason=str(exc))
         return None
-    return _Solved(problem, current, result)
+    return _Solved(problem, current, result, agreement.terms_hash)
 
 
 def _unchanged(session: Session, agreement: AgreementView, solved: _Solved) -> bool:
-    """Lock what applying the plan touches and check nothing the plan relied on changed."""
+    """Lock what applying the plan touches and check nothing the plan relied on changed.
+
+    Locks are taken in the order consumers take them (volunteers and placements, then proposals,
+    then the agreement), so the two do not deadlock."""
     postgres = session.get_bind().dialect.name == "postgresql"
 
     def locked(statement: Any, share: bool = False) -> Any:
+        statement = statement.execution_options(populate_existing=True)
         return statement.with_for_update(read=share) if postgres else statement
 
-    fresh = session.scalars(
-        locked(select(AgreementView).where(AgreementView.id == agreement.id)).execution_options(
-            populate_existing=True
-        )
-    ).first()
-    if fresh is None or fresh.status != "active" or fresh.terms_hash != agreement.terms_hash:
-        return False
+    kept = {(p.volunteer_id, p.placement_id) for p in solved.current}
+    new = [p for p in solved.result.proposals if (p.volunteer_id, p.placement_id) not in kept]
+    volunteer_ids = sorted({p.volunteer_id for p in new})
+    placement_ids = sorted({p.placement_id for p in new})
+    if new:
+        volunteers = session.scalars(
+            locked(select(VolunteerView).where(VolunteerView.id.in_(volunteer_ids)), share=True)
+        ).all()
+        if any(v.status not in CANDIDATE_STATUSES for v in volunteers):
+            return False
+        placements = session.scalars(
+            locked(select(PlacementView).where(PlacementView.id.in_(placement_ids)), share=True)
+        ).all()
+        slots = {p.id: p.slots for p in solved.problem.placements}
+        if any(p.status != "open" or p.slots < slots.get(p.id, 0) for p in placements):
+            return False
+        elsewhere = session.scalars(
+            select(Proposal.id).where(
+                Proposal.volunteer_id.in_(volunteer_ids),
+                Proposal.agreement_id != agreement.id,
+                Proposal.status.in_(HOLDING),
+            )
+        ).first()
+        if elsewhere is not None:
+            return False
     before = {p.id: (p.status, dict(p.decisions)) for p in solved.current}
     now_holding = session.scalars(
         locked(
-            select(Proposal).where(
-                Proposal.agreement_id == agreement.id, Proposal.status.in_(HOLDING)
-            )
-        ).execution_options(populate_existing=True)
+            select(Proposal)
+            .where(Proposal.agreement_id == agreement.id, Proposal.status.in_(HOLDING))
+            .order_by(Proposal.id)
+        )
     )
     if {p.id: (p.status, dict(p.decisions)) for p in now_holding} != before:
         return False
-    kept = {(p.volunteer_id, p.placement_id) for p in solved.current}
-    new = [p for p in solved.result.proposals if (p.volunteer_id, p.placement_id) not in kept]
-    if not new:
-        return True
-    volunteer_ids = sorted({p.volunteer_id for p in new})
-    placement_ids = sorted({p.placement_id for p in new})
-    volunteers = session.scalars(
-        locked(
-            select(VolunteerView).where(VolunteerView.id.in_(volunteer_ids)), share=True
-        ).execution_options(populate_existing=True)
-    ).all()
-    if any(v.status not in CANDIDATE_STATUSES for v in volunteers):
-        return False
-    placements = session.scalars(
-        locked(
-            select(PlacementView).where(PlacementView.id.in_(placement_ids)), share=True
-        ).execution_options(populate_existing=True)
-    ).all()
-    slots = {p.id: p.slots for p in solved.problem.placements}
-    if any(p.status != "open" or p.slots < slots.get(p.id, 0) for p in placements):
-        return False
-    elsewhere = session.scalars(
-        select(Proposal.id).where(
-            Proposal.volunteer_id.in_(volunteer_ids),
-            Proposal.agreement_id != agreement.id,
-            Proposal.status.in_(HOLDING),
-        )
+    fresh = session.scalars(
+        locked(select(AgreementView).where(AgreementView.id == agreement.id))
     ).first()
-    return elsewhere is None
+    return fresh is not None and fresh.status == "active" and fresh.terms_hash == solved.terms_hash
 
 
 def apply_plan(
@@ -289,12 +287,17 @@ def plan_dirty(
     passed: set[str] = set()
     while True:
         released: set[tuple[str, str, str]] = set()  # (agreement planned, sending, host)
+        claimed: list[str] = []
         try:
-            outcome = _plan_next(sessions, passed, at, ttl, released)
+            outcome = _plan_next(sessions, passed, at, ttl, released, claimed)
         except _Outdated as outdated:
             _set_dirty(sessions, outdated.agreement_id, True)
             log.info("matching.plan_outdated", agreement_id=outdated.agreement_id)
             continue
+        except Exception:
+            for agreement_id in claimed:  # not planned after all: plan it again next round
+                _set_dirty(sessions, agreement_id, True)
+            raise
         if outcome is None:
             return planned
         planned += outcome
@@ -317,6 +320,7 @@ def _plan_next(
     at: datetime,
     ttl: timedelta,
     released: set[tuple[str, str, str]],
+    claimed: list[str],
 ) -> int | None:
     """Plan the first dirty agreement not yet passed this round: 1 if a plan was applied, 0 if
     not, None when no dirty agreement is left."""
@@ -330,6 +334,7 @@ def _plan_next(
         passed.add(agreement_id)
         if not _try_hold(session, agreement_id) or not _set_dirty(sessions, agreement_id, False):
             return 0  # another planner has it
+        claimed.append(agreement_id)
         agreement = session.get(AgreementView, agreement_id, populate_existing=True)
         assert agreement is not None
         solved = read_and_plan(session, agreement, at)

@@ -280,3 +280,27 @@ def test_a_volunteer_set_free_in_one_agreement_is_planned_in_another(matching):
     _plan(matching)
     plan = matching.call("GET", "/api/v1/agreements/agr-ne/plan").json
     assert [(p["volunteer_id"], p["status"]) for p in plan["proposals"]] == [("vol-a", "proposed")]
+
+
+def test_a_plan_made_under_terms_amended_meanwhile_is_dropped_and_made_again(matching, monkeypatch):
+    from services.matching import planning
+
+    _agreement(matching, "agr-ml", "ML")
+    for n in range(3):
+        _placement(matching, f"pl-ml-{n}")
+        _volunteer(matching, f"vol-{n}")
+    real_plan = planning.plan_apart
+    amended = []
+
+    def plan_while_terms_change(problem):
+        if not amended:  # mid-plan: both parties activate amended terms (TG→ML 10 → 1)
+            _agreement(matching, "agr-ml", "ML", quota=1, revision=2)
+            amended.append(True)
+        return real_plan(problem)
+
+    monkeypatch.setattr(planning, "plan_apart", plan_while_terms_change)
+    _plan(matching)  # the first plan (3 proposals under the old terms) is dropped
+    assert amended and _events(matching, "match.proposed") == []
+    assert _dirty(matching) == {"agr-ml"}
+    _plan(matching)
+    assert len(_open(matching)) == 1 and _events(matching, "match.cancelled") == []
