@@ -73,6 +73,14 @@ CANCELLATION_REASONS: Labels = {
     "volunteer_withdrawn": ("Volunteer withdrawn", "Volontaire retiré"),
     "placement_closed": ("Placement closed", "Mission fermée"),
     "agreement_terminated": ("Agreement terminated", "Accord résilié"),
+    # A new plan withdrew an unanswered proposal because keeping it became impossible:
+    "volunteer_unavailable": ("Volunteer no longer available", "Volontaire plus disponible"),
+    "no_longer_eligible": (
+        "No longer meets the placement's requirements",
+        "Ne remplit plus les conditions de la mission",
+    ),
+    "placement_filled": ("Placement filled", "Mission pourvue"),
+    "quota_reached": ("Quota of the agreement reached", "Quota de l'accord atteint"),
 }
 TERMINATION_REASONS: Labels = {
     "end_of_programme": ("End of the programme", "Fin du programme"),

@@ -43,7 +43,7 @@ from services.matching.problem import build_problem, is_pinned
 from shared.logging import get_logger
 
 log = get_logger(__name__)
-SUPERSEDED = "superseded by a better plan"
+SUPERSEDED = "superseded"  # reason codes: shared/codes.py CANCELLATION_REASONS
 
 
 OFFLOAD_PAIRS = 200_000  # problems with this many volunteer × placement cells plan elsewhere
@@ -93,24 +93,26 @@ class _Impossibility:
         self.in_direction[direction] = self.in_direction.get(direction, 0) + 1
 
     def of(self, proposal: Proposal) -> str | None:
+        """A cancellation reason code, or None."""
         volunteer = self.volunteers.get(proposal.volunteer_id)
         if volunteer is None:
-            return "the volunteer is no longer available"
+            return "volunteer_unavailable"
         placement = self.placements.get(proposal.placement_id)
         if placement is None:
-            return "the placement is no longer open"
+            return "placement_closed"
         if (proposal.volunteer_id, proposal.placement_id) in self.problem.declined:
-            return "the pair was declined"
+            return "no_longer_eligible"
         why = ineligibility(volunteer, placement, self.problem.agreement)
         if why:
-            return why
+            log.info("matching.no_longer_eligible", match_id=proposal.id, why=why)
+            return "no_longer_eligible"
         # Still eligible: impossible to keep with every other open one when the place or the
         # quota no longer holds them all (fewer slots, or confirmations took the room).
         if self.on_placement.get(placement.id, 0) > placement.slots:
-            return "the placement is filled"
+            return "placement_filled"
         direction = (proposal.sending_agency, proposal.host_agency)
         if self.in_direction.get(direction, 0) > self.quotas.get(direction, 0):
-            return "the quota is reached"
+            return "quota_reached"
         return None
 
 
@@ -203,7 +205,7 @@ def apply_plan(
             wanted.pop((proposal.volunteer_id, proposal.placement_id))  # unchanged: keep it
             continue
         why = impossible.of(proposal)
-        cancel(session, proposal, f"no longer possible: {why}" if why else SUPERSEDED)
+        cancel(session, proposal, why or SUPERSEDED)
         released.add((proposal.sending_agency, proposal.host_agency))
     for pair, new in sorted(wanted.items()):
         proposal = Proposal(
