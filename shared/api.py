@@ -35,6 +35,10 @@ def base_app(
     api = Api(app)
     app.register_blueprint(health_blueprint(runtime.readiness))
 
+    @app.get("/.well-known/jwks.json")
+    def _jwks():  # noqa: ANN202 - public: peers fetch the keys to put in their trust list
+        return {"keys": [runtime.signing_key.public_jwk()]}
+
     @app.get("/api/v1/docs-assets/<path:filename>")
     def _docs_assets(filename: str):  # noqa: ANN202
         return send_from_directory(swagger_ui_path, filename)

@@ -19,6 +19,7 @@ from shared.events import CONTENT_TYPE, Event, encode
 from shared.logging import get_logger
 from shared.messaging.publisher import OutgoingMessage, Publisher, PublishFailed
 from shared.messaging.topology import EVENTS_EXCHANGE
+from shared.security.signing import Signer
 from shared.settings import RelaySettings
 
 log = get_logger(__name__)
@@ -94,7 +95,8 @@ class OutboxRelay:
     Each iteration claims some partitions (FOR UPDATE SKIP LOCKED on PostgreSQL), publishes their
     oldest unpublished rows in sequence order as one confirmed batch, then marks them published
     in the same transaction. A failure or a crash before that commit leaves the rows unpublished:
-    they are sent again (consumers deduplicate by event id).
+    they are sent again (consumers deduplicate by event id). With a `signer`, every message
+    carries the signature of its exact body (headers, see shared/security/signing.py).
     """
 
     def __init__(
@@ -104,12 +106,14 @@ class OutboxRelay:
         settings: RelaySettings | None = None,
         service: str = "relay",
         sleep: Callable[[float], None] = time.sleep,
+        signer: Signer | None = None,
     ):
         self.engine = engine
         self.publisher = publisher
         self.settings = settings or RelaySettings()
         self.service = service
         self._sleep = sleep
+        self.signer = signer
         self._postgres = engine.dialect.name == "postgresql"
 
     def run_once(self) -> int:
@@ -126,20 +130,22 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            messages = [
-                OutgoingMessage(
-                    exchange=EVENTS_EXCHANGE,
-                    routing_key=r.routing_key,
-                    body=r.payload.encode(),
-                    message_id=r.event_id,
-                    content_type=CONTENT_TYPE,
-                )
-                for r in rows
-            ]
+            messages = [self._message(r.event_id, r.routing_key, r.payload) for r in rows]
             self.publisher.publish_batch(messages)
             self._mark_published(conn, [r.seq for r in rows])
         PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
+
+    def _message(self, event_id: str, routing_key: str, payload: str) -> OutgoingMessage:
+        body = payload.encode()
+        return OutgoingMessage(
+            exchange=EVENTS_EXCHANGE,
+            routing_key=routing_key,
+            body=body,
+            message_id=event_id,
+            content_type=CONTENT_TYPE,
+            headers=self.signer.headers(body) if self.signer else {},
+        )
 
     def run(self, stop: threading.Event, max_backoff: float | None = None) -> None:
         """Relay until `stop` is set; back off while the broker is unreachable."""

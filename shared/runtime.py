@@ -16,6 +16,7 @@ from shared.messaging.consumer import EventConsumer, Handler
 from shared.messaging.publisher import Publisher, make_publisher
 from shared.messaging.topology import ConsumerSpec
 from shared.outbox import OutboxRelay
+from shared.security import Signer, SigningKey, TrustStore, Verifier, load_or_create_key
 from shared.settings import Settings
 
 
@@ -25,6 +26,8 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     readiness: Readiness
+    signing_key: SigningKey
+    trust: TrustStore
     background: list[threading.Thread] = field(default_factory=list)
     consumers: list[EventConsumer] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)  # service-specific settings
@@ -43,7 +46,11 @@ class Runtime:
 
     def relay(self) -> OutboxRelay:
         return OutboxRelay(
-            self.engine, self.publisher(), self.settings.relay, service=self.settings.service
+            self.engine,
+            self.publisher(),
+            self.settings.relay,
+            service=self.settings.service,
+            signer=Signer(self.signing_key),
         )
 
     def consumer(self, spec: ConsumerSpec, handler: Handler, **options: Any) -> EventConsumer:
@@ -54,6 +61,7 @@ class Runtime:
             spec,
             handler,
             self.sessions,
+            verifier=Verifier(self.trust),
             publisher=self.publisher(),
             declare_topology=m.declare_topology,
             reconnect_max_delay=m.reconnect_max_delay,
@@ -77,9 +85,13 @@ class Runtime:
 
 def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
     engine = engine or make_engine(settings.database_url)
+    security = settings.security
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
         readiness=Readiness(settings.service, engine, settings.relay.backlog_warning),
+        # The key is made on the first start (mode 0600) and never leaves its file.
+        signing_key=load_or_create_key(security.key_file, settings.principal),
+        trust=TrustStore(security.trust_list, security.trust_reload_seconds),
     )

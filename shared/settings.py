@@ -56,13 +56,28 @@ class RelaySettings:
 
 
 @dataclass(frozen=True)
+class SecuritySettings:
+    """Where this service's signing key and the network's trust list live (files, never a DB)."""
+
+    key_file: Path = Path("var/keys/signing-key.json")
+    trust_list: Path = Path("var/trust-list.json")
+    trust_reload_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
 class Settings:
     service: str
     database_url: str
     agency_code: str | None = None
     messaging: MessagingSettings = field(default_factory=MessagingSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
     log_level: str = "INFO"
+
+    @property
+    def principal(self) -> str:
+        """Who this service speaks for in the trust list: its agency, or itself."""
+        return self.agency_code or self.service
 
     @property
     def source(self) -> str:
@@ -94,11 +109,18 @@ def load(service: str, environ: Mapping[str, str], var_dir: Path | None = None) 
         partitions_per_claim=_int(environ, "OUTBOX_PARTITIONS_PER_CLAIM", 8),
         backlog_warning=_int(environ, "OUTBOX_BACKLOG_WARNING", 10_000),
     )
+    principal = agency or service
+    security = SecuritySettings(
+        key_file=Path(environ.get("SIGNING_KEY_FILE") or var_dir / "keys" / f"{principal}.json"),
+        trust_list=Path(environ.get("TRUST_LIST_FILE") or var_dir / "trust-list.json"),
+        trust_reload_seconds=_float(environ, "TRUST_LIST_RELOAD_SECONDS", 5.0),
+    )
     return Settings(
         service=service,
         database_url=environ.get("DATABASE_URL") or default_db,
         agency_code=agency,
         messaging=messaging,
         relay=relay,
+        security=security,
         log_level=environ.get("LOG_LEVEL", "INFO").upper(),
     )

@@ -247,6 +247,63 @@ def network(agencies: str, host: str, pilot: bool) -> None:
 
 
 @main.group()
+def keys() -> None:
+    """This node's event signing key and its trust list entry."""
+
+
+@keys.command("create")
+@click.option(
+    "--principal",
+    default=None,
+    help="Agency code or network service the key speaks for (default: AGENCY_CODE).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Key file to create (default: SIGNING_KEY_FILE, or var/keys/<principal>.json).",
+)
+@click.option("--not-before", default=None, help="Trust entry valid from (RFC 3339; default now).")
+@click.option("--not-after", default=None, help="Trust entry valid until (RFC 3339; default none).")
+def keys_create(
+    principal: str | None, out: Path | None, not_before: str | None, not_after: str | None
+) -> None:
+    """Create a new Ed25519 signing key (mode 0600, never overwritten) and print the public
+    entry to add to the network's trust list under the principal."""
+    import os
+    from datetime import UTC, datetime
+
+    from shared.security import create_key_file, trusted_jwk
+    from shared.settings import load
+
+    service = "registry"
+    if principal in ("matching", "notifications"):
+        service = principal
+    env = dict(os.environ)
+    if principal and service == "registry":
+        env["AGENCY_CODE"] = principal
+    try:
+        settings = load(service, env)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+    who = principal or settings.agency_code
+    if not who:
+        raise click.UsageError("give --principal (an agency code, matching or notifications)")
+    path = out or settings.security.key_file
+    try:
+        key = create_key_file(path, who)
+    except FileExistsError as exc:
+        raise click.UsageError(f"{path} exists: a key is never overwritten") from exc
+
+    def when(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+    entry = trusted_jwk(key, when(not_before) or datetime.now(UTC), when(not_after))
+    click.echo(f"created {path} (mode 0600) for {who}; its trust list entry:", err=True)
+    click.echo(json.dumps({"principal": who, "key": entry}, indent=2))
+
+
+@main.group()
 def matching() -> None:
     """Matching service operations."""
 

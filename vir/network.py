@@ -21,6 +21,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from shared.logging import get_logger
 from shared.migrations import upgrade
 from shared.runtime import Runtime
+from shared.security import load_or_create_key, trusted_jwk, write_trust_list
+from shared.security.trust import NETWORK_SERVICES
+from shared.settings import load as load_settings
 
 log = get_logger(__name__)
 
@@ -68,12 +71,42 @@ def plan(agencies: list[str]) -> list[tuple[str, str, str | None, int]]:
     return nodes
 
 
+def prepare_trust(agencies: list[str], environ: Mapping[str, str]) -> Path:
+    """The network run in one process is its own trust anchor: a key per principal (the
+    agencies, matching, notifications; kept if they exist) and a trust list naming them all.
+    Keys other than these that the list already holds (a third country added by hand) stay."""
+    import json
+
+    entries: dict[str, dict[str, Any]] = {}
+    path = Path("trust-list.json")
+    for principal in [*agencies, *NETWORK_SERVICES]:
+        env = {k: v for k, v in environ.items() if k not in ("SIGNING_KEY_FILE", "AGENCY_CODE")}
+        service = principal if principal in NETWORK_SERVICES else "registry"
+        if service == "registry":
+            env["AGENCY_CODE"] = principal
+        security = load_settings(service, env).security
+        path = security.trust_list
+        key = load_or_create_key(security.key_file, principal)
+        entries[key.kid] = {"principal": principal, "jwk": trusted_jwk(key)}
+    principals: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    if path.exists():
+        for principal, entry in json.loads(path.read_text()).get("principals", {}).items():
+            for jwk in entry.get("keys", []):
+                entries.setdefault(jwk["kid"], {"principal": principal, "jwk": jwk})
+    for item in entries.values():
+        principals.setdefault(item["principal"], {"keys": []})["keys"].append(item["jwk"])
+    write_trust_list(path, {"format": "vir-trust-list/1", "principals": principals})
+    return path
+
+
 def start(agencies: list[str], environ: Mapping[str, str], host: str = "127.0.0.1") -> list[Node]:
     var_dir = Path(environ.get("VIR_VAR_DIR", "var"))
     var_dir.mkdir(parents=True, exist_ok=True)
+    prepare_trust(agencies, environ)
     started: list[Node] = []
     for name, service, agency, port in plan(agencies):
         env = dict(environ)
+        env.pop("SIGNING_KEY_FILE", None)  # each node signs with its own principal's key
         env["DATABASE_URL"] = _database_url(environ.get("DATABASE_URL"), var_dir, name)
         if agency:
             env["AGENCY_CODE"] = agency

@@ -17,6 +17,7 @@ from shared.logging import get_logger
 from shared.messaging import topology
 from shared.messaging.publisher import OutgoingMessage, Publisher, PublishFailed, make_publisher
 from shared.messaging.topology import ConsumerSpec
+from shared.security.signing import Refused, Verifier
 
 log = get_logger(__name__)
 
@@ -30,6 +31,11 @@ CONSUMER_HEADER = "x-vir-consumer"
 PROCESSED = Counter(
     "vir_events_consumed_total", "Events taken off a queue, by outcome", ["consumer", "outcome"]
 )
+REFUSED = Counter(
+    "vir_events_refused_total",
+    "Events refused by the signature, trust list, routing or entitlement checks",
+    ["consumer", "reason"],
+)
 
 
 class PermanentError(Exception):
@@ -39,7 +45,14 @@ class PermanentError(Exception):
 class EventConsumer(ConsumerMixin):
     """Consumes one spec's queue. Every effect commits together with its inbox row, then acks.
 
+    Before anything else, `verifier` checks the signature over the raw body against the trust
+    list, then (once decoded) that the routing key is the body's own and that the signer is
+    entitled to the event (shared/security). A refused event is dead-lettered with its reason
+    code (bad-signature, unknown-key, expired-key, routing-mismatch, not-entitled), counted and
+    logged; no handler runs and no inbox row is written.
+
     Outcomes of a delivery:
+    - refused: failed the checks above: dead-lettered, never applied;
     - applied: handler ran, effect and inbox row committed, message acked;
     - duplicate: the inbox already holds (consumer, source, id): acked, handler not run;
     - retry: handler raised; the message goes to the next TTL retry queue, then acked;
@@ -56,6 +69,7 @@ class EventConsumer(ConsumerMixin):
         handler: Handler,
         session_factory: sessionmaker[Session],
         *,
+        verifier: Verifier,
         publisher: Publisher | None = None,
         prefetch_count: int = 50,
         declare_topology: bool = True,
@@ -64,6 +78,7 @@ class EventConsumer(ConsumerMixin):
         self.connection = connection
         self.spec = spec
         self.handler = handler
+        self.verifier = verifier
         self.session_factory = session_factory
         self.prefetch_count = prefetch_count
         self.declare_topology = declare_topology
@@ -141,10 +156,21 @@ class EventConsumer(ConsumerMixin):
         if self.embedded and not self._bound(message):
             message.ack()
             return
+        body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
         try:
-            event = decode(message.body)
+            signer = self.verifier.signer_of(body, message.headers)
+        except Refused as exc:
+            self._refuse(message, exc)
+            return
+        try:
+            event = decode(body)
         except InvalidEvent as exc:
             self._dead_letter(message, f"invalid event: {exc.reason} {exc.errors or ''}".strip())
+            return
+        try:
+            self.verifier.check_event(signer, event, self._original_routing_key(message))
+        except Refused as exc:
+            self._refuse(message, exc, event)
             return
         try:
             with self.session_factory.begin() as session:
@@ -161,6 +187,18 @@ class EventConsumer(ConsumerMixin):
             return
         message.ack()
         PROCESSED.labels(self.spec.name, outcome).inc()
+
+    def _refuse(self, message: Message, refused: Refused, event: Event | None = None) -> None:
+        REFUSED.labels(self.spec.name, refused.code).inc()
+        log.warning(
+            "consumer.event_refused",
+            consumer=self.spec.name,
+            reason=refused.code,
+            detail=refused.detail,
+            event_id=event.id if event else str(message.properties.get("message_id") or "")[:64],
+            event_type=event.type if event else None,
+        )
+        self._dead_letter(message, refused.reason, event)
 
     def _bound(self, message: Message) -> bool:
         key = self._original_routing_key(message)

@@ -21,6 +21,7 @@ from shared.auth import Role
 from shared.db import outbox
 from shared.messaging.publisher import ConfirmingPublisher, OutgoingMessage
 from tests.support.infra import wait_until
+from tests.support.keys import keyring
 from tests.support.nodes import running_matching, running_notifications, running_registry, serving
 from tests.support.registry import pilot_between, volunteer_payload
 
@@ -208,7 +209,11 @@ def test_a_confirmed_match_informs_everyone_who_must_know(
             publisher.publish_batch(
                 [
                     OutgoingMessage(
-                        "vir.events", row.routing_key, row.payload.encode(), message_id="again"
+                        "vir.events",
+                        row.routing_key,
+                        row.payload.encode(),
+                        message_id="again",
+                        headers=keyring().headers(row.payload.encode(), "matching"),
                     )
                 ]
             )

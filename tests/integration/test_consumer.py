@@ -13,6 +13,7 @@ from shared.messaging.consumer import REASON_HEADER, PermanentError
 from shared.messaging.topology import ConsumerSpec
 from tests.support import effects
 from tests.support.infra import get_messages, queue_depth, wait_until
+from tests.support.keys import keyring
 from tests.support.running import running_consumer
 
 pytestmark = pytest.mark.integration
@@ -27,6 +28,7 @@ def engine(pg_url):
 
 
 def _publish_raw(amqp_url: str, body: bytes, routing_key: str = "volunteer.withdrawn.TG") -> None:
+    """Publish `body` as TG's node would: signed with TG's key, whatever the body holds."""
     with Connection(amqp_url) as conn:
         Producer(conn.default_channel).publish(
             body,
@@ -34,6 +36,7 @@ def _publish_raw(amqp_url: str, body: bytes, routing_key: str = "volunteer.withd
             routing_key=routing_key,
             content_type="application/cloudevents+json",
             content_encoding="binary",
+            headers=keyring().headers(body, "TG"),
         )
 
 

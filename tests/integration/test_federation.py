@@ -31,6 +31,7 @@ from shared.settings import RelaySettings
 from tests.support import effects, infra
 from tests.support import federation as fed
 from tests.support.infra import wait_until
+from tests.support.keys import keyring
 from tests.support.running import running_consumer, running_relay
 
 pytestmark = pytest.mark.integration
@@ -118,7 +119,9 @@ def test_two_countries_cut_apart_both_keep_working_and_catch_up_with_nothing_los
                         country.engine, country.url, effects.SPEC, effects.record_effect
                     )
                 )
-                stack.enter_context(running_relay(country.engine, country.url))
+                stack.enter_context(
+                    running_relay(country.engine, country.url, principal=country.code)
+                )
             duplicates_before = _duplicate_deliveries()
 
             # 1. Linked: each side gets its own events and the other's.
@@ -309,7 +312,12 @@ def test_the_generated_definitions_import_and_each_service_user_is_confined_to_i
         relay_publisher = ConfirmingPublisher(
             url("relay-registry-tg"), confirm_timeout=5, heartbeat=10, declare_topology=False
         )
-        relay_loop = OutboxRelay(engine, relay_publisher, RelaySettings(idle_delay=0.05))
+        relay_loop = OutboxRelay(
+            engine,
+            relay_publisher,
+            RelaySettings(idle_delay=0.05),
+            signer=keyring().signer("TG"),
+        )
         stop = threading.Event()
         thread = threading.Thread(target=relay_loop.run, args=(stop, 0.5), daemon=True)
         spec = topology.notifications_consumer("TG")

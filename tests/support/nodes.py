@@ -20,6 +20,7 @@ from shared.migrations import upgrade
 from shared.runtime import Runtime
 from tests.support import infra
 from tests.support.infra import wait_until
+from tests.support.keys import keyring
 from tests.support.registry import RegistryNode, start_registry
 
 
@@ -60,7 +61,9 @@ def start_matching(
     database_url: str, amqp_url: str = "memory://", ttl: timedelta | None = None
 ) -> MatchingNode:
     upgrade("matching", database_url)
-    settings = matching_settings({"DATABASE_URL": database_url, "AMQP_URL": amqp_url})
+    settings = matching_settings(
+        {"DATABASE_URL": database_url, "AMQP_URL": amqp_url, **keyring().env("matching")}
+    )
     runtime = matching_bootstrap.bootstrap(settings, ttl=ttl or timedelta(days=14))
     tokens = {}
     with runtime.engine.begin() as conn:
@@ -113,7 +116,11 @@ def running_notifications(amqp_url: str, agency: str | None, options: Any) -> It
 
     database = infra.create_database()
     upgrade("notifications", database)
-    env = {"DATABASE_URL": database, "AMQP_URL": amqp_url}
+    env = {
+        "DATABASE_URL": database,
+        "AMQP_URL": amqp_url,
+        **keyring().env(agency or "notifications"),
+    }
     if agency:
         env["AGENCY_CODE"] = agency
     runtime = notifications_bootstrap.bootstrap(notifications_settings(env), options=options)

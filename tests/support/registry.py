@@ -18,6 +18,7 @@ from shared.auth import Role
 from shared.db import outbox
 from shared.migrations import upgrade
 from shared.runtime import Runtime
+from tests.support.keys import keyring
 
 
 @dataclass
@@ -57,7 +58,12 @@ class RegistryNode:
 def start_registry(agency: str, database_url: str, amqp_url: str = "memory://") -> RegistryNode:
     upgrade("registry", database_url)
     settings = load_settings(
-        {"AGENCY_CODE": agency, "DATABASE_URL": database_url, "AMQP_URL": amqp_url}
+        {
+            "AGENCY_CODE": agency,
+            "DATABASE_URL": database_url,
+            "AMQP_URL": amqp_url,
+            **keyring().env(agency),
+        }
     )
     runtime = bootstrap(settings)
     node = RegistryNode(agency=agency, app=create_app(runtime=runtime), runtime=runtime)

@@ -10,6 +10,7 @@ from kombu import Connection
 from shared.db import make_engine, make_session_factory
 from shared.messaging.consumer import EventConsumer
 from tests.support.effects import SPEC, record_effect
+from tests.support.keys import keyring
 
 
 def main(database_url: str, amqp_url: str, prefetch: int) -> None:
@@ -19,6 +20,7 @@ def main(database_url: str, amqp_url: str, prefetch: int) -> None:
         SPEC,
         record_effect,
         make_session_factory(engine),
+        verifier=keyring().verifier(),
         prefetch_count=prefetch,
         reconnect_max_delay=1.0,
     )

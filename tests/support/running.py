@@ -16,6 +16,7 @@ from shared.messaging.topology import ConsumerSpec
 from shared.outbox import OutboxRelay
 from shared.settings import RelaySettings
 from tests.support.infra import wait_until
+from tests.support.keys import keyring
 
 
 @contextmanager
@@ -28,7 +29,7 @@ def running_consumer(
         handler,
         make_session_factory(engine),
         reconnect_max_delay=1.0,
-        **options,  # type: ignore[arg-type]
+        **{"verifier": keyring().verifier(), **options},  # type: ignore[arg-type]
     )
     thread = threading.Thread(target=consumer.run, daemon=True)
     thread.start()
@@ -42,12 +43,18 @@ def running_consumer(
 
 @contextmanager
 def running_relay(
-    engine: Engine, amqp_url: str, batch_size: int = 1000, **options: object
+    engine: Engine,
+    amqp_url: str,
+    batch_size: int = 1000,
+    principal: str = "TG",
+    **options: object,
 ) -> Iterator[OutboxRelay]:
+    """A relay signing as `principal` (the test events of tests/support/effects are TG's)."""
     relay = OutboxRelay(
         engine,
         ConfirmingPublisher(amqp_url, confirm_timeout=5, heartbeat=10),
         RelaySettings(batch_size=batch_size, idle_delay=0.05, **options),  # type: ignore[arg-type]
+        signer=keyring().signer(principal),
     )
     stop = threading.Event()
     thread = threading.Thread(target=relay.run, args=(stop, 0.5), daemon=True)
