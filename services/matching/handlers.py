@@ -35,6 +35,7 @@ from services.matching.adapters.orm import (
 )
 from shared.events import Event, new_event
 from shared.logging import get_logger
+from shared.messaging.consumer import PermanentError
 from shared.outbox import add_event
 
 log = get_logger(__name__)
@@ -255,7 +256,7 @@ def _status(agreement: AgreementView) -> str:
 def agreement_terms(event: Event, session: Session) -> None:
     d = event.data
     row = session.get(AgreementView, d["agreement_id"])
-    if row is not None and row.revision >= d["revision"] and event.type != "agreement.activated":
+    if row is not None and row.revision >= d["revision"]:
         return
     if row is None:
         row = AgreementView(id=d["agreement_id"], approvals={})
@@ -270,8 +271,6 @@ def agreement_terms(event: Event, session: Session) -> None:
     row.balance_tolerance = d["balance_tolerance"]
     row.fields_of_cooperation = list(d["fields_of_cooperation"])
     row.terms_hash, row.revision = d["terms_hash"], d["revision"]
-    if event.type == "agreement.activated":
-        row.approvals = dict.fromkeys(row.parties, row.terms_hash)
     row.status = _status(row)
     row.dirty = True
 
@@ -288,10 +287,23 @@ def agreement_approved(event: Event, session: Session) -> None:
     row.dirty = True
 
 
+def agreement_activated(event: Event, session: Session) -> None:
+    """Activation follows from the parties' approvals, applied one by one; one party's word
+    that an agreement is active is not enough (it would let a party set the terms alone)."""
+    d = event.data
+    row = session.get(AgreementView, d["agreement_id"])
+    if row is None or d["revision"] > row.revision:
+        raise NotYet(f"agreement {d['agreement_id']} revision {d['revision']} not known yet")
+    if row.terms_hash == d["terms_hash"] and row.status != "active":
+        log.info("agreement.activation_before_approvals", agreement_id=row.id)
+
+
 def agreement_terminated(event: Event, session: Session) -> None:
     row = session.get(AgreementView, event.data["agreement_id"])
     if row is None:
         raise NotYet(f"agreement {event.data['agreement_id']} not known yet")
+    if event.data["agency"] not in row.parties:
+        raise PermanentError(f"{event.data['agency']} is not a party of agreement {row.id}")
     row.status, row.dirty = "terminated", False
     for proposal in session.scalars(
         select(Proposal).where(Proposal.agreement_id == row.id, Proposal.status == "proposed")
@@ -364,7 +376,7 @@ HANDLERS: dict[str, Callable[[Event, Session], None]] = {
     "placement.closed": placement_closed,
     "agreement.proposed": agreement_terms,
     "agreement.amended": agreement_terms,
-    "agreement.activated": agreement_terms,
+    "agreement.activated": agreement_activated,
     "agreement.approved": agreement_approved,
     "agreement.terminated": agreement_terminated,
     "match.accepted": match_decided,

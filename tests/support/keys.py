@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from shared.security import (
 )
 
 PRINCIPALS = ("TG", "ML", "NE", "matching", "notifications")
+# Each principal also has a key whose validity ended long ago (still in the trust list).
+EXPIRED_WINDOW = (datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC))
 KEYRING_ENV = "VIR_TEST_KEYRING"
 
 
@@ -52,6 +55,9 @@ class Keyring:
             "TRUST_LIST_FILE": str(self.trust_list),
             "TRUST_LIST_RELOAD_SECONDS": "0.2",
         }
+
+    def expired_key(self, principal: str) -> SigningKey:
+        return load_or_create_key(self.directory / f"{principal}-expired.json", principal)
 
     def signer(self, principal: str) -> Signer:
         return Signer(self.key(principal))
@@ -78,7 +84,12 @@ def keyring() -> Keyring:
     if not ring.trust_list.exists():
         write_trust_list(
             ring.trust_list,
-            trust_list_document((p, trusted_jwk(ring.key(p))) for p in PRINCIPALS),
+            trust_list_document(
+                [
+                    *((p, trusted_jwk(ring.key(p))) for p in PRINCIPALS),
+                    *((p, trusted_jwk(ring.expired_key(p), *EXPIRED_WINDOW)) for p in PRINCIPALS),
+                ]
+            ),
         )
     os.environ[KEYRING_ENV] = str(directory)  # subprocesses of the tests use the same keys
     return ring

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,9 +35,11 @@ def _start_workers(runtime: Runtime, consumers: list, jobs: list) -> None:
 
 
 @contextmanager
-def running_registry(agency: str, amqp_url: str) -> Iterator[RegistryNode]:
+def running_registry(
+    agency: str, amqp_url: str, env: Mapping[str, str] | None = None
+) -> Iterator[RegistryNode]:
     database = infra.create_database()
-    node = start_registry(agency, database, amqp_url)
+    node = start_registry(agency, database, amqp_url, env)
     _start_workers(node.runtime, registry_consumers(node.runtime), [])
     try:
         yield node
@@ -58,11 +60,19 @@ class MatchingNode:
 
 
 def start_matching(
-    database_url: str, amqp_url: str = "memory://", ttl: timedelta | None = None
+    database_url: str,
+    amqp_url: str = "memory://",
+    ttl: timedelta | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> MatchingNode:
     upgrade("matching", database_url)
     settings = matching_settings(
-        {"DATABASE_URL": database_url, "AMQP_URL": amqp_url, **keyring().env("matching")}
+        {
+            "DATABASE_URL": database_url,
+            "AMQP_URL": amqp_url,
+            **keyring().env("matching"),
+            **(env or {}),
+        }
     )
     runtime = matching_bootstrap.bootstrap(settings, ttl=ttl or timedelta(days=14))
     tokens = {}
@@ -76,9 +86,11 @@ def start_matching(
 
 
 @contextmanager
-def running_matching(amqp_url: str, ttl: timedelta | None = None) -> Iterator[MatchingNode]:
+def running_matching(
+    amqp_url: str, ttl: timedelta | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[MatchingNode]:
     database = infra.create_database()
-    node = start_matching(database, amqp_url, ttl)
+    node = start_matching(database, amqp_url, ttl, env)
     runtime = node.runtime
     _start_workers(
         runtime,

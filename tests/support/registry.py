@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +56,13 @@ class RegistryNode:
             return conn.execute(select(func.count()).select_from(Volunteer)).scalar_one()
 
 
-def start_registry(agency: str, database_url: str, amqp_url: str = "memory://") -> RegistryNode:
+def start_registry(
+    agency: str,
+    database_url: str,
+    amqp_url: str = "memory://",
+    env: Mapping[str, str] | None = None,
+) -> RegistryNode:
+    """`env` overrides settings (e.g. TRUST_LIST_FILE for a network with its own trust list)."""
     upgrade("registry", database_url)
     settings = load_settings(
         {
@@ -63,6 +70,7 @@ def start_registry(agency: str, database_url: str, amqp_url: str = "memory://") 
             "DATABASE_URL": database_url,
             "AMQP_URL": amqp_url,
             **keyring().env(agency),
+            **(env or {}),
         }
     )
     runtime = bootstrap(settings)

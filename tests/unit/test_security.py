@@ -29,34 +29,9 @@ from shared.security import (
     write_trust_list,
 )
 from shared.security.trust import TrustListError, parse_trust_list
+from tests.support.forgery import ENTITLED
 
 NOW = datetime(2027, 6, 1, tzinfo=UTC)
-
-# Who may publish each example of shared/events/examples.py, and one principal who may not.
-ENTITLED = {
-    "volunteer.registered": ("TG", "ML"),
-    "volunteer.updated": ("TG", "NE"),
-    "volunteer.withdrawn": ("TG", "matching"),
-    "placement.published": ("ML", "TG"),
-    "placement.updated": ("ML", "notifications"),
-    "placement.closed": ("ML", "TG"),
-    "agreement.proposed": ("TG", "ML"),  # ML is a party, but not the proposer named first
-    "agreement.approved": ("ML", "TG"),  # TG is a party, but data.agency is ML
-    "agreement.activated": ("TG", "NE"),
-    "agreement.amended": ("ML", "NE"),
-    "agreement.terminated": ("TG", "ML"),
-    "match.proposed": ("matching", "TG"),
-    "match.confirmed": ("matching", "ML"),
-    "match.cancelled": ("matching", "notifications"),
-    "match.accepted": ("ML", "TG"),
-    "match.declined": ("ML", "NE"),
-    "mobility.started": ("TG", "NE"),
-    "mobility.report_submitted": ("ML", "TG"),
-    "mobility.completed": ("ML", "matching"),
-    "mobility.interrupted": ("TG", "NE"),
-    "notification.delivered": ("notifications", "TG"),
-    "notification.failed": ("notifications", "matching"),
-}
 
 
 def source_of(principal: str, service: str = "registry") -> str:
