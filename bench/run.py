@@ -15,6 +15,7 @@ BENCHMARKS = [
     "bench.dashboard_pages",
     "bench.matching_plan",
     "bench.matching_stability",
+    "bench.signing",
 ]
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -303,6 +303,32 @@ def keys_create(
     click.echo(json.dumps({"principal": who, "key": entry}, indent=2))
 
 
+@keys.command("trust-list")
+@click.argument("entries", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Trust list."
+)
+def keys_trust_list(entries: tuple[Path, ...], output: Path) -> None:
+    """Add the ENTRIES printed by `vir keys create` (files of {"principal", "key"}) to the trust
+    list OUTPUT (created if missing), replacing the file atomically; re-adding a kid updates it
+    (e.g. to set the not_after that ends a rotation's overlap)."""
+    from shared.security import write_trust_list
+    from shared.security.trust import FORMAT
+
+    document = json.loads(output.read_text()) if output.exists() else {"format": FORMAT}
+    principals = document.setdefault("principals", {})
+    for path in entries:
+        entry = json.loads(path.read_text())
+        keys = principals.setdefault(entry["principal"], {"keys": []})["keys"]
+        keys[:] = [k for k in keys if k["kid"] != entry["key"]["kid"]] + [entry["key"]]
+    try:
+        write_trust_list(output, document)
+    except ValueError as exc:
+        raise click.UsageError(f"not a valid trust list: {exc}") from exc
+    total = sum(len(p["keys"]) for p in principals.values())
+    click.echo(f"{output}: {len(principals)} principals, {total} keys")
+
+
 @main.group()
 def matching() -> None:
     """Matching service operations."""

@@ -10,6 +10,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from shared.events.contracts import CATALOG, dataschema_uri
 from shared.events.examples import EXAMPLES
 from shared.messaging.topology import EVENTS_EXCHANGE, PUBLIC_EXCHANGE
+from shared.security.signing import KEY_ID_HEADER, SIGNATURE_HEADER
 
 
 def _schemas() -> dict[str, Any]:
@@ -28,6 +29,29 @@ def _message_name(type_: str, version: int) -> str:
     return f"{type_.replace('.', '_')}_v{version}"
 
 
+# Every message on vir.events is signed by its publisher (shared/security/signing.py).
+SIGNATURE_HEADERS: dict[str, Any] = {
+    "type": "object",
+    "required": [SIGNATURE_HEADER, KEY_ID_HEADER],
+    "properties": {
+        SIGNATURE_HEADER: {
+            "type": "string",
+            "description": (
+                "base64url (no padding) Ed25519 signature over the exact body bytes, by the key "
+                "named in x-vir-key-id"
+            ),
+        },
+        KEY_ID_HEADER: {
+            "type": "string",
+            "description": (
+                "kid of the signing key in the network's trust list; the principal holding it "
+                "must be the one `source` names and be entitled to the event type"
+            ),
+        },
+    },
+}
+
+
 def document() -> dict[str, Any]:
     schemas = _schemas()
     messages: dict[str, Any] = {}
@@ -38,6 +62,7 @@ def document() -> dict[str, Any]:
             "title": c.type,
             "summary": c.summary,
             "contentType": "application/cloudevents+json",
+            "headers": SIGNATURE_HEADERS,
             "payload": {
                 "type": "object",
                 "required": [
@@ -99,7 +124,9 @@ def document() -> dict[str, Any]:
                 "Events between national volunteering agencies. CloudEvents 1.0 structured JSON. "
                 "Routing key <type>.<agency codes concerned>: `agreement.#` is every agreement "
                 "event, `#.ML.#` everything concerning Mali. The partner feed carries the same "
-                "routing with payloads reduced to an allow-list of fields: no personal data."
+                "routing with payloads reduced to an allow-list of fields: no personal data. "
+                "Every event is signed (AMQP headers x-vir-signature, x-vir-key-id); consumers "
+                "dead-letter events whose signature, key, routing key or entitlement fails."
             ),
         },
         "defaultContentType": "application/cloudevents+json",

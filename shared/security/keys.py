@@ -57,11 +57,20 @@ def create_key_file(path: Path, principal: str, kid: str | None = None) -> Signi
     raw = key.private.private_bytes_raw()
     document = {**key.public_jwk(), "d": b64url(raw), "principal": principal}
     path.parent.mkdir(parents=True, exist_ok=True)
-    # O_EXCL: two processes starting at once never overwrite each other's key.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(document, f, indent=2)
-        f.write("\n")
+    if path.exists():
+        raise FileExistsError(str(path))
+    # Written whole under a private name, then linked into place: link() fails if the file
+    # exists, so two processes starting at once (API and relay) never overwrite each other's
+    # key, and no one ever reads a half-written file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(document, f, indent=2)
+            f.write("\n")
+        os.link(tmp, path)
+    finally:
+        tmp.unlink()
     return key
 
 

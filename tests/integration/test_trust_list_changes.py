@@ -140,3 +140,19 @@ def test_a_rotated_key_verifies_during_the_overlap_and_is_refused_after(pg_url, 
         assert late_old not in effects.tally(engine).ids
     finally:
         engine.dispose()
+
+
+def test_each_service_serves_its_public_key_as_jwks_without_authentication(pg_url):
+    from tests.support.registry import start_registry
+
+    node = start_registry("TG", pg_url)
+    try:
+        answer = node.call("GET", "/.well-known/jwks.json", who=None)
+        assert answer.status_code == 200
+        (key,) = answer.json["keys"]
+        assert key["kid"] == keyring().key("TG").kid
+        assert key["x"] == keyring().key("TG").public_x()
+        assert (key["kty"], key["crv"], key["alg"]) == ("OKP", "Ed25519", "EdDSA")
+        assert "d" not in key
+    finally:
+        node.runtime.shutdown()

@@ -270,12 +270,35 @@ def test_notifications_send_their_e_mails_to_the_mail_catcher():
     for name, service in notifications.items():
         env = service["environment"]
         assert (env["SMTP_HOST"], env["SMTP_PORT"]) == ("mailcatcher", "1025"), name
-        assert "MAIL_DIR" not in env and not service.get("volumes"), name
+        # No mail directory: only the signing key and the trust list are mounted.
+        assert "MAIL_DIR" not in env, name
+        assert {t for _, t, _ in _volumes(service)} == {"/var/lib/vir/keys", "/etc/vir/trust"}
         if service["command"][0] == "consume":  # the dispatcher sends the e-mails
             assert service["depends_on"]["mailcatcher"] == {"condition": "service_healthy"}
     # The app image installs the main dependencies only.
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert any(d.startswith("aiosmtpd==") for d in project["dependencies"])
+
+
+def test_each_service_signs_with_its_principals_key_and_reads_the_trust_list():
+    for name, service in _app_services().items():
+        principal = next(
+            p
+            for p, prefixes in {
+                "tg": ("registry-tg", "notifications-tg"),
+                "ml": ("registry-ml", "notifications-ml"),
+                "matching": ("matching",),
+                "notifications": ("notifications",),
+            }.items()
+            if name.startswith(prefixes)
+        )
+        mounts = {(Path(source).name, target, mode) for source, target, mode in _volumes(service)}
+        assert mounts == {
+            (f"keys-{principal}", "/var/lib/vir/keys", "rw"),
+            ("trust", "/etc/vir/trust", "ro"),
+        }, name
+        assert service["environment"]["TRUST_LIST_FILE"] == "/etc/vir/trust/trust-list.json"
+        assert "SIGNING_KEY_FILE" not in service["environment"]  # one file per principal
 
 
 def test_restart_policies_health_checks_and_local_only_ports():

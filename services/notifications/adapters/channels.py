@@ -26,5 +26,7 @@ def build(runtime: Runtime, options: Options) -> dict[str, Channel]:
         from services.notifications.adapters.webhook import WebhookChannel
 
         channels["webhook"] = WebhookChannel(allowed_hosts=options.webhook_allowed_hosts)
-        channels["amqp"] = PublicFeedChannel(runtime.publisher())
+        from shared.security import Signer
+
+        channels["amqp"] = PublicFeedChannel(runtime.publisher(), Signer(runtime.signing_key))
     return channels
