@@ -23,6 +23,7 @@ from shared import inbox
 from shared.db import inbox as inbox_table
 from shared.events import Event, decode
 from shared.logging import get_logger
+from shared.security import entitlement_error
 
 log = get_logger(__name__)
 CONSUMER = "matching"
@@ -104,6 +105,12 @@ def rebuild(
     replayed = duplicates = 0
     for feed in feeds:
         for event in _events(feed, fetch, page_size):
+            # A node's feed speaks for that agency only: the same entitlement table as on the
+            # broker (the feed is fetched with a token, so there is no signature to check).
+            refused = entitlement_error(feed.agency, event)
+            if refused:
+                log.warning("matching.rebuild_refused", event_id=event.id, reason=refused)
+                continue
             outcome = _apply(sessions, event)
             if outcome is None:
                 pending.append(event)

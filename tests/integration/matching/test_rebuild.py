@@ -89,3 +89,38 @@ def test_rebuild_refuses_a_malformed_feed_option(pg_url):
         text=True,
     )
     assert bad.returncode != 0 and "AGENCY=URL=TOKEN" in bad.stderr
+
+
+def test_a_feed_speaks_only_for_its_own_agency(pg_url):
+    """ML's feed carrying an event in TG's name (a TG volunteer) is skipped, ML's own applies."""
+    import json
+
+    from services.matching.rebuild import Feed, rebuild
+    from shared.events import encode
+    from shared.events.examples import EXAMPLES
+    from tests.support.forgery import event_as
+
+    agencies, data = EXAMPLES["volunteer.registered"]
+    in_tg_name = event_as("volunteer.registered", "/agencies/TG/registry", agencies, data)
+    own = event_as(
+        "volunteer.registered",
+        "/agencies/ML/registry",
+        ["ML"],
+        {**data, "volunteer_id": "vol-ml-0001", "agency": "ML"},
+    )
+    pages = [[in_tg_name, own], []]
+
+    def fetch(url, headers, params):
+        page = pages.pop(0)
+        events = [{"event": json.loads(encode(e))} for e in page]
+        return {"events": events, "next_after": 2}
+
+    matching = start_matching(pg_url, ttl=timedelta(days=14))
+    try:
+        report = rebuild(matching.runtime.sessions, [Feed("ML", "http://ml", "t")], fetch=fetch)
+        assert report.replayed == 1
+        with matching.runtime.sessions() as session:
+            assert session.get(VolunteerView, "vol-ml-0001") is not None
+            assert session.get(VolunteerView, data["volunteer_id"]) is None
+    finally:
+        matching.runtime.shutdown()
