@@ -90,6 +90,9 @@ def test_a_failing_handler_is_retried_with_backoff_then_dead_lettered(engine, am
     headers = dead[0]["properties"]["headers"]
     assert headers[REASON_HEADER].startswith("gave up after 2 retries: RuntimeError(")
     assert headers["x-vir-attempt"] == 2
+    # The retries and the dead letter keep the original signature: it verified on each attempt.
+    assert headers["x-vir-key-id"] == keyring().key("TG").kid
+    assert headers["x-vir-signature"] == keyring().headers(encode(event), "TG")["x-vir-signature"]
     assert effects.tally(engine).applied == 0
 
 
