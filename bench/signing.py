@@ -38,7 +38,7 @@ from tests.support import infra
 
 NAME = "signing"
 EVENTS = 10_000
-ROUNDS = 3
+ROUNDS = 5
 TARGET_RATIO = 0.8
 
 
