@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from services.notifications.adapters.orm import Delivery
@@ -168,6 +169,8 @@ def _deliveries(engine) -> int:
 @pytest.mark.parametrize("type_", sorted(ENTITLED))
 def test_a_forged_event_is_dead_lettered_with_its_reason_and_changes_nothing(network, type_, kind):
     deliveries_before = [_deliveries(e) for e in network.notifications]
+    counted = {"consumer": "audit", "reason": EXPECTED[kind]}
+    refused_before = REGISTRY.get_sample_value("vir_events_refused_total", counted) or 0
     body, headers, key, event_id = forge(kind, type_, network.files)
     publish(network.amqp_url, body, key, headers, event_id)
 
@@ -175,6 +178,7 @@ def test_a_forged_event_is_dead_lettered_with_its_reason_and_changes_nothing(net
     assert "audit" in hearing
     reasons = network.dead.reasons(event_id, hearing)
     assert all(r.startswith(EXPECTED[kind] + ": ") for r in reasons.values()), reasons
+    assert REGISTRY.get_sample_value("vir_events_refused_total", counted) == refused_before + 1
     for name, engine in network.engines.items():
         assert _inbox_rows(engine, event_id) == 0, name
     assert event_id not in effects.tally(network.audit_engine).ids
