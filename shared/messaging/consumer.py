@@ -168,7 +168,7 @@ class EventConsumer(ConsumerMixin):
             self._dead_letter(message, f"invalid event: {exc.reason} {exc.errors or ''}".strip())
             return
         try:
-            self.verifier.check_event(signer, event, self._original_routing_key(message))
+            self.verifier.check_event(signer, event, self._routing_key_to_check(message))
         except Refused as exc:
             self._refuse(message, exc, event)
             return
@@ -199,6 +199,15 @@ class EventConsumer(ConsumerMixin):
             event_type=event.type if event else None,
         )
         self._dead_letter(message, refused.reason, event)
+
+    def _routing_key_to_check(self, message: Message) -> str:
+        # Straight off the events exchange (or a federation link into it), the broker's routing
+        # key is the truth and a publisher's x-vir-routing-key header is not believed; a retry
+        # comes back through the default exchange and keeps its original key in the header.
+        info = message.delivery_info or {}
+        if info.get("exchange") == self.spec.exchange:
+            return str(info.get("routing_key", ""))
+        return self._original_routing_key(message)
 
     def _bound(self, message: Message) -> bool:
         key = self._original_routing_key(message)

@@ -20,6 +20,7 @@ from shared.events import encode
 from shared.events.contracts import EVENT_TYPES
 from shared.events.examples import EXAMPLES
 from shared.messaging import topology
+from shared.messaging.consumer import ROUTING_KEY_HEADER
 from shared.security import Signer
 from tests.support import effects, infra
 from tests.support.forgery import (
@@ -39,12 +40,21 @@ from tests.support.running import running_consumer
 pytestmark = pytest.mark.integration
 
 AUDIT = topology.ConsumerSpec(name="audit", bindings=("#",), retry_delays_ms=(100,))
-KINDS = ("not-entitled", "wrong-signer", "tampered", "replayed", "unknown-key", "expired-key")
+KINDS = (
+    "not-entitled",
+    "wrong-signer",
+    "tampered",
+    "replayed",
+    "replayed-with-header",
+    "unknown-key",
+    "expired-key",
+)
 EXPECTED = {
     "not-entitled": "not-entitled",
     "wrong-signer": "not-entitled",
     "tampered": "bad-signature",
     "replayed": "routing-mismatch",
+    "replayed-with-header": "routing-mismatch",
     "unknown-key": "unknown-key",
     "expired-key": "expired-key",
 }
@@ -144,8 +154,10 @@ def forge(kind: str, type_: str, files: Path):
         headers = keyring().headers(body, other)
     elif kind == "tampered":
         body = encode(dataclasses.replace(event, subject=event.subject + "-tampered"))
-    elif kind == "replayed":
+    elif kind.startswith("replayed"):
         key = ".".join((_sibling(type_), *event.agencies))
+        if kind == "replayed-with-header":  # claims to be a retry of the body's own key
+            headers = {**headers, ROUTING_KEY_HEADER: event.routing_key}
     elif kind == "unknown-key":
         headers = stranger_signer(files, legit).headers(body)
     elif kind == "expired-key":
