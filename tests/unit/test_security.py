@@ -205,3 +205,24 @@ def test_a_malformed_trust_list_is_refused(keys, mutate):
     mutate(document)
     with pytest.raises(TrustListError):
         parse_trust_list(document)
+
+
+def test_the_demo_network_makes_its_keys_and_trust_list_and_keeps_added_principals(tmp_path):
+    from shared.security import load_trust_list
+    from vir.network import prepare_trust
+
+    env = {"VIR_VAR_DIR": str(tmp_path)}
+    path = prepare_trust(["TG", "ML"], env)
+    assert path == tmp_path / "trust-list.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    for principal in ("TG", "ML", "matching", "notifications"):
+        assert stat.S_IMODE(os.stat(tmp_path / "keys" / f"{principal}.json").st_mode) == 0o600
+    first = load_trust_list(path)
+    assert first.principals() == {"TG", "ML", "matching", "notifications"}
+    # A third country added by hand stays when the network starts again; keys are kept.
+    ne = create_key_file(tmp_path / "ne.json", "NE")
+    document = json.loads(path.read_text())
+    document["principals"]["NE"] = {"keys": [trusted_jwk(ne)]}
+    write_trust_list(path, document)
+    again = load_trust_list(prepare_trust(["TG", "ML"], env))
+    assert set(again.keys) == set(first.keys) | {ne.kid}
