@@ -110,7 +110,7 @@ def test_ml_cannot_accept_a_match_in_tgs_name(pilot):
         what="ML's own acceptance applied by matching",
     )
     data = {k: match[k] for k in ("agreement_id", "volunteer_id", "placement_id")}
-    data |= {"match_id": match["id"], "agency": "TG", "reason": None}
+    data |= {"match_id": match["id"], "agency": "TG"}
     for source in ("/agencies/ML/registry", "/agencies/TG/registry"):
         forged = event_as("match.accepted", source, ["TG", "ML"], data)
         publish_signed(pilot.amqp_url, forged, "ML")
@@ -162,7 +162,7 @@ def test_proposed_and_confirmed_bodies_under_an_accepted_routing_key_are_refused
     }
     bodies = [
         event_as("match.proposed", "/network/matching", ["TG", "ML"], {**base, "score": 0.9}),
-        event_as("match.confirmed", "/network/matching", ["TG", "ML"], {**base, "reason": None}),
+        event_as("match.confirmed", "/network/matching", ["TG", "ML"], base),
     ]
     for forged in bodies:
         publish_signed(pilot.amqp_url, forged, "ML", routing_key="match.accepted.TG.ML")
