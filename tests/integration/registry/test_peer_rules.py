@@ -11,10 +11,11 @@ import pytest
 from kombu import Connection, Exchange, Producer
 
 from services.registry.bootstrap import event_consumers
-from shared.events import encode, new_event
+from shared.events import new_event
 from shared.messaging.consumer import REASON_HEADER
 from tests.support import infra
 from tests.support.infra import get_messages, queue_depth, wait_until
+from tests.support.keys import keyring
 from tests.support.registry import PILOT_TERMS, RegistryNode, start_registry, volunteer_payload
 
 pytestmark = pytest.mark.integration
@@ -39,10 +40,14 @@ def tg(amqp_url) -> Iterator[tuple[RegistryNode, Any]]:
 
 
 def _publish(amqp_url: str, type_: str, data: dict, source: str, agencies=("TG", "ML")) -> None:
+    """Signed by the principal `source` names, so the event passes the signature and entitlement
+    checks and reaches the domain rules this test is about."""
     event = new_event(type_, source=source, subject="forged", agencies=agencies, data=data)
+    body, headers = keyring().signed(event)
     with Connection(amqp_url) as conn:
         Producer(conn.default_channel).publish(
-            encode(event),
+            body,
+            headers=headers,
             exchange=Exchange("vir.events", type="topic"),
             routing_key=event.routing_key,
             message_id=event.id,
@@ -107,16 +112,21 @@ def test_match_and_mobility_events_the_rules_refuse_are_dead_lettered_and_change
     step = {k: mobility[k] for k in ("match_id", "agreement_id", "sending_agency", "host_agency")}
     step["mobility_id"] = mobility["id"]
     _publish(amqp_url, "mobility.completed", {**step, "on": "2028-07-31"}, ML)
+    # NE, signing as itself, names itself host of TG and ML's mobility: the signature and the
+    # entitlement table let it through (NE is the host the event names); the rules do not.
     _publish(
         amqp_url,
         "mobility.started",
         {**step, "host_agency": "NE", "on": "2027-10-02"},
-        ML,
-        agencies=("TG", "ML"),
+        "/agencies/NE/registry",
+        agencies=("TG", "NE"),
     )
     reasons = _dead(vhost, spec, 2)
     assert any("cannot be completed" in r for r in reasons), reasons
-    assert any("host_agency differs" in r for r in reasons), reasons
+    assert any(
+        "refused by the rules" in r and ("host_agency differs" in r or "NE is not a party" in r)
+        for r in reasons
+    ), reasons
     after = _get(node, f"/api/v1/mobilities/{mobility['id']}")
     assert after["status"] == "pre_departure" and after["ended_on"] is None
     assert _get(node, f"/api/v1/volunteers/{volunteer['id']}")["status"] == "matched"
@@ -129,7 +139,7 @@ def test_agreement_events_in_another_partys_name_are_dead_lettered_and_change_no
     # ML proposes terms TG never approved: TG's copy holds ML's approval only.
     terms = {
         "agreement_id": "agr-ml-tg",
-        "parties": ["TG", "ML"],
+        "parties": ["ML", "TG"],  # the proposer first, as the entitlement table requires
         "start": "2027-09-01",
         "end": "2028-12-31",
         "quotas": [
@@ -143,7 +153,7 @@ def test_agreement_events_in_another_partys_name_are_dead_lettered_and_change_no
     from services.registry.domain.agreements import terms_from_data
 
     terms["terms_hash"] = terms_from_data(terms).hash()
-    _publish(amqp_url, "agreement.proposed", terms, ML)
+    _publish(amqp_url, "agreement.proposed", terms, ML, agencies=("ML", "TG"))
     wait_until(lambda: _get(node, "/api/v1/agreements/agr-ml-tg") is not None, 30, what="copy")
     copy = _get(node, "/api/v1/agreements/agr-ml-tg")
     assert copy["approvals"] == {"ML": terms["terms_hash"]} and copy["status"] == "proposed"
@@ -167,7 +177,8 @@ def test_agreement_events_in_another_partys_name_are_dead_lettered_and_change_no
         agencies=("TG", "ML", "NE"),
     )
     reasons = _dead(vhost, spec, 3)
-    assert any("ML may not decide in the name of TG" in r for r in reasons), reasons
+    # Refused by the entitlement table before it reaches the rules (which refuse it as well).
+    assert any(r.startswith("not-entitled: ") and "own name" in r for r in reasons), reasons
     assert any("no longer current" in r or "other terms" in r for r in reasons), reasons
     assert any("NE is not a party" in r for r in reasons), reasons
     copy = _get(node, "/api/v1/agreements/agr-ml-tg")
