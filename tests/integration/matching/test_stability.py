@@ -104,10 +104,10 @@ def _agreement(node, agreement_id, partner, quota=10, revision=1):
         "terms_hash": terms.hash(),
         "revision": revision,
     }
-    if revision > 1:  # amended terms, approved by both
-        _apply(node, "agreement.activated", data, ["TG", partner], "/agencies/TG/registry")
-        return
-    _apply(node, "agreement.proposed", data, ["TG", partner], "/agencies/TG/registry")
+    # Amended terms (TG amends) or new ones (TG proposes); either way the partner approves.
+    # Matching activates an agreement from the parties' approvals, not from agreement.activated.
+    kind = "agreement.amended" if revision > 1 else "agreement.proposed"
+    _apply(node, kind, data, ["TG", partner], "/agencies/TG/registry")
     _apply(
         node,
         "agreement.approved",
@@ -115,7 +115,7 @@ def _agreement(node, agreement_id, partner, quota=10, revision=1):
             "agreement_id": agreement_id,
             "agency": partner,
             "terms_hash": terms.hash(),
-            "revision": 1,
+            "revision": revision,
         },
         ["TG", partner],
         f"/agencies/{partner}/registry",
