@@ -8,6 +8,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from shared.events.contracts import CATALOG, dataschema_uri
+from shared.events.envelope import MAX_ATTRIBUTE_LENGTH
 from shared.events.examples import EXAMPLES
 from shared.messaging.topology import EVENTS_EXCHANGE, PUBLIC_EXCHANGE
 from shared.security.signing import KEY_ID_HEADER, SIGNATURE_HEADER
@@ -79,12 +80,18 @@ def document() -> dict[str, Any]:
                     "specversion": {"const": "1.0"},
                     "id": {
                         "type": "string",
+                        "maxLength": MAX_ATTRIBUTE_LENGTH["id"],
                         "description": "Unique event id; also the AMQP message_id",
                     },
-                    "source": {"type": "string", "examples": ["/agencies/TG/registry"]},
+                    "source": {
+                        "type": "string",
+                        "maxLength": MAX_ATTRIBUTE_LENGTH["source"],
+                        "examples": ["/agencies/TG/registry"],
+                    },
                     "type": {"const": c.type},
                     "subject": {
                         "type": "string",
+                        "maxLength": MAX_ATTRIBUTE_LENGTH["subject"],
                         "description": "Id of the aggregate the event is about",
                     },
                     "time": {"type": "string", "format": "date-time"},

@@ -66,7 +66,9 @@ class VolunteerProfile(_Strict):
     skills = fields.List(fields.String(validate=validate.Length(1, 80)), load_default=list)
     domains = fields.List(fields.String(validate=validate.Length(1, 80)), load_default=list)
     languages = fields.List(fields.Nested(LanguageSkill), load_default=list)
-    education_level = fields.String(allow_none=True, load_default=None)
+    education_level = fields.String(
+        allow_none=True, load_default=None, validate=validate.Length(max=80)
+    )
     available_from = fields.Date(allow_none=True, load_default=None)
     available_until = fields.Date(allow_none=True, load_default=None)
     preferred_countries = fields.List(fields.String(validate=AGENCY_CODE), load_default=list)
@@ -153,10 +155,10 @@ class AgreementTerminated(_Strict):
 
 
 class CriterionScore(_Strict):
-    criterion = fields.String(required=True)
+    criterion = fields.String(required=True, validate=validate.Length(1, 80))
     weight = fields.Float(required=True)
     value = fields.Float(required=True, validate=validate.Range(min=0, max=1))
-    explanation = fields.String(required=True)
+    explanation = fields.String(required=True, validate=validate.Length(max=500))
 
 
 class MatchProposed(_Strict):
@@ -229,7 +231,7 @@ class MobilityInterrupted(Mobility):
 class NotificationOutcome(_Strict):
     notification_id = fields.String(required=True, validate=IDENTIFIER)
     about_event_id = fields.String(required=True, validate=IDENTIFIER)
-    about_event_type = fields.String(required=True)
+    about_event_type = fields.String(required=True, validate=validate.Length(1, 64))
     channel = fields.String(
         required=True, validate=validate.OneOf(["email", "sms", "webhook", "amqp"])
     )
@@ -238,7 +240,7 @@ class NotificationOutcome(_Strict):
         validate=validate.OneOf(["volunteer", "host_organisation", "staff", "partner"]),
     )
     attempts = fields.Integer(required=True, validate=validate.Range(min=1))
-    reason = fields.String(allow_none=True, load_default=None)
+    reason = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=500))
 
 
 SchemaClass = type[Schema]

@@ -20,6 +20,13 @@ AGENCY = re.compile(r"^[A-Z]{2}$")
 # CloudEvents extension attribute carrying the agency codes an event concerns, in order.
 AGENCIES_ATTRIBUTE = "viragencies"
 
+# Limits a consumer enforces before it trusts anything a message says. The attribute lengths
+# match the columns that store them (shared/db.py: inbox and outbox; notifications' deliveries).
+MAX_BODY_BYTES = 256 * 1024  # default of the EVENT_MAX_BYTES setting
+MAX_DEPTH = 32  # JSON nesting; the deepest contract (data.criteria[].x) needs 4
+MAX_ATTRIBUTE_LENGTH = {"id": 64, "source": 255, "type": 64, "subject": 128}
+_BRACKETS = re.compile(rb'[\[\]{}"\\]')
+
 
 class InvalidEvent(ValueError):
     """A message is not a valid event of the contract; `reason` says why in one line."""
@@ -71,6 +78,11 @@ def new_event(
     _check_agencies(agencies)
     if version is None:
         version = contracts.CURRENT_VERSION.get(type, 1)
+    for key, value in (("type", type), ("source", source), ("subject", subject), ("id", id)):
+        if value is not None and len(value) > MAX_ATTRIBUTE_LENGTH[key]:
+            raise InvalidEvent(
+                f"attribute {key!r} is longer than {MAX_ATTRIBUTE_LENGTH[key]} characters"
+            )
     schema = _schema(type, version)
     try:
         clean = schema.load(dict(data))
@@ -108,27 +120,76 @@ def encode(event: Event) -> bytes:
     return json.dumps(to_dict(event), separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def decode(body: bytes | str) -> Event:
-    """Parse and validate a structured CloudEvent against the contract; raise InvalidEvent."""
+def check_depth(body: bytes, limit: int = MAX_DEPTH) -> None:
+    """Refuse JSON nested deeper than `limit`, by counting brackets outside strings.
+
+    Runs before the parser, in linear time and without recursion, so no nesting can make the
+    parser (or anything walking its result) exhaust the stack.
+    """
+    depth = 0
+    in_string = False
+    escaped_at = -1  # position of the character a backslash escapes
+    for match in _BRACKETS.finditer(body):
+        at, char = match.start(), match.group()
+        if in_string:
+            if at == escaped_at:
+                continue
+            if char == b"\\":
+                escaped_at = at + 1
+            elif char == b'"':
+                in_string = False
+            continue
+        if char == b'"':
+            in_string = True
+        elif char in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                raise InvalidEvent(f"body is nested deeper than {limit} levels")
+        elif char in (b"]", b"}"):
+            depth -= 1
+
+
+def decode(body: bytes | str, max_bytes: int = MAX_BODY_BYTES) -> Event:
+    """Parse and validate a structured CloudEvent against the contract; raise InvalidEvent.
+
+    Size, encoding and nesting are checked before parsing: nothing a body holds can make this
+    function raise anything but InvalidEvent.
+    """
+    data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+    if len(data) > max_bytes:
+        raise InvalidEvent(f"body of {len(data)} bytes exceeds the limit of {max_bytes} bytes")
     try:
-        raw = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent(f"body is not valid UTF-8 (byte {exc.start})") from exc
+    check_depth(data)
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise InvalidEvent(f"body is not JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise InvalidEvent("body is not a JSON object")
+    try:  # JSON escapes can still spell unpaired surrogates, which no database column stores
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidEvent("body holds an unpaired UTF-16 surrogate") from exc
     missing = [
         k for k in ("specversion", "id", "source", "type", "subject", "data") if k not in raw
     ]
     if missing:
         raise InvalidEvent(f"missing CloudEvents attributes: {', '.join(missing)}")
     if raw["specversion"] != SPECVERSION:
-        raise InvalidEvent(f"unsupported specversion {raw['specversion']!r}")
-    for key in ("id", "source", "type", "subject"):
+        raise InvalidEvent(f"unsupported specversion {_short(raw['specversion'])}")
+    for key, longest in MAX_ATTRIBUTE_LENGTH.items():
         if not isinstance(raw[key], str) or not raw[key]:
             raise InvalidEvent(f"attribute {key!r} must be a non-empty string")
+        if len(raw[key]) > longest:
+            raise InvalidEvent(f"attribute {key!r} is longer than {longest} characters")
     version = contracts.version_from_dataschema(raw.get("dataschema"), raw["type"])
     if version is None:
-        raise InvalidEvent(f"dataschema {raw.get('dataschema')!r} does not name {raw['type']}")
+        raise InvalidEvent(
+            f"dataschema {_short(raw.get('dataschema'))} does not name {_short(raw['type'])}"
+        )
     agencies = (
         tuple(str(raw.get(AGENCIES_ATTRIBUTE, "")).split("."))
         if raw.get(AGENCIES_ATTRIBUTE)
@@ -139,7 +200,7 @@ def decode(body: bytes | str) -> Event:
         time = datetime.fromisoformat(str(raw.get("time", "")).replace("Z", "+00:00"))
     except ValueError as exc:
         raise InvalidEvent(
-            f"attribute 'time' is not an RFC 3339 timestamp: {raw.get('time')!r}"
+            f"attribute 'time' is not an RFC 3339 timestamp: {_short(raw.get('time'))}"
         ) from exc
     if not isinstance(raw["data"], dict):
         raise InvalidEvent("attribute 'data' must be a JSON object")
@@ -155,11 +216,17 @@ def decode(body: bytes | str) -> Event:
     )
 
 
+def _short(value: object, length: int = 80) -> str:
+    """A value for an error message: a hostile body's values can be very long."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
 def _schema(type: str, version: int):  # noqa: ANN202 - marshmallow Schema instance
     try:
         return contracts.schema_for(type, version)
     except KeyError as exc:
-        raise InvalidEvent(f"unknown event type {type!r} version {version}") from exc
+        raise InvalidEvent(f"unknown event type {_short(type)} version {version}") from exc
 
 
 def _check_agencies(agencies: tuple[str, ...]) -> None:
@@ -167,4 +234,4 @@ def _check_agencies(agencies: tuple[str, ...]) -> None:
         raise InvalidEvent(f"an event must name the agencies it concerns ({AGENCIES_ATTRIBUTE})")
     bad = [a for a in agencies if not AGENCY.match(a)]
     if bad:
-        raise InvalidEvent(f"not ISO 3166 alpha-2 agency codes: {', '.join(bad)}")
+        raise InvalidEvent(f"not ISO 3166 alpha-2 agency codes: {_short(', '.join(bad))}")

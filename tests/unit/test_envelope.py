@@ -58,7 +58,8 @@ def _mutated(**changes):
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        (b"\xff\xfe", "body is not JSON"),
+        (b"\xff\xfe", "body is not valid UTF-8"),
+        (b"{not json", "body is not JSON"),
         (b"[1, 2]", "not a JSON object"),
         (_mutated(id=None), "missing CloudEvents attributes: id"),
         (_mutated(specversion="0.3"), "unsupported specversion"),
