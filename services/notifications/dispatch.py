@@ -24,7 +24,7 @@ from services.notifications.domain.messages import (
     Undeliverable,
 )
 from services.notifications.domain.retry import DISABLE_AFTER, next_delay
-from shared.events import new_event
+from shared.events import InvalidEvent, new_event
 from shared.logging import get_logger
 from shared.outbox import add_event
 
@@ -51,24 +51,56 @@ class Dispatcher:
     on_subscription_disabled: Callable[[Session, Subscription, str], None] | None = None
 
     def run_once(self) -> int:
-        """Attempt every due delivery once; return how many were attempted."""
+        """Attempt every due delivery once; return how many were attempted.
+
+        Each delivery is attempted in its own transaction: a failure on one can neither undo
+        the record of another's sending (which would send it again) nor stop the others.
+        """
         attempted = 0
+        seen: set[str] = set()
         while True:
             with self.sessions.begin() as session:
-                statement = (
-                    select(Delivery)
-                    .where(Delivery.status == "pending", Delivery.next_attempt_at <= self.clock())
-                    .order_by(Delivery.next_attempt_at, Delivery.id)
-                    .limit(self.batch)
+                due_ids = [
+                    i
+                    for i in session.scalars(
+                        select(Delivery.id)
+                        .where(
+                            Delivery.status == "pending", Delivery.next_attempt_at <= self.clock()
+                        )
+                        .order_by(Delivery.next_attempt_at, Delivery.id)
+                        .limit(self.batch + len(seen))
+                    )
+                    if i not in seen
+                ][: self.batch]
+            if not due_ids:
+                return attempted
+            for delivery_id in due_ids:
+                seen.add(delivery_id)
+                attempted += self._attempt_one(delivery_id)
+
+    def _attempt_one(self, delivery_id: str) -> int:
+        try:
+            with self.sessions.begin() as session:
+                statement = select(Delivery).where(
+                    Delivery.id == delivery_id, Delivery.status == "pending"
                 )
                 if session.get_bind().dialect.name == "postgresql":
                     statement = statement.with_for_update(skip_locked=True)
-                due = list(session.scalars(statement))
-                if not due:
-                    return attempted
-                for delivery in due:
-                    self._attempt(session, delivery)
-                    attempted += 1
+                delivery = session.scalars(statement).first()
+                if delivery is None:  # another dispatcher has it, or it is no longer pending
+                    return 0
+                self._attempt(session, delivery)
+            return 1
+        except Exception as exc:  # noqa: BLE001 - a bug or bad row must not make it loop
+            log.exception("notifications.delivery_crashed", delivery=delivery_id)
+            with self.sessions.begin() as session:
+                delivery = session.get(Delivery, delivery_id)
+                if delivery is not None and delivery.status == "pending":
+                    at = self.clock()
+                    delivery.status, delivery.updated_at = "failed", at
+                    delivery.last_error = f"internal error: {type(exc).__name__}"
+                    self._log(session, delivery, at, "failed", delivery.last_error, None)
+            return 1
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
         while not stop.is_set():
@@ -229,9 +261,8 @@ class Dispatcher:
         ATTEMPTS.labels(d.channel, outcome).inc()
 
     def _report(self, session: Session, d: Delivery, type_: str, reason: str | None) -> None:
-        add_event(
-            session,
-            new_event(
+        try:
+            event = new_event(
                 type_,
                 source=self.source,
                 subject=d.id,
@@ -243,10 +274,14 @@ class Dispatcher:
                     "channel": d.channel,
                     "recipient_kind": d.recipient_kind,
                     "attempts": max(1, d.attempts),
-                    "reason": reason,
+                    "reason": reason and reason[:500],
                 },
-            ),
-        )
+            )
+        except InvalidEvent as exc:
+            # The message went out (or failed) all the same; its outcome stays in the log.
+            log.error("notifications.report_refused", delivery=d.id, reason=exc.reason)
+            return
+        add_event(session, event)
 
 
 def _aware(value: datetime) -> datetime:

@@ -1,0 +1,172 @@
+"""An embedded notifications instance (SQLite, kombu's in-process broker) that no event can jam.
+
+Before: a volunteer.registered with a 2 MB id was staged, e-mailed, and then its
+notification.delivered report (whose `about_event_id` has a 64-character limit) raised, rolling
+the "sent" mark back, so the same e-mail went out again on every dispatch round, once a second.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from kombu import Connection, Exchange, Producer
+from sqlalchemy import select
+
+from services.notifications import bootstrap as notifications
+from services.notifications.adapters.orm import Delivery
+from services.notifications.config import Options, load_settings
+from services.notifications.domain.messages import Notification, Recipient
+from shared.events import encode, new_event
+from shared.events.examples import EXAMPLES
+from shared.migrations import upgrade
+from tests.support.infra import wait_until
+
+
+class CountingChannel:
+    """An e-mail channel that records what it sends; optionally crashes on one volunteer."""
+
+    name = "email"
+
+    def __init__(self, crash_on: str | None = None) -> None:
+        self.sent: list[Notification] = []
+        self.crash_on = crash_on
+        self.lock = threading.Lock()
+
+    def send(self, notification: Notification) -> str:
+        if notification.payload["event"].get("volunteer_id") == self.crash_on:
+            raise KeyError("a bug in a channel")
+        with self.lock:
+            self.sent.append(notification)
+        return "250 OK"
+
+
+class Volunteers:
+    def resolve(self, kind: str, recipient_id: str, channel: str) -> Recipient:
+        return Recipient(kind, recipient_id, f"{recipient_id}@example.tg", "fr", "Ama")
+
+
+def _instance(tmp_path, channel):
+    database = f"sqlite:///{tmp_path / 'notifications-tg.db'}"
+    upgrade("notifications", database)
+    env = {"DATABASE_URL": database, "AMQP_URL": "memory://", "AGENCY_CODE": "TG"}
+    runtime = notifications.bootstrap(
+        load_settings(env),
+        options=Options(dispatch_interval=0.05, mail_dir=str(tmp_path / "mail")),
+        channels={"email": channel},
+    )
+    runtime.options["dispatcher"].directory = Volunteers()
+    return runtime
+
+
+def _registered(volunteer_id: str) -> dict:
+    agencies, data = EXAMPLES["volunteer.registered"]
+    event = new_event(
+        "volunteer.registered",
+        source="/agencies/TG/registry",
+        subject=volunteer_id,
+        agencies=agencies,
+        data={**data, "volunteer_id": volunteer_id},
+    )
+    return json.loads(encode(event))
+
+
+def _publish(body: bytes, routing_key: str = "volunteer.registered.TG") -> None:
+    with Connection("memory://") as conn:
+        Producer(conn.default_channel).publish(
+            body,
+            exchange=Exchange("vir.events", type="topic"),
+            routing_key=routing_key,
+            content_type="application/cloudevents+json",
+            content_encoding="binary",
+        )
+
+
+def _sent_to(channel: CountingChannel, volunteer_id: str) -> int:
+    return sum(1 for n in channel.sent if n.payload["event"]["volunteer_id"] == volunteer_id)
+
+
+def test_a_two_megabyte_event_id_neither_jams_nor_repeats_an_embedded_instance(tmp_path):
+    channel = CountingChannel()
+    runtime = _instance(tmp_path, channel)
+    consumer = notifications.event_consumers(runtime)[0]
+    runtime.start_consumer(consumer)
+    wait_until(consumer.ready.is_set, 10, what="consumer ready")
+    for name, job in notifications.background_jobs(runtime):
+        runtime.start_thread(name, job, runtime.stop)
+    try:
+        huge = _registered("vol-tg-huge")
+        huge["id"] = "e" * 2_000_000
+        _publish(json.dumps(huge).encode())
+        _publish(json.dumps(_registered("vol-tg-after")).encode())
+        wait_until(lambda: _sent_to(channel, "vol-tg-after") == 1, 20, what="next e-mail")
+        # Several more dispatch rounds: the count must not move.
+        dispatcher = runtime.options["dispatcher"]
+        for _ in range(3):
+            assert dispatcher.run_once() == 0
+        assert _sent_to(channel, "vol-tg-after") == 1
+        assert _sent_to(channel, "vol-tg-huge") == 0
+        body, ready = runtime.readiness.report()
+        assert ready and body["checks"][f"consumer {consumer.spec.name}"]["status"] == "up"
+    finally:
+        runtime.shutdown()
+
+
+def _stage(runtime, volunteer_id: str, event_id: str) -> str:
+    at = datetime.now(UTC)
+    with runtime.sessions.begin() as session:
+        delivery = Delivery(
+            id=f"dlv-{volunteer_id}",
+            idempotency_key=f"{volunteer_id}:email",
+            event_id=event_id,
+            event_type="volunteer.registered",
+            agencies=["TG"],
+            category="registration",
+            mandatory=True,
+            recipient_kind="volunteer",
+            recipient_id=volunteer_id,
+            channel="email",
+            payload={"event": {"volunteer_id": volunteer_id}, "agencies": ["TG"]},
+            status="pending",
+            attempts=0,
+            next_attempt_at=at,
+            created_at=at,
+            updated_at=at,
+        )
+        session.add(delivery)
+        return delivery.id
+
+
+def _status(runtime, delivery_id: str) -> tuple[str, str | None]:
+    with runtime.sessions() as session:
+        d = session.scalars(select(Delivery).where(Delivery.id == delivery_id)).one()
+        return d.status, d.last_error
+
+
+@pytest.mark.parametrize("crash", [False, True])
+def test_a_delivery_whose_report_or_channel_fails_is_sent_at_most_once_and_spares_the_others(
+    tmp_path, crash
+):
+    # A row staged by an older version that let 2 MB ids in, or a channel with a bug.
+    channel = CountingChannel(crash_on="vol-bad" if crash else None)
+    runtime = _instance(tmp_path, channel)
+    try:
+        first = _stage(runtime, "vol-first", "e-1")
+        bad = _stage(runtime, "vol-bad", "e" * 2_000_000)
+        last = _stage(runtime, "vol-last", "e-3")
+        dispatcher = runtime.options["dispatcher"]
+        assert dispatcher.run_once() == 3
+        for _ in range(3):
+            assert dispatcher.run_once() == 0
+        assert _sent_to(channel, "vol-first") == _sent_to(channel, "vol-last") == 1
+        assert _status(runtime, first)[0] == _status(runtime, last)[0] == "sent"
+        if crash:
+            assert _sent_to(channel, "vol-bad") == 0
+            assert _status(runtime, bad) == ("failed", "internal error: KeyError")
+        else:
+            assert _sent_to(channel, "vol-bad") == 1
+            assert _status(runtime, bad)[0] == "sent"
+    finally:
+        runtime.shutdown()
