@@ -26,13 +26,20 @@ OUTBOX_OLDEST = Gauge(
 
 @dataclass
 class Readiness:
-    """Readiness = the database answers. A broker outage degrades but does not stop a service:
-    the API keeps writing into the outbox, and the backlog shows in the report and the metrics."""
+    """Readiness = the database answers and every consumer of this process is running.
+
+    A broker outage degrades but does not stop a service: the API keeps writing into the outbox,
+    and the backlog shows in the report and the metrics. A consumer that is not running (it died
+    and waits for its restart), or has not been connected for longer than its grace period, makes
+    the process not ready: the events it should apply are not being applied.
+    """
 
     service: str
     engine: Engine
     backlog_warning: int = 10_000
     extra_checks: dict[str, Check] = field(default_factory=dict)
+    # Checks whose "down" makes the process not ready (consumers), not merely degraded.
+    required_checks: dict[str, Check] = field(default_factory=dict)
 
     def report(self) -> tuple[dict[str, Any], bool]:
         checks: dict[str, Any] = {}
@@ -52,11 +59,13 @@ class Readiness:
         except Exception as exc:  # noqa: BLE001 - any database failure means not ready
             ready = False
             checks["database"] = {"status": "down", "error": str(exc).splitlines()[0]}
-        for name, check in self.extra_checks.items():
+        for name, check in (self.extra_checks | self.required_checks).items():
             try:
                 checks[name] = check()
             except Exception as exc:  # noqa: BLE001
                 checks[name] = {"status": "down", "error": str(exc)}
+            if name in self.required_checks and checks[name].get("status") == "down":
+                ready = False
         degraded = any(c.get("status") != "up" for c in checks.values())
         status = "down" if not ready else ("degraded" if degraded else "up")
         return {"service": self.service, "status": status, "checks": checks}, ready

@@ -14,6 +14,7 @@ from shared.db import make_engine, make_session_factory
 from shared.health import Readiness
 from shared.messaging.consumer import EventConsumer, Handler
 from shared.messaging.publisher import Publisher, make_publisher
+from shared.messaging.supervisor import Supervisor
 from shared.messaging.topology import ConsumerSpec
 from shared.outbox import OutboxRelay
 from shared.security import Signer, SigningKey, TrustStore, Verifier, load_or_create_key
@@ -65,8 +66,25 @@ class Runtime:
             publisher=self.publisher(),
             declare_topology=m.declare_topology,
             reconnect_max_delay=m.reconnect_max_delay,
+            max_event_bytes=m.max_event_bytes,
             **options,
         )
+
+    def start_consumer(self, consumer: EventConsumer, name: str | None = None) -> Supervisor:
+        """Run `consumer` in a supervised thread (restarted if it dies) and make readiness
+        depend on it."""
+        m = self.settings.messaging
+        supervisor = Supervisor(
+            consumer,
+            self.stop,
+            restart_delay=m.consumer_restart_delay,
+            max_restart_delay=max(m.consumer_restart_delay, m.reconnect_max_delay),
+            connect_grace=m.consumer_connect_grace,
+        )
+        self.consumers.append(consumer)
+        self.readiness.required_checks[f"consumer {consumer.spec.name}"] = supervisor.status
+        self.start_thread(name or f"consumer-{consumer.spec.name}", supervisor.run)
+        return supervisor
 
     def start_thread(self, name: str, target: Any, *args: Any) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)

@@ -41,6 +41,9 @@ class MessagingSettings:
     confirm_timeout: float = 10.0
     reconnect_max_delay: float = 15.0
     declare_topology: bool = True
+    max_event_bytes: int = 256 * 1024  # bodies above are dead-lettered before parsing
+    consumer_restart_delay: float = 1.0  # first wait before restarting a dead consumer
+    consumer_connect_grace: float = 30.0  # not connected longer than this: not ready
 
     @property
     def embedded(self) -> bool:
@@ -102,6 +105,9 @@ def load(service: str, environ: Mapping[str, str], var_dir: Path | None = None) 
         confirm_timeout=_float(environ, "AMQP_CONFIRM_TIMEOUT", 10.0),
         reconnect_max_delay=_float(environ, "AMQP_RECONNECT_MAX_DELAY", 15.0),
         declare_topology=environ.get("AMQP_DECLARE_TOPOLOGY", "true").lower() != "false",
+        max_event_bytes=_int(environ, "EVENT_MAX_BYTES", 256 * 1024),
+        consumer_restart_delay=_float(environ, "CONSUMER_RESTART_DELAY", 1.0),
+        consumer_connect_grace=_float(environ, "CONSUMER_CONNECT_GRACE", 30.0),
     )
     relay = RelaySettings(
         batch_size=_int(environ, "OUTBOX_BATCH_SIZE", 1000),

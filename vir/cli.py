@@ -83,8 +83,7 @@ def _run_workers(service: str, with_relay: bool) -> None:
     stop = threading.Event()
     _stop_on_signals(stop)
     for c in consumers:
-        runtime.consumers.append(c)
-        runtime.start_thread(f"consumer-{c.spec.name}", c.run)
+        runtime.start_consumer(c)
     for job_name, job in jobs:
         runtime.start_thread(job_name, job, runtime.stop)
     stop.wait()

@@ -132,8 +132,7 @@ def start(agencies: list[str], environ: Mapping[str, str], host: str = "127.0.0.
         runtime.start_thread(f"{name}-http", server.serve_forever)
         runtime.start_thread(f"{name}-relay", runtime.relay().run, runtime.stop)
         for consumer in composition.event_consumers(runtime):
-            runtime.start_thread(f"{name}-consumer", consumer.run)
-            runtime.consumers.append(consumer)
+            runtime.start_consumer(consumer, f"{name}-consumer")
         for job_name, job in composition.background_jobs(runtime):
             runtime.start_thread(f"{name}-{job_name}", job, runtime.stop)
         started.append(Node(name, service, port, runtime, server, app))

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from kombu import Connection, Message
 from kombu.mixins import ConsumerMixin
 from prometheus_client import Counter
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import inbox
 from shared.events import CONTENT_TYPE, Event, InvalidEvent, decode
+from shared.events.envelope import MAX_BODY_BYTES
 from shared.logging import get_logger
 from shared.messaging import topology
 from shared.messaging.publisher import OutgoingMessage, Publisher, PublishFailed, make_publisher
@@ -56,8 +59,9 @@ class EventConsumer(ConsumerMixin):
     - applied: handler ran, effect and inbox row committed, message acked;
     - duplicate: the inbox already holds (consumer, source, id): acked, handler not run;
     - retry: handler raised; the message goes to the next TTL retry queue, then acked;
-    - dead: undecodable, schema-invalid, PermanentError, or retries exhausted: published to the
-      dead-letter queue with the reason in a header, then acked.
+    - dead: oversized, undecodable, schema-invalid, refused by the database, PermanentError, or
+      retries exhausted: published to the dead-letter queue with the reason in a header, then
+      acked. Nothing a message contains escapes `on_message`.
     Retry and dead-letter copies are confirmed by the broker before the original is acked; a crash
     in between only yields a duplicate, which the inbox absorbs.
     """
@@ -74,6 +78,7 @@ class EventConsumer(ConsumerMixin):
         prefetch_count: int = 50,
         declare_topology: bool = True,
         reconnect_max_delay: float = 15.0,
+        max_event_bytes: int = MAX_BODY_BYTES,
     ):
         self.connection = connection
         self.spec = spec
@@ -83,11 +88,14 @@ class EventConsumer(ConsumerMixin):
         self.prefetch_count = prefetch_count
         self.declare_topology = declare_topology
         self.reconnect_max_delay = reconnect_max_delay
+        self.max_event_bytes = max_event_bytes
         self.embedded = connection.transport_cls in ("memory", "kombu.transport.memory:Transport")
         self.publisher = publisher or make_publisher(
             connection.as_uri(include_password=True), declare_topology=declare_topology
         )
         self.ready = threading.Event()
+        # Monotonic time since when this consumer has not been consuming (None while it is).
+        self.disconnected_since: float | None = time.monotonic()
 
     # -- kombu wiring ----------------------------------------------------------------------------
 
@@ -112,13 +120,19 @@ class EventConsumer(ConsumerMixin):
         self, connection: Any, channel: Any, consumers: Any, **kwargs: Any
     ) -> None:
         self.ready.set()
+        self.disconnected_since = None
         log.info("consumer.ready", consumer=self.spec.name)
 
     def on_consume_end(self, connection: Any, channel: Any) -> None:
+        self.not_consuming()
+
+    def not_consuming(self) -> None:
         self.ready.clear()
+        if self.disconnected_since is None:
+            self.disconnected_since = time.monotonic()
 
     def on_connection_error(self, exc: Exception, interval: float) -> None:
-        self.ready.clear()
+        self.not_consuming()
         log.warning(
             "consumer.broker_unreachable",
             consumer=self.spec.name,
@@ -157,15 +171,18 @@ class EventConsumer(ConsumerMixin):
             message.ack()
             return
         body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+        if len(body) > self.max_event_bytes:
+            self._dead_letter(
+                message, f"invalid event: body of {len(body)} bytes exceeds {self.max_event_bytes}"
+            )
+            return
         try:
             signer = self.verifier.signer_of(body, message.headers)
         except Refused as exc:
             self._refuse(message, exc)
             return
-        try:
-            event = decode(body)
-        except InvalidEvent as exc:
-            self._dead_letter(message, f"invalid event: {exc.reason} {exc.errors or ''}".strip())
+        event = self._decode(message, body)
+        if event is None:
             return
         try:
             self.verifier.check_event(signer, event, self._routing_key_to_check(message))
@@ -181,6 +198,11 @@ class EventConsumer(ConsumerMixin):
                     outcome = "duplicate"
         except PermanentError as exc:
             self._dead_letter(message, f"refused by handler: {exc}", event)
+            return
+        except DataError as exc:
+            # A value the database cannot store never will be: retrying would only loop.
+            reason = str(exc.orig or exc).splitlines()[0]
+            self._dead_letter(message, f"refused by the database: {reason}", event)
             return
         except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
             self._retry(message, event, exc)
@@ -208,6 +230,16 @@ class EventConsumer(ConsumerMixin):
         if info.get("exchange") == self.spec.exchange:
             return str(info.get("routing_key", ""))
         return self._original_routing_key(message)
+
+    def _decode(self, message: Message, body: bytes) -> Event | None:
+        """The event in `body`, or None once the message has been dead-lettered."""
+        try:
+            return decode(body, max_bytes=self.max_event_bytes)
+        except InvalidEvent as exc:
+            self._dead_letter(message, f"invalid event: {exc.reason} {exc.errors or ''}".strip())
+        except Exception as exc:  # noqa: BLE001 - whatever a body does, it must not stop us
+            self._dead_letter(message, f"undecodable body: {type(exc).__name__}: {exc}")
+        return None
 
     def _bound(self, message: Message) -> bool:
         key = self._original_routing_key(message)
@@ -248,6 +280,7 @@ class EventConsumer(ConsumerMixin):
         self._forward(message, exchange, key, {ATTEMPT_HEADER: attempt}, "retry")
 
     def _dead_letter(self, message: Message, reason: str, event: Event | None = None) -> None:
+        reason = reason[:1000]  # a hostile body's values end up in reasons: keep them short
         log.error(
             "consumer.dead_letter",
             consumer=self.spec.name,
@@ -258,7 +291,7 @@ class EventConsumer(ConsumerMixin):
             message,
             topology.DEAD_LETTER_EXCHANGE,
             self.spec.name,
-            {REASON_HEADER: reason[:1000], CONSUMER_HEADER: self.spec.name},
+            {REASON_HEADER: reason, CONSUMER_HEADER: self.spec.name},
             "dead",
         )
 

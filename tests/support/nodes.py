@@ -27,8 +27,7 @@ from tests.support.registry import RegistryNode, start_registry
 def _start_workers(runtime: Runtime, consumers: list, jobs: list) -> None:
     runtime.start_thread("relay", runtime.relay().run, runtime.stop)
     for consumer in consumers:
-        runtime.consumers.append(consumer)
-        runtime.start_thread(f"consumer-{consumer.spec.name}", consumer.run)
+        runtime.start_consumer(consumer)
         wait_until(consumer.ready.is_set, 30, what=f"{consumer.spec.name} consumer ready")
     for name, job in jobs:
         runtime.start_thread(name, job, runtime.stop)
