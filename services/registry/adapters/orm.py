@@ -190,6 +190,17 @@ class StaffAccount(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class DashboardSession(Base):
+    """A signed-in dashboard session: the cookie carries only its id; signing out ends it here,
+    so a copy of the cookie stops working too."""
+
+    __tablename__ = "dashboard_session"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class ImportJob(Base):
     __tablename__ = "import_job"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
+import threading
+import time
 import uuid
+from collections import deque
 from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from services.registry.adapters.orm import StaffAccount
-from services.registry.domain.accounts import after_failure, is_locked
+from services.registry.adapters.orm import DashboardSession, StaffAccount
+from services.registry.domain.accounts import LOCKOUT, MAX_FAILURES, is_locked
 
 _hasher = PasswordHasher()
 # Verifying against this hash when the e-mail is unknown keeps the answer time the same.
@@ -69,9 +73,90 @@ def authenticate(
     try:
         _hasher.verify(account.password_hash, password)
     except (VerificationError, InvalidHashError):
-        account.failed_logins, account.locked_until = after_failure(account.failed_logins, now)
-        return None, "locked" if account.locked_until else "invalid"
+        return None, "locked" if _count_failure(session, account.id, now) else "invalid"
     if _hasher.check_needs_rehash(account.password_hash):
         account.password_hash = _hasher.hash(password)
     account.failed_logins, account.locked_until, account.last_login_at = 0, None, now
     return account, "ok"
+
+
+def _count_failure(session: Session, account_id: str, now: datetime) -> bool:
+    """Count one failure in the database itself (concurrent failures cannot overwrite each
+    other's count); the MAX_FAILURES-th locks the account for LOCKOUT. True when locked."""
+    failures = session.execute(
+        update(StaffAccount)
+        .where(StaffAccount.id == account_id)
+        .values(failed_logins=StaffAccount.failed_logins + 1)
+        .returning(StaffAccount.failed_logins)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    if failures < MAX_FAILURES:
+        return False
+    session.execute(
+        update(StaffAccount)
+        .where(StaffAccount.id == account_id)
+        .values(failed_logins=0, locked_until=now + LOCKOUT)
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
+# -- server-side sessions -------------------------------------------------------------------------
+
+
+def open_session(session: Session, account: StaffAccount, now: datetime | None = None) -> str:
+    """A new signed-in session; its id goes into the (signed) cookie."""
+    sid = secrets.token_urlsafe(32)
+    session.add(
+        DashboardSession(id=sid, account_id=account.id, created_at=now or datetime.now(UTC))
+    )
+    return sid
+
+
+def session_account(session: Session, sid: str | None) -> StaffAccount | None:
+    """The account of a session still open, or None (unknown, ended)."""
+    if not sid:
+        return None
+    found = session.get(DashboardSession, sid)
+    if found is None or found.ended_at is not None:
+        return None
+    return session.get(StaffAccount, found.account_id)
+
+
+def end_session(session: Session, sid: str | None, now: datetime | None = None) -> None:
+    found = session.get(DashboardSession, sid) if sid else None
+    if found is not None and found.ended_at is None:
+        found.ended_at = now or datetime.now(UTC)
+
+
+# -- throttling by client address ----------------------------------------------------------------
+
+
+class Throttle:
+    """At most `limit` failed sign-ins per client address within `window` seconds, per process.
+
+    With the 15-minute lockout this bounds what one address can do: it cannot try passwords
+    quickly, nor lock staff out again and again, without being refused first.
+    """
+
+    def __init__(self, limit: int = 10, window: float = 600.0, clock=time.monotonic):  # noqa: ANN001
+        self.limit, self.window, self.clock = limit, window, clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, address: str) -> deque[float]:
+        now = self.clock()
+        seen = self._failures.setdefault(address, deque())
+        while seen and seen[0] <= now - self.window:
+            seen.popleft()
+        return seen
+
+    def blocked(self, address: str) -> bool:
+        with self._lock:
+            return len(self._recent(address)) >= self.limit
+
+    def failed(self, address: str) -> None:
+        with self._lock:
+            self._recent(address).append(self.clock())
+            if len(self._failures) > 100_000:  # never grow without bound
+                self._failures.clear()

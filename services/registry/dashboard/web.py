@@ -118,12 +118,16 @@ def _language() -> None:
 def _require_sign_in() -> Any:
     if request.method == "POST":
         current_app.extensions["vir.csrf"].protect()
-    account_id = session.get("account_id")
-    if account_id:
+    sid = session.get("sid")
+    if sid:
+        from services.registry.dashboard.accounts import session_account
+
         with sessions()() as s:
-            found = s.get(StaffAccount, account_id)
+            found = session_account(s, sid)
         if found is not None:
             g.account = found
+        else:  # signed out (here or from a copy of this cookie), or unknown
+            session.clear()
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if account() is None:
@@ -144,7 +148,10 @@ def csrf_field() -> Any:
 
 
 def install(app: Flask, csrf: CSRFProtect) -> None:
+    from services.registry.dashboard.accounts import Throttle
+
     app.extensions["vir.csrf"] = csrf
+    app.extensions["vir.sign_in_throttle"] = Throttle()
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     app.jinja_env.globals.update(
@@ -177,29 +184,40 @@ def install(app: Flask, csrf: CSRFProtect) -> None:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    from services.registry.dashboard.accounts import authenticate
+    from services.registry.dashboard.accounts import authenticate, open_session
 
     error = None
     email = ""
+    status = FORM_STATUS
     if request.method == "POST":
         email = request.form.get("email", "")
+        throttle = current_app.extensions["vir.sign_in_throttle"]
+        address = request.remote_addr or "unknown"
+        if throttle.blocked(address):
+            error = _("Too many failed sign-ins from your address: wait a few minutes.")
+            return render_template("login.html", error=error, email=email), 429
         with sessions().begin() as s:
             found, outcome = authenticate(s, email, request.form.get("password", ""))
             if found is not None:
                 session.clear()
-                session["account_id"] = found.id
+                session["sid"] = open_session(s, found)
                 session.permanent = False
                 response = redirect(safe_next(request.args.get("next")))
                 return response
+        throttle.failed(address)
         if outcome == "locked":
             error = _("Too many failed attempts: this account is locked for 15 minutes.")
         else:
             error = _("Wrong e-mail address or password.")
-    return render_template("login.html", error=error, email=email), FORM_STATUS
+    return render_template("login.html", error=error, email=email), status
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    from services.registry.dashboard.accounts import end_session
+
+    with sessions().begin() as s:
+        end_session(s, session.get("sid"))
     session.clear()
     return redirect(url_for("dashboard.login"))
 
