@@ -6,8 +6,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 AGENCY_CODE = re.compile(r"^[A-Z]{2}$")
+# Values shipped in examples (deploy/.env.example, Options defaults): never a real secret.
+PLACEHOLDER_PREFIXES = ("change-me", "changeme", "create-with-")
 
 
 class SettingsError(ValueError):
@@ -90,6 +93,28 @@ class Settings:
         return f"/network/{self.service}"
 
 
+def is_placeholder(value: str | None) -> bool:
+    return not value or value.strip().lower().startswith(PLACEHOLDER_PREFIXES)
+
+
+def require_secret(name: str, value: str | None, messaging: MessagingSettings) -> None:
+    """Outside the embedded demo (a real broker), refuse to start with an empty or example
+    secret; the message names the variable to set."""
+    if messaging.embedded or not is_placeholder(value):
+        return
+    what = "is not set" if not value else "still holds the example value"
+    raise SettingsError(
+        f"{name} {what}: set it to a long random secret of your own, e.g. "
+        f'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
+    )
+
+
+def _check_url_password(name: str, url: str) -> None:
+    password = urlsplit(url).password
+    if password is not None and is_placeholder(password):
+        raise SettingsError(f"{name} holds an example password: set a password of your own")
+
+
 def load(service: str, environ: Mapping[str, str], var_dir: Path | None = None) -> Settings:
     """Build settings for `service` from `environ`; embedded defaults when nothing is set."""
     agency = environ.get("AGENCY_CODE") or None
@@ -121,6 +146,9 @@ def load(service: str, environ: Mapping[str, str], var_dir: Path | None = None) 
         trust_list=Path(environ.get("TRUST_LIST_FILE") or var_dir / "trust-list.json"),
         trust_reload_seconds=_float(environ, "TRUST_LIST_RELOAD_SECONDS", 5.0),
     )
+    _check_url_password("AMQP_URL", messaging.amqp_url)
+    if environ.get("DATABASE_URL"):
+        _check_url_password("DATABASE_URL", environ["DATABASE_URL"])
     return Settings(
         service=service,
         database_url=environ.get("DATABASE_URL") or default_db,

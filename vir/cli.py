@@ -28,6 +28,22 @@ def _settings(service: str) -> Settings:
         raise click.UsageError(str(exc)) from exc
 
 
+def _check_secrets(service: str, settings: Settings, serving: bool = False) -> None:
+    """Refuse to start a deployed service (a real broker) on an empty or example secret."""
+    from shared.settings import require_secret
+
+    config = importlib.import_module(f"services.{service}.config")
+    try:
+        if service == "registry" and serving:
+            secret = config.dashboard_options()["secret_key"]
+            require_secret("DASHBOARD_SECRET_KEY", secret, settings.messaging)
+        elif service == "notifications":
+            options = config.load_options()
+            require_secret("NOTIFY_LINK_SECRET", options.link_secret, settings.messaging)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
 def _stop_on_signals(stop: threading.Event) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -70,6 +86,7 @@ def relay(service: str) -> None:
 
 def _run_workers(service: str, with_relay: bool) -> None:
     settings = _settings(service)
+    _check_secrets(service, settings)
     process = "worker" if with_relay else "consumer"
     vir_logging.configure(settings.log_level, service=service, process=process)
     composition = importlib.import_module(f"services.{service}.bootstrap")
@@ -179,6 +196,7 @@ def serve(service: str, host: str, port: int | None, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     settings = _settings(service)
+    _check_secrets(service, settings, serving=True)
     vir_logging.configure(settings.log_level, service=service, process="api")
     api = importlib.import_module(f"services.{service}.api")
 
@@ -217,7 +235,10 @@ def network(agencies: str, host: str, pilot: bool) -> None:
     vir_logging.configure(os.environ.get("LOG_LEVEL", "WARNING"), process="network")
     stop = threading.Event()
     _stop_on_signals(stop)
-    nodes = net.start(codes, os.environ, host)
+    try:
+        nodes = net.start(codes, os.environ, host)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
     var_dir = Path(os.environ.get("VIR_VAR_DIR", "var"))
     tokens_file = var_dir / "demo-tokens.json"
     tokens = demo.demo_tokens(nodes, codes, tokens_file)

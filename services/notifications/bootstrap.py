@@ -17,7 +17,7 @@ from services.notifications.subscriptions import notify_owner_disabled
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.topology import notifications_consumer
 from shared.runtime import Runtime, build_runtime
-from shared.settings import Settings
+from shared.settings import Settings, require_secret
 
 
 def default_channels(runtime: Runtime, options: Options) -> dict[str, Channel]:
@@ -38,6 +38,9 @@ def bootstrap(
     settings = settings or load_settings()
     runtime = build_runtime(settings, engine=engine)
     options = options or load_options()
+    require_secret("NOTIFY_LINK_SECRET", options.link_secret, settings.messaging)
+    if options.registry_token is not None:
+        require_secret("NOTIFY_REGISTRY_TOKEN", options.registry_token, settings.messaging)
     runtime.options["notify"] = options
     directory = None
     if settings.agency_code and options.registry_url and options.registry_token:

@@ -15,6 +15,7 @@ from services.registry.imports import new_executor, recover_interrupted_jobs
 from services.registry.views import agreements, exchanges, imports, places, volunteers
 from shared.api import base_app
 from shared.runtime import Runtime
+from shared.settings import require_secret
 
 
 def create_app(
@@ -35,6 +36,9 @@ def create_app(
     for module in (volunteers, imports, places, agreements, exchanges):
         api.register_blueprint(module.blp)
     options = dict(dashboard or dashboard_options())
+    # Embedded, an unset key is generated and kept under var/; deployed, it must be given.
+    secret = options["secret_key"]
+    require_secret("DASHBOARD_SECRET_KEY", str(secret or ""), runtime.settings.messaging)
     app.config["DASHBOARD"] = options
     init_dashboard(
         app,

@@ -231,4 +231,9 @@ def test_a_consumer_killed_by_an_unexpected_exception_is_restarted_and_not_ready
             30,
             what="the message dead-lettered once the bug is gone",
         )
-        assert answers[-1][1]["checks"]["consumer registry.TG"]["status"] == "up"
+        wait_until(
+            lambda: answer()[1]["checks"]["consumer registry.TG"]["status"] == "up",
+            30,
+            what="consuming again",
+        )
+        assert answers[-1][0] == 200

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from shared.access import create_token
 from shared.auth import Role
 from shared.migrations import upgrade
 from shared.runtime import Runtime
+from shared.settings import is_placeholder
 from tests.support import infra
 from tests.support.infra import wait_until
 from tests.support.keys import keyring
@@ -132,6 +134,8 @@ def running_notifications(amqp_url: str, agency: str | None, options: Any) -> It
         "AMQP_URL": amqp_url,
         **keyring().env(agency or "notifications"),
     }
+    if is_placeholder(options.link_secret):  # a real broker: the example secret is refused
+        options = replace(options, link_secret=secrets.token_urlsafe(32))
     if agency:
         env["AGENCY_CODE"] = agency
     runtime = notifications_bootstrap.bootstrap(notifications_settings(env), options=options)

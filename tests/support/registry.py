@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +16,7 @@ from services.registry.access import create_token
 from services.registry.adapters.orm import Volunteer
 from services.registry.api import create_app
 from services.registry.bootstrap import bootstrap
-from services.registry.config import load_settings
+from services.registry.config import dashboard_options, load_settings
 from shared.auth import Role
 from shared.db import outbox
 from shared.migrations import upgrade
@@ -74,7 +76,11 @@ def start_registry(
         }
     )
     runtime = bootstrap(settings)
-    node = RegistryNode(agency=agency, app=create_app(runtime=runtime), runtime=runtime)
+    # Connected to a real broker, a node needs a dashboard secret of its own.
+    dashboard = dashboard_options({**os.environ, "DASHBOARD_SECRET_KEY": secrets.token_urlsafe(32)})
+    node = RegistryNode(
+        agency=agency, app=create_app(runtime=runtime, dashboard=dashboard), runtime=runtime
+    )
     other = "ML" if agency != "ML" else "TG"
     with runtime.sessions.begin() as session:
         for role in Role:
