@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import current_app, g, request
 from flask_smorest import abort
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
 from shared.auth import Role, bearer, hash_token, new_token
@@ -55,6 +55,45 @@ def create_token(
         )
     )
     return token_id, token
+
+
+def list_tokens(session: Session | Connection, agency: str | None = None) -> list[Any]:
+    """Tokens (never their hashes), newest first; only `agency`'s when given."""
+    columns = [c for c in api_token.c if c.name != "token_hash"]
+    statement = select(*columns).order_by(api_token.c.created_at.desc(), api_token.c.id)
+    if agency is not None:
+        statement = statement.where(api_token.c.agency == agency)
+    return list(session.execute(statement))
+
+
+class AmbiguousToken(LookupError):
+    """A name matches several live tokens: revoke them by id."""
+
+    def __init__(self, ids: list[str]):
+        super().__init__(f"several live tokens have this name: {', '.join(ids)}")
+        self.ids = ids
+
+
+def revoke_token(
+    session: Session | Connection, ref: str, agency: str | None = None, by_name: bool = True
+) -> str | None:
+    """Revoke the token whose id, or else whose name, is `ref` (only `agency`'s when given);
+    return its id, or None if there is no such live token. Revoked tokens get 401 at once:
+    every request looks its token up."""
+    live = select(api_token.c.id).where(api_token.c.revoked_at.is_(None))
+    if agency is not None:
+        live = live.where(api_token.c.agency == agency)
+    ids = [r.id for r in session.execute(live.where(api_token.c.id == ref))]
+    if not ids and by_name:
+        ids = [r.id for r in session.execute(live.where(api_token.c.name == ref))]
+    if len(ids) > 1:
+        raise AmbiguousToken(ids)
+    if not ids:
+        return None
+    session.execute(
+        update(api_token).where(api_token.c.id == ids[0]).values(revoked_at=datetime.now(UTC))
+    )
+    return ids[0]
 
 
 def authenticate() -> None:

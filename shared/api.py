@@ -8,6 +8,7 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
+from shared import tokens
 from shared.health import health_blueprint
 from shared.runtime import Runtime
 
@@ -34,6 +35,7 @@ def base_app(
     app.extensions["vir.runtime"] = runtime
     api = Api(app)
     app.register_blueprint(health_blueprint(runtime.readiness))
+    api.register_blueprint(tokens.blp)
 
     @app.get("/.well-known/jwks.json")
     def _jwks():  # noqa: ANN202 - public: peers fetch the keys to put in their trust list

@@ -181,6 +181,46 @@ def tokens_create(role: str, name: str, agency: str | None, service: str) -> Non
     )
 
 
+@tokens.command("revoke")
+@click.argument("ref", metavar="ID_OR_NAME")
+@click.option("--service", type=click.Choice(SERVICES), default="registry", show_default=True)
+def tokens_revoke(ref: str, service: str) -> None:
+    """Revoke the token with this id (or, failing that, this name) on SERVICE: it answers 401
+    from the next request on."""
+    from shared.access import AmbiguousToken, revoke_token
+    from shared.db import make_engine
+
+    settings = _settings(service)
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.begin() as conn:
+            token_id = revoke_token(conn, ref)
+    except AmbiguousToken as exc:
+        raise click.UsageError(f"{exc}; revoke one of them by id") from exc
+    finally:
+        engine.dispose()
+    if token_id is None:
+        raise click.ClickException(f"no live token has the id or name {ref!r} on {service}")
+    click.echo(f"{token_id}: revoked")
+
+
+@tokens.command("list")
+@click.option("--service", type=click.Choice(SERVICES), default="registry", show_default=True)
+def tokens_list(service: str) -> None:
+    """List SERVICE's tokens (id, agency, role, name, created, revoked); never their secrets."""
+    from shared.access import list_tokens
+    from shared.db import make_engine
+
+    settings = _settings(service)
+    engine = make_engine(settings.database_url)
+    with engine.connect() as conn:
+        rows = list_tokens(conn)
+    engine.dispose()
+    for r in rows:
+        revoked = f"revoked {r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "live"
+        click.echo(f"{r.id}  {r.agency}  {r.role:<7}  {r.name}  ({revoked})")
+
+
 @main.command()
 @click.argument("service", type=click.Choice(SERVICES))
 @click.option("--host", default="127.0.0.1", show_default=True)

@@ -68,6 +68,7 @@ READABLE_BY: dict[str, set[str]] = {
     "/api/v1/mobilities/<mobility_id>": STAFF,
     "/api/v1/agency": READERS,
     "/api/v1/events": {"admin", "node", "node@ML"},
+    "/api/v1/tokens": {"admin"},
 }
 
 # Other methods: which roles of this agency may call them (partner and node never may).
@@ -92,6 +93,7 @@ WRITABLE_BY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/mobilities/<mobility_id>/reports"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/complete"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/interrupt"): STAFF,
+    ("DELETE", "/api/v1/tokens/<token_id>"): {"admin"},
 }
 
 VARIABLE = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -253,6 +255,7 @@ def world(tg: RegistryNode) -> World:
             )
         )
         token_id, revoked = create_token(session, "TG", Role.STAFF, "left the agency")
+        spare_token_id = create_token(session, "TG", Role.STAFF, "spare")[0]
         session.execute(
             update(api_token).where(api_token.c.id == token_id).values(revoked_at=datetime.now(UTC))
         )
@@ -271,6 +274,7 @@ def world(tg: RegistryNode) -> World:
             "match_id": "m-proposed",
             "mobility_id": "mob-confirmed",  # opened by match.confirmed
             "job_id": "imp-1",
+            "token_id": spare_token_id,
         },
         personal={v["id"]: personal_data(v) for v in (proposed, confirmed)},
         revoked_token=revoked,
