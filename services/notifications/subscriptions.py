@@ -16,14 +16,17 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
+from urllib3.exceptions import LocationParseError
+from urllib3.util import Url
+from urllib3.util import parse_url as _parse
 
 from services.notifications.adapters.orm import Delivery, Subscription
 from services.notifications.domain.messages import DeliveryFailed, Notification, Recipient
 from shared.codes import is_country
+from shared.db import api_token
 from shared.events.contracts import EVENT_TYPES
 from shared.logging import get_logger
 
@@ -133,29 +136,50 @@ def check_address(host: str, address: str | IPAddress, allowed_hosts: Iterable[s
     )
 
 
-def check_url(url: str, allowed_hosts: Iterable[str]) -> None:
-    """Refuse (ValueError with a clear message) a URL that may not receive webhooks.
+def parse_url(url: str) -> Url:
+    """Parse a webhook URL with the parser that fetches it (urllib3's, which requests uses).
+
+    Checking one parse and fetching another lets a URL mean two hosts:
+    `https://127.0.0.1:9150\\@8.8.8.8/` is 8.8.8.8 to `urllib.parse` and 127.0.0.1 to urllib3.
+    So there is one parse, and what it cannot read one way only is refused: user-info,
+    backslashes, whitespace and control characters."""
+    raw = url.strip()
+    if "\\" in raw:
+        raise AddressRefused("a webhook URL may not contain a backslash")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
+        raise AddressRefused("a webhook URL may not contain spaces or control characters")
+    try:
+        parts = _parse(raw)
+    except LocationParseError as exc:
+        raise AddressRefused(f"not a valid URL: {exc}") from exc
+    if parts.auth is not None:
+        raise AddressRefused(
+            "a webhook URL may not carry a user name or password; the signature authenticates"
+        )
+    if parts.scheme not in ("https", "http") or not parts.host:
+        raise AddressRefused("must be an absolute https:// URL, e.g. https://example.org/webhooks")
+    return parts
+
+
+def check_url(url: str, allowed_hosts: Iterable[str]) -> str:
+    """Refuse (ValueError with a clear message) a URL that may not receive webhooks; return it
+    as parsed, the only form stored and fetched.
 
     https only (http only for a host the operator allows); the host must resolve, and none of
     its addresses may be private, loopback, link-local, multicast, reserved or unspecified unless
     the host, or a network holding the address, is in the operator's allow-list.
     Raises AddressRefused or UnresolvableHost (both ValueError)."""
     allowed_hosts = tuple(allowed_hosts)
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise AddressRefused(f"not a valid URL: {exc}") from exc
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise AddressRefused("must be an absolute https:// URL, e.g. https://example.org/webhooks")
-    host = parts.hostname
+    parts = parse_url(url)
+    host = (parts.host or "").strip("[]")
     names, networks = _allow_list(allowed_hosts)
     if parts.scheme == "http" and not _host_allowed(host, names, networks):
         raise AddressRefused(
             "must use https:// (plain http is only accepted for hosts the operator allows)"
         )
-    for address in resolve(host, port or (443 if parts.scheme == "https" else 80)):
+    for address in resolve(host, parts.port or (443 if parts.scheme == "https" else 80)):
         check_address(host, address, allowed_hosts)
+    return str(parts.url)
 
 
 # -- patterns -------------------------------------------------------------------------------------
@@ -185,11 +209,12 @@ def check_pattern(pattern: str) -> None:
         )
 
 
-def validate(url: str, patterns: list[str], allowed_hosts: Iterable[str]) -> None:
-    """Check a subscription's URL and patterns; raise InvalidSubscription naming each field."""
+def validate(url: str, patterns: list[str], allowed_hosts: Iterable[str]) -> str:
+    """Check a subscription's URL and patterns; raise InvalidSubscription naming each field.
+    Return the URL as parsed (the form to store)."""
     errors: dict[str, list[str]] = {}
     try:
-        check_url(url, allowed_hosts)
+        url = check_url(url, allowed_hosts)
     except ValueError as exc:
         errors["url"] = [str(exc)]
     pattern_errors = []
@@ -204,6 +229,7 @@ def validate(url: str, patterns: list[str], allowed_hosts: Iterable[str]) -> Non
         errors["patterns"] = pattern_errors
     if errors:
         raise InvalidSubscription(errors)
+    return url
 
 
 def new_secret() -> str:
@@ -214,17 +240,26 @@ def new_secret() -> str:
 # -- life of a subscription -----------------------------------------------------------------------
 
 
-def visible(owner: str | None) -> Select[tuple[Subscription]]:
-    """Subscriptions a caller may see: those its token created, or all (owner None: an admin)."""
+def visible(owner: str | None, agency: str | None = None) -> Select[tuple[Subscription]]:
+    """Subscriptions a caller may see: those its token created (`owner`), or, for an admin,
+    those created by any token of its `agency` (its partners' and its own)."""
     statement = select(Subscription).order_by(Subscription.created_at.desc(), Subscription.id)
     if owner is not None:
         statement = statement.where(Subscription.created_by == owner)
+    if agency is not None:
+        statement = statement.where(Subscription.created_by.in_(_tokens_of(agency)))
     return statement
 
 
-def find(session: Session, subscription_id: str, owner: str | None) -> Subscription:
-    sub = session.get(Subscription, subscription_id)
-    if sub is None or (owner is not None and sub.created_by != owner):
+def _tokens_of(agency: str) -> Select[tuple[str]]:
+    return select(api_token.c.id).where(api_token.c.agency == agency)
+
+
+def find(
+    session: Session, subscription_id: str, owner: str | None, agency: str | None = None
+) -> Subscription:
+    sub = session.scalars(visible(owner, agency).where(Subscription.id == subscription_id)).first()
+    if sub is None:
         raise SubscriptionNotFound(f"no subscription {subscription_id} for this token")
     return sub
 
@@ -241,8 +276,7 @@ def create(
 ) -> Subscription:
     """A new active subscription with a fresh secret (raises InvalidSubscription)."""
     patterns = list(dict.fromkeys(patterns))
-    url = url.strip()
-    validate(url, patterns, allowed_hosts)
+    url = validate(url.strip(), patterns, allowed_hosts)
     at = now()
     sub = Subscription(
         id=f"sub-{uuid.uuid4().hex}",

@@ -128,7 +128,7 @@ class WebhookChannel:
         if not secret:
             raise Undeliverable("the subscription has no signing secret")
         try:
-            check_url(url, self.allowed_hosts)
+            url = check_url(url, self.allowed_hosts)  # fetched exactly as parsed and checked
         except UnresolvableHost as exc:
             raise RetryLater(str(exc)) from exc
         except ValueError as exc:

@@ -1,7 +1,8 @@
 """Partner webhook subscriptions API: create, list, read, pause, resume, delete, rotate the
 signing secret, send a test ping.
 
-Admin tokens see and change every subscription; a partner token only those it created. A
+An admin token sees and changes the subscriptions of its own agency's partners (made by any
+token of its agency); a partner token only those it created. A
 subscription's secret is shown twice only: when it is created and when it is rotated."""
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class PingOut(Schema):
 def manage(view: Callable[..., Any]) -> Callable[..., Any]:
     """Admin and partner tokens, for writes too: shared.access.allow keeps the partner role
     read-only on the exchange's data, but a partner's own webhook subscriptions are its settings
-    to manage (and `_owner` confines a partner token to the subscriptions it created)."""
+    to manage (and `_scope` confines a partner token to the subscriptions it created)."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -118,10 +119,13 @@ def manage(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _owner() -> str | None:
-    """Whose subscriptions the caller may touch: its own token's, or all (None) for an admin."""
+def _scope() -> tuple[str | None, str | None]:
+    """(owner token, agency) of the subscriptions the caller may touch: a partner, those its
+    token made; an admin, those any token of its agency made."""
     who = actor()
-    return None if who.role == Role.ADMIN else who.token_id
+    if who.role == Role.ADMIN:
+        return None, who.agency
+    return who.token_id, None
 
 
 def _runtime() -> Any:
@@ -137,7 +141,7 @@ def _subscription(subscription_id: str, write: bool = True) -> Iterator[tuple[Se
     sessions = _runtime().sessions
     with sessions.begin() if write else sessions() as session:
         try:
-            sub = subscriptions.find(session, subscription_id, _owner())
+            sub = subscriptions.find(session, subscription_id, *_scope())
         except subscriptions.SubscriptionNotFound as exc:
             abort(404, message=str(exc))
             raise  # unreachable: abort raised
@@ -176,9 +180,9 @@ def create(data: dict[str, Any]) -> Subscription:
 @blp.response(200, SubscriptionOut(many=True))
 @blp.paginate()
 def list_subscriptions(pagination_parameters: Any) -> list[Subscription]:
-    """Your subscriptions (every one for an admin), newest first, secrets never shown;
+    """Your subscriptions (your agency's partners' for an admin), newest first, secrets never shown;
     X-Pagination gives the totals."""
-    statement = subscriptions.visible(_owner())
+    statement = subscriptions.visible(*_scope())
     with _runtime().sessions() as session:
         total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
         pagination_parameters.item_count = total

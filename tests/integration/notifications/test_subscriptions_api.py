@@ -92,6 +92,7 @@ def api(pg_url: str) -> Iterator[Api]:
             ("ministry", Role.PARTNER, "TG"),
             ("ngo", Role.PARTNER, "ML"),
             ("admin", Role.ADMIN, "TG"),
+            ("admin@ML", Role.ADMIN, "ML"),
             ("staff", Role.STAFF, "TG"),
             ("node", Role.NODE, "ML"),
         ]:
@@ -220,6 +221,33 @@ def test_a_url_that_may_not_receive_webhooks_is_refused_with_a_field_error(api, 
     assert api.count() == 0
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1:9150\\@8.8.8.8/",
+        "https://8.8.8.8\\@127.0.0.1:9150/",
+        "https://user:secret@example.org/hook",
+        "https://8.8.8.8@127.0.0.1/hook",
+        "https://example.org/ho ok",
+        "https://example.org/hook\tx",
+    ],
+)
+def test_a_url_read_differently_by_two_parsers_is_refused(api, receiver, url):
+    # 127.0.0.1 is allowed here, so only the URL's form can refuse these.
+    answer = api.create(url)
+
+    assert answer.status_code == 422, answer.json
+    assert list(answer.json["errors"]["json"]) == ["url"]
+    assert api.count() == 0
+    assert receiver.requests == []
+
+
+def test_the_url_stored_is_the_one_parsed_and_checked(api, receiver):
+    created = api.create(receiver.url + "/a b".replace(" ", "%20") + "?x=1")
+    assert created.status_code == 201, created.json
+    assert created.json["url"] == receiver.url + "/a%20b?x=1"
+
+
 def test_loopback_needs_the_operator_allow_list(api, receiver):
     api.net.runtime.options["notify"] = Options()
     refused = api.create(receiver.url)
@@ -287,9 +315,17 @@ def test_a_partner_sees_and_changes_only_its_own_subscriptions(api, receiver):
     assert receiver.requests == []
     assert api.net.subscription(theirs["id"]).secret == theirs["secret"]
 
-    everything = api.call("GET", BASE, who="admin").json
-    assert {s["id"] for s in everything} == {mine["id"], theirs["id"]}
-    assert api.call("POST", f"{BASE}/{theirs['id']}/pause", who="admin").status_code == 200
+    # TG's admin sees and changes its own agency's partners' subscriptions, never ML's.
+    tg_admin = api.call("GET", BASE, who="admin").json
+    assert [s["id"] for s in tg_admin] == [mine["id"]]
+    assert api.call("POST", f"{BASE}/{mine['id']}/pause", who="admin").status_code == 200
+    for method, path in [("GET", ""), ("POST", "/pause"), ("POST", "/resume"), ("DELETE", "")]:
+        answer = api.call(method, f"{BASE}/{theirs['id']}{path}", who="admin")
+        assert answer.status_code == 404, path
+    assert api.net.subscription(theirs["id"]).status == "active"
+    ml_admin = api.call("GET", BASE, who="admin@ML").json
+    assert [s["id"] for s in ml_admin] == [theirs["id"]]
+    assert api.call("DELETE", f"{BASE}/{mine['id']}", who="admin@ML").status_code == 404
 
 
 def test_lists_are_paginated(api, receiver):

@@ -547,3 +547,30 @@ def test_the_payload_is_compact_json(network, receiver):
     [request] = receiver.requests
     [delivery] = network.webhook_deliveries(sub.id)
     assert request.body == json.dumps(delivery.payload, separators=(",", ":")).encode()
+
+
+def test_a_stored_url_that_two_parsers_read_differently_is_never_fetched(receiver):
+    """A URL stored before the check was tightened: `urllib.parse` reads 8.8.8.8 in it, urllib3
+    (which fetches) the loopback receiver. It is refused before any connection."""
+    from services.notifications.domain.messages import Notification, Recipient, Undeliverable
+
+    host_port = receiver.url.removeprefix("http://").split("/", 1)[0]
+    channel = WebhookChannel(allowed_hosts=LOOPBACK)
+    notification = Notification(
+        delivery_id="dlv-1",
+        idempotency_key="k-1",
+        event_id="e-1",
+        event_type="match.confirmed",
+        category="partners",
+        mandatory=False,
+        payload={},
+        recipient=Recipient(
+            "partner", "sub-1", f"http://{host_port}\\@8.8.8.8/", secret="whsec_" + "A" * 44
+        ),
+    )
+    try:
+        with pytest.raises(Undeliverable, match="backslash"):
+            channel.send(notification)
+    finally:
+        channel.close()
+    assert receiver.requests == []
