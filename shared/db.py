@@ -18,7 +18,10 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from shared.private_files import create_private
 
 # Constraint names stable across databases, so Alembic migrations stay reviewable.
 NAMING_CONVENTION = {
@@ -99,6 +102,9 @@ api_token = Table(
 def make_engine(url: str, **kwargs: object) -> Engine:
     """An engine with settings that suit the service: pre-ping, SQLite in WAL with a busy wait."""
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            create_private(database)  # SQLite gives its -wal and -shm files the same mode
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")

@@ -24,8 +24,7 @@ def alembic_config(service: str, database_url: str) -> Config:
 
 
 def upgrade(service: str, database_url: str, revision: str = "head") -> None:
-    if database_url.startswith("sqlite:///"):
-        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    # A SQLite file (and its folder) is created by shared.db.make_engine, readable by its owner.
     command.upgrade(alembic_config(service, database_url), revision)
 
 

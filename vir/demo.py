@@ -22,6 +22,7 @@ from services.registry import handlers
 from services.registry.adapters.orm import AgencyProfile, Agreement, Volunteer
 from shared.access import create_token
 from shared.auth import Role, new_token
+from shared.private_files import write_private
 
 AGENCIES: dict[str, dict[str, Any]] = {
     "TG": {
@@ -254,8 +255,7 @@ def demo_tokens(
             for agency, roles in tokens.items():
                 for role, token in roles.items():
                     create_token(conn, agency, Role(role), f"demo {role} of {agency}", token=token)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(tokens, indent=2) + "\n")
+    write_private(path, json.dumps(tokens, indent=2) + "\n")
     return tokens
 
 
@@ -299,9 +299,7 @@ def demo_accounts(nodes: Sequence[Any], path: Path) -> dict[str, dict[str, str]]
             password = secrets.token_urlsafe(12)
             create_account(session, email, f"Staff {agency}", "staff", password)
         accounts[agency] = {"email": email, "password": password}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(accounts, indent=2) + "\n")
-    path.chmod(0o600)
+    write_private(path, json.dumps(accounts, indent=2) + "\n")
     return accounts
 
 

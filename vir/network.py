@@ -20,6 +20,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from shared.logging import get_logger
 from shared.migrations import upgrade
+from shared.private_files import private_dir
 from shared.runtime import Runtime
 from shared.security import load_or_create_key, trusted_jwk, write_trust_list
 from shared.security.trust import NETWORK_SERVICES
@@ -101,7 +102,7 @@ def prepare_trust(agencies: list[str], environ: Mapping[str, str]) -> Path:
 
 def start(agencies: list[str], environ: Mapping[str, str], host: str = "127.0.0.1") -> list[Node]:
     var_dir = Path(environ.get("VIR_VAR_DIR", "var"))
-    var_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(var_dir)
     prepare_trust(agencies, environ)
     started: list[Node] = []
     for name, service, agency, port in plan(agencies):

@@ -27,6 +27,7 @@ from services.notifications.domain.messages import (
     Undeliverable,
 )
 from services.notifications.rendering import render
+from shared.private_files import write_private
 
 TIMEOUT = 30
 # CRLF line ends, and 7-bit transfer encodings: no server can refuse the body for being 8-bit.
@@ -191,7 +192,6 @@ class FileMailChannel(SmtpChannel):
 
     def send(self, notification: Notification) -> str:
         msg = self.build(notification)
-        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{notification.delivery_id}.eml"
-        path.write_bytes(bytes(msg))
+        write_private(path, bytes(msg))
         return f"written to {path.name}"

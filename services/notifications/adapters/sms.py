@@ -29,6 +29,7 @@ from services.notifications.domain.messages import (
     Undeliverable,
 )
 from services.notifications.rendering import render
+from shared.private_files import append_private
 from shared.settings import SettingsError
 
 E164 = re.compile(r"\+[1-9][0-9]{7,14}")
@@ -83,9 +84,7 @@ class FileSmsChannel:
         }
         try:
             with self._lock:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as out:
-                    out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                append_private(self.path, json.dumps(line, ensure_ascii=False) + "\n")
         except OSError as exc:
             raise RetryLater(f"SMS file not writable: {exc.__class__.__name__}") from exc
         return f"written to {self.path.name}"

@@ -9,6 +9,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from services.registry.dashboard import web
+from shared.private_files import write_private
 
 csrf = CSRFProtect()
 
@@ -19,9 +20,7 @@ def _secret_key(var_dir: Path, agency: str, configured: str | None) -> str:
         return configured
     path = var_dir / f"dashboard-{agency.lower()}.secret"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 
