@@ -84,7 +84,24 @@ def relay(service: str) -> None:
     runtime.relay().run(stop, max_backoff=settings.messaging.reconnect_max_delay)
 
 
-def _run_workers(service: str, with_relay: bool) -> None:
+def _serve_health(runtime: Any, host: str, port: int) -> None:
+    """/health/live, /health/ready and /metrics of a process without an API: readiness then
+    says whether its consumers are running and connected."""
+    from flask import Flask
+    from werkzeug.serving import make_server
+
+    from shared.health import health_blueprint
+
+    app = Flask("vir-health")
+    app.register_blueprint(health_blueprint(runtime.readiness))
+    server = make_server(host, port, app, threaded=True)
+    runtime.start_thread("health", server.serve_forever)
+    click.echo(f"health on http://{host}:{server.server_port}/health/ready", err=True)
+
+
+def _run_workers(
+    service: str, with_relay: bool, health_port: int | None = None, host: str = "127.0.0.1"
+) -> None:
     settings = _settings(service)
     _check_secrets(service, settings)
     process = "worker" if with_relay else "consumer"
@@ -103,22 +120,37 @@ def _run_workers(service: str, with_relay: bool) -> None:
         runtime.start_consumer(c)
     for job_name, job in jobs:
         runtime.start_thread(job_name, job, runtime.stop)
+    if health_port is not None:
+        _serve_health(runtime, host, health_port)
     stop.wait()
     runtime.shutdown()
 
 
+_health_port = click.option(
+    "--health-port",
+    type=int,
+    default=None,
+    help="Serve /health/ready (503 while a consumer is down) and /metrics on this port.",
+)
+_health_host = click.option("--health-host", default="127.0.0.1", show_default=True)
+
+
 @main.command()
 @click.argument("service", type=click.Choice(SERVICES))
-def consume(service: str) -> None:
+@_health_port
+@_health_host
+def consume(service: str, health_port: int | None, health_host: str) -> None:
     """Run SERVICE's event consumers and background jobs (the planner) until interrupted."""
-    _run_workers(service, with_relay=False)
+    _run_workers(service, with_relay=False, health_port=health_port, host=health_host)
 
 
 @main.command()
 @click.argument("service", type=click.Choice(SERVICES))
-def worker(service: str) -> None:
+@_health_port
+@_health_host
+def worker(service: str, health_port: int | None, health_host: str) -> None:
     """Everything of SERVICE but its API: outbox relay, event consumers, background jobs."""
-    _run_workers(service, with_relay=True)
+    _run_workers(service, with_relay=True, health_port=health_port, host=health_host)
 
 
 @main.group()

@@ -145,6 +145,9 @@ class EventConsumer(ConsumerMixin):
 
         @contextmanager
         def _ctx():  # noqa: ANN202
+            # A new connection means the last one is gone, whatever the reason (kombu calls no
+            # hook for a refused login or a reset socket): not consuming until ready again.
+            self.not_consuming()
             with self.create_connection() as conn:
                 conn.ensure_connection(
                     self.on_connection_error,

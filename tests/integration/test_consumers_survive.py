@@ -237,3 +237,63 @@ def test_a_consumer_killed_by_an_unexpected_exception_is_restarted_and_not_ready
             what="consuming again",
         )
         assert answers[-1][0] == 200
+
+
+def test_vir_consume_serves_a_readiness_that_follows_its_consumer(pg_url, amqp_url, vhost):
+    """A consumer process has no API: --health-port gives it /health/ready, 200 while its
+    consumer consumes and 503 once it has been cut off from the broker for the grace period."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import requests
+
+    from shared.migrations import upgrade
+    from tests.support.infra import delete_vhost
+
+    upgrade("registry", pg_url)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "AGENCY_CODE": "TG",
+        "DATABASE_URL": pg_url,
+        "AMQP_URL": amqp_url,
+        "CONSUMER_CONNECT_GRACE": "1",
+        "AMQP_RECONNECT_MAX_DELAY": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    vir = str(Path(sys.executable).with_name("vir"))
+    proc = subprocess.Popen(
+        [vir, "consume", "registry", "--health-port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/health/ready"
+
+    def ready() -> tuple[int, dict]:
+        try:
+            r = requests.get(url, timeout=2)
+        except requests.ConnectionError:
+            return 0, {}
+        return r.status_code, r.json()
+
+    try:
+        wait_until(
+            lambda: (
+                ready()[1].get("checks", {}).get("consumer registry.TG", {}).get("status") == "up"
+            ),
+            60,
+            what="the consumer up",
+        )
+        assert ready()[0] == 200
+        delete_vhost(vhost)  # the broker closes the consumer's connection; it cannot come back
+        wait_until(lambda: ready()[0] == 503, 30, what="not ready once cut off")
+        assert "not connected" in ready()[1]["checks"]["consumer registry.TG"]["error"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)

@@ -227,7 +227,7 @@ def test_each_process_logs_in_to_its_own_countrys_broker_with_its_own_user():
         assert user.startswith("relay-") != consumes, (name, user)
         assert user != federation.OPERATOR_USER
         users_seen[country].add(user)
-        if "healthcheck" in service:  # the API waits for its broker, the others for the API
+        if "vir serve" in _command(service):  # the API waits for its broker, the others for it
             assert service["depends_on"][f"rabbitmq-{country.lower()}"] == {
                 "condition": "service_healthy"
             }
@@ -250,10 +250,13 @@ def test_every_api_migrates_before_serving_and_has_one_relay_and_one_consumer():
             helpers = [
                 s
                 for s in services.values()
-                if s["command"] == [verb, kind] and s["environment"]["DATABASE_URL"] == database
+                if s["command"][:2] == [verb, kind] and s["environment"]["DATABASE_URL"] == database
             ]
             assert len(helpers) == 1, (name, verb)
             assert helpers[0]["depends_on"][name] == {"condition": "service_healthy"}
+            if verb == "consume":  # its readiness says whether its consumer runs
+                assert helpers[0]["command"][2:] == ["--health-port", "9000"], name
+                assert "9000/health/ready" in str(helpers[0]["healthcheck"]["test"]), name
     assert len(services) == 3 * len(apis)
 
 
