@@ -6,6 +6,7 @@ import json
 
 import pytest
 from kombu import Connection, Exchange, Producer
+from sqlalchemy import text
 
 from shared.db import make_engine
 from shared.events import encode
@@ -126,6 +127,26 @@ def test_a_permanent_refusal_is_dead_lettered_at_once(engine, amqp_url, vhost):
     assert dead[0]["properties"]["headers"][REASON_HEADER] == (
         "refused by handler: volunteer unknown to this node"
     )
+
+
+def test_a_value_the_database_refuses_is_dead_lettered_at_once_not_retried(engine, amqp_url, vhost):
+    spec = ConsumerSpec(name="stored", bindings=("volunteer.#",), retry_delays_ms=(100, 100))
+    calls: list[str] = []
+
+    def stores_too_long_a_value(event, session):
+        calls.append(event.id)
+        # What an over-long id does to a varchar(64) column on PostgreSQL.
+        session.execute(text("CREATE TEMP TABLE IF NOT EXISTS short (v varchar(64))"))
+        session.execute(text("INSERT INTO short VALUES (:v)"), {"v": event.id * 3})
+
+    event = effects.volunteer_event(1)
+    with running_consumer(engine, amqp_url, spec, stores_too_long_a_value):
+        _publish_raw(amqp_url, encode(event))
+        dead = _dead_letters(vhost, spec, 1)
+    assert calls == [event.id]  # no retry: it would fail the same way
+    reason = dead[0]["properties"]["headers"][REASON_HEADER]
+    assert reason.startswith("refused by the database: value too long")
+    assert all(queue_depth(vhost, spec.retry_queue(n)) == 0 for n in (1, 2))
 
 
 def test_the_same_event_delivered_twice_is_applied_once(engine, amqp_url, vhost):
