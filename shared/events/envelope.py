@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Any
 
 from marshmallow import ValidationError
@@ -25,7 +27,11 @@ AGENCIES_ATTRIBUTE = "viragencies"
 MAX_BODY_BYTES = 256 * 1024  # default of the EVENT_MAX_BYTES setting
 MAX_DEPTH = 32  # JSON nesting; the deepest contract (data.criteria[].x) needs 4
 MAX_ATTRIBUTE_LENGTH = {"id": 64, "source": 255, "type": 64, "subject": 128}
-_BRACKETS = re.compile(rb'[\[\]{}"\\]')
+# A JSON string, or an unterminated one up to the end; possessive, so it never backtracks and
+# the scan stays linear whatever the quotes and backslashes.
+_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # as signed bytes: +1, -1
 
 
 class InvalidEvent(ValueError):
@@ -123,30 +129,14 @@ def encode(event: Event) -> bytes:
 def check_depth(body: bytes, limit: int = MAX_DEPTH) -> None:
     """Refuse JSON nested deeper than `limit`, by counting brackets outside strings.
 
-    Runs before the parser, in linear time and without recursion, so no nesting can make the
-    parser (or anything walking its result) exhaust the stack.
+    Runs before the parser, without recursion and in C loops (a regular expression drops the
+    strings, `translate` keeps the brackets as +1/-1, `accumulate` gives the depth at each),
+    so no nesting can make the parser, or anything walking its result, exhaust the stack.
+    A body whose depth ever goes below zero is not JSON, and the parser stops at that point.
     """
-    depth = 0
-    in_string = False
-    escaped_at = -1  # position of the character a backslash escapes
-    for match in _BRACKETS.finditer(body):
-        at, char = match.start(), match.group()
-        if in_string:
-            if at == escaped_at:
-                continue
-            if char == b"\\":
-                escaped_at = at + 1
-            elif char == b'"':
-                in_string = False
-            continue
-        if char == b'"':
-            in_string = True
-        elif char in (b"[", b"{"):
-            depth += 1
-            if depth > limit:
-                raise InvalidEvent(f"body is nested deeper than {limit} levels")
-        elif char in (b"]", b"}"):
-            depth -= 1
+    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS).translate(_STEPS)
+    if max(accumulate(array("b", brackets)), default=0) > limit:
+        raise InvalidEvent(f"body is nested deeper than {limit} levels")
 
 
 def decode(body: bytes | str, max_bytes: int = MAX_BODY_BYTES) -> Event:

@@ -145,3 +145,21 @@ def test_error_messages_quote_at_most_a_short_excerpt_of_hostile_values():
     assert "not an RFC 3339 timestamp" in reason and len(reason) < 200
     reason = _refused(json.dumps(_event_body(specversion="9" * 100_000)))
     assert "unsupported specversion" in reason and len(reason) < 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[]" * (MAX_BODY_BYTES // 2),
+        json.dumps({"s": "[{" * (MAX_BODY_BYTES // 2 - 10)}).encode(),
+        json.dumps({"s": '\\"[' * (MAX_BODY_BYTES // 5)}).encode()[:MAX_BODY_BYTES],
+        b'"' * MAX_BODY_BYTES,
+        b'"' + b"\\" * (MAX_BODY_BYTES - 1),
+    ],
+    ids=["bracket-pairs", "brackets-in-a-string", "unterminated-escapes", "quotes", "backslashes"],
+)
+def test_the_depth_scan_of_a_worst_case_body_stays_cheap(body):
+    assert len(body) <= MAX_BODY_BYTES
+    started = time.perf_counter()
+    check_depth(body)
+    assert time.perf_counter() - started < 1.0  # 3 to 60 ms here
