@@ -102,10 +102,11 @@ def test_a_two_megabyte_event_id_neither_jams_nor_repeats_an_embedded_instance(t
         _publish(json.dumps(huge).encode())
         _publish(json.dumps(_registered("vol-tg-after")).encode())
         wait_until(lambda: _sent_to(channel, "vol-tg-after") == 1, 20, what="next e-mail")
-        # Several more dispatch rounds: the count must not move.
+        # Several more dispatch rounds: the count must not move. (kombu's in-process broker is
+        # shared by the whole test process, so other tests' events may still come in here.)
         dispatcher = runtime.options["dispatcher"]
         for _ in range(3):
-            assert dispatcher.run_once() == 0
+            dispatcher.run_once()
         assert _sent_to(channel, "vol-tg-after") == 1
         assert _sent_to(channel, "vol-tg-huge") == 0
         body, ready = runtime.readiness.report()
