@@ -40,6 +40,8 @@ def _check_secrets(service: str, settings: Settings, serving: bool = False) -> N
         elif service == "notifications":
             options = config.load_options()
             require_secret("NOTIFY_LINK_SECRET", options.link_secret, settings.messaging)
+            if options.registry_token is not None:
+                require_secret("NOTIFY_REGISTRY_TOKEN", options.registry_token, settings.messaging)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from exc
 

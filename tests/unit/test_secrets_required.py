@@ -64,17 +64,28 @@ def test_the_registry_app_refuses_to_start_without_a_dashboard_secret(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("service", "variable"),
-    [("notifications", "NOTIFY_LINK_SECRET"), ("registry", "DASHBOARD_SECRET_KEY")],
+    ("service", "variable", "extra"),
+    [
+        ("notifications", "NOTIFY_LINK_SECRET", {}),
+        (
+            "notifications",
+            "NOTIFY_REGISTRY_TOKEN",
+            {"NOTIFY_LINK_SECRET": "kJ3v9-w2Qp", "NOTIFY_REGISTRY_TOKEN": "create-with-x"},
+        ),
+        ("registry", "DASHBOARD_SECRET_KEY", {}),
+    ],
 )
-def test_vir_serve_stops_at_once_naming_the_variable(service, variable, tmp_path, monkeypatch):
-    for name in ("NOTIFY_LINK_SECRET", "DASHBOARD_SECRET_KEY"):
+def test_vir_serve_stops_at_once_naming_the_variable(
+    service, variable, extra, tmp_path, monkeypatch
+):
+    for name in ("NOTIFY_LINK_SECRET", "DASHBOARD_SECRET_KEY", "NOTIFY_REGISTRY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     env = {
         "AMQP_URL": BROKER,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
         "AGENCY_CODE": "TG",
         "NOTIFY_LINK_SECRET": "change-me-link-secret",
+        **extra,
     }
     result = CliRunner().invoke(main, ["serve", service, "--port", "1"], env=env)
     assert result.exit_code == 2, result.output
