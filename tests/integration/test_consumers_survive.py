@@ -20,6 +20,7 @@ from shared.events.examples import EXAMPLES
 from shared.messaging.consumer import REASON_HEADER
 from shared.messaging.topology import matching_consumer, notifications_consumer, registry_consumer
 from tests.support.infra import get_messages, queue_depth, wait_until
+from tests.support.keys import keyring
 from tests.support.nodes import running_matching, running_notifications, running_registry, serving
 from tests.support.registry import volunteer_payload
 
@@ -30,9 +31,12 @@ ROUTING_KEY = "match.accepted.TG.ML"
 
 
 def _publish(amqp_url: str, body: bytes, routing_key: str = ROUTING_KEY) -> None:
+    # Signed with TG's real key: a trusted node gone wrong (or a bug in it) must not stop anyone
+    # either, so the bodies get past the signature check to the envelope's limits.
     with Connection(amqp_url) as conn:
         Producer(conn.default_channel).publish(
             body,
+            headers=keyring().headers(body, "TG"),
             exchange=Exchange("vir.events", type="topic"),
             routing_key=routing_key,
             content_type="application/cloudevents+json",
