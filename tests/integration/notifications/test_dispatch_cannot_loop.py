@@ -23,6 +23,7 @@ from shared.events import encode, new_event
 from shared.events.examples import EXAMPLES
 from shared.migrations import upgrade
 from tests.support.infra import wait_until
+from tests.support.keys import keyring
 
 
 class CountingChannel:
@@ -51,7 +52,12 @@ class Volunteers:
 def _instance(tmp_path, channel):
     database = f"sqlite:///{tmp_path / 'notifications-tg.db'}"
     upgrade("notifications", database)
-    env = {"DATABASE_URL": database, "AMQP_URL": "memory://", "AGENCY_CODE": "TG"}
+    env = {
+        "DATABASE_URL": database,
+        "AMQP_URL": "memory://",
+        "AGENCY_CODE": "TG",
+        **keyring().env("TG"),
+    }
     runtime = notifications.bootstrap(
         load_settings(env),
         options=Options(dispatch_interval=0.05, mail_dir=str(tmp_path / "mail")),
@@ -77,6 +83,7 @@ def _publish(body: bytes, routing_key: str = "volunteer.registered.TG") -> None:
     with Connection("memory://") as conn:
         Producer(conn.default_channel).publish(
             body,
+            headers=keyring().headers(body, "TG"),  # TG's own registry, as far as trust goes
             exchange=Exchange("vir.events", type="topic"),
             routing_key=routing_key,
             content_type="application/cloudevents+json",
