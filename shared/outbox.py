@@ -53,6 +53,28 @@ def add_event(session: Session | Connection, event: Event) -> None:
     )
 
 
+def add_events(session: Session | Connection, events: Sequence[Event]) -> None:
+    """Stage many events in the caller's transaction with one multi-row INSERT (a bulk import)."""
+    if not events:
+        return
+    at = datetime.now(UTC)
+    session.execute(
+        insert(outbox),
+        [
+            {
+                "event_id": event.id,
+                "event_type": event.type,
+                "routing_key": event.routing_key,
+                "aggregate_id": event.subject,
+                "partition": partition_of(event.subject),
+                "payload": encode(event).decode(),
+                "created_at": at,
+            }
+            for event in events
+        ],
+    )
+
+
 @dataclass(frozen=True)
 class Backlog:
     unpublished: int

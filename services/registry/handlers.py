@@ -98,20 +98,71 @@ def ruled(error: DomainError) -> Exception:
 # -- volunteers ----------------------------------------------------------------------------------
 
 
-def volunteer_profile(v: Volunteer) -> dict[str, Any]:
-    """What the network may know of a volunteer: no name, contact, birth date or identity number."""
+PROFILE_COLUMNS = (
+    "id",
+    "agency",
+    "status",
+    "skills",
+    "domains",
+    "languages",
+    "education_level",
+    "available_from",
+    "available_until",
+    "preferred_countries",
+    "created_at",
+)
+
+
+def volunteer_profile(v: Volunteer | Mapping[str, Any]) -> dict[str, Any]:
+    """What the network may know of a volunteer: no name, contact, birth date or identity number.
+
+    `v` is a stored volunteer, or the columns of one about to be stored (a bulk import)."""
+    row = v if isinstance(v, Mapping) else {c: getattr(v, c) for c in PROFILE_COLUMNS}
     return {
-        "volunteer_id": v.id,
-        "agency": v.agency,
-        "status": v.status,
-        "skills": list(v.skills),
-        "domains": list(v.domains),
-        "languages": list(v.languages),
-        "education_level": v.education_level,
-        "available_from": v.available_from.isoformat() if v.available_from else None,
-        "available_until": v.available_until.isoformat() if v.available_until else None,
-        "preferred_countries": list(v.preferred_countries),
-        "registered_at": v.created_at.isoformat(),
+        "volunteer_id": row["id"],
+        "agency": row["agency"],
+        "status": row["status"],
+        "skills": list(row["skills"]),
+        "domains": list(row["domains"]),
+        "languages": list(row["languages"]),
+        "education_level": row["education_level"],
+        "available_from": row["available_from"].isoformat() if row["available_from"] else None,
+        "available_until": row["available_until"].isoformat() if row["available_until"] else None,
+        "preferred_countries": list(row["preferred_countries"]),
+        "registered_at": row["created_at"].isoformat(),
+    }
+
+
+def new_volunteer_columns(node: Node, data: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+    """The columns of a volunteer registered from `data` (a loaded `VolunteerIn`) at `at`."""
+    consent = data["consent"]
+    return {
+        "id": new_id("vol"),
+        "agency": node.agency,
+        "first_name": data["first_name"],
+        "last_name": data["last_name"],
+        "date_of_birth": data["date_of_birth"],
+        "gender": data["gender"],
+        "nationality": data["nationality"],
+        "identity_number": data["identity_number"],
+        "email": data.get("email"),
+        "phone": data.get("phone"),
+        "preferred_language": data.get("preferred_language", "fr"),
+        "notes": data.get("notes"),
+        "consent_given_at": consent["given_at"],
+        "consent_purposes": list(consent["purposes"]),
+        "languages": list(data.get("languages", [])),
+        "skills": list(data.get("skills", [])),
+        "domains": list(data.get("domains", [])),
+        "education_level": data.get("education_level"),
+        "available_from": data.get("available_from"),
+        "available_until": data.get("available_until"),
+        "preferred_countries": list(data.get("preferred_countries", [])),
+        "status": initial_status(bool(data.get("available_from") and data.get("available_until"))),
+        "withdrawn_reason": None,
+        "withdrawn_note": None,
+        "created_at": at,
+        "updated_at": at,
     }
 
 
@@ -128,34 +179,7 @@ def register_volunteer(session: Session, node: Node, data: Mapping[str, Any]) ->
             f"A volunteer with this identity number is already registered ({existing}).",
             "identity_number",
         )
-    at = now()
-    consent = data["consent"]
-    volunteer = Volunteer(
-        id=new_id("vol"),
-        agency=node.agency,
-        first_name=data["first_name"],
-        last_name=data["last_name"],
-        date_of_birth=data["date_of_birth"],
-        gender=data["gender"],
-        nationality=data["nationality"],
-        identity_number=data["identity_number"],
-        email=data.get("email"),
-        phone=data.get("phone"),
-        preferred_language=data.get("preferred_language", "fr"),
-        notes=data.get("notes"),
-        consent_given_at=consent["given_at"],
-        consent_purposes=list(consent["purposes"]),
-        languages=list(data.get("languages", [])),
-        skills=list(data.get("skills", [])),
-        domains=list(data.get("domains", [])),
-        education_level=data.get("education_level"),
-        available_from=data.get("available_from"),
-        available_until=data.get("available_until"),
-        preferred_countries=list(data.get("preferred_countries", [])),
-        status=initial_status(bool(data.get("available_from") and data.get("available_until"))),
-        created_at=at,
-        updated_at=at,
-    )
+    volunteer = Volunteer(**new_volunteer_columns(node, data, now()))
     session.add(volunteer)
     try:
         session.flush()

@@ -2,8 +2,10 @@
 
 An upload is read and parsed in the request (at most `MAX_FILE_BYTES`, `MAX_ROWS` data rows), so
 a wrong type (415), a missing column or too many rows (422) is refused before any job exists. The
-rows are then validated and stored by a background job: `CHUNK_SIZE` rows per transaction, each
-row in its own SAVEPOINT, the job's progress written in the same transaction as its chunk.
+rows are then validated and stored by a background job: `CHUNK_SIZE` rows per transaction, checked
+in Python and stored together with their events (`registrations`: multi-row INSERTs, a row the
+database refuses isolated without a savepoint per good row), the job's progress written in the
+same transaction as its chunk.
 
 Line numbers are the spreadsheet's rows: the header is line 1, the first data row line 2, a blank
 row is skipped but keeps its number, and a CSV cell spanning several text lines counts once.
@@ -27,10 +29,10 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 from sqlalchemy import Engine, select, text, update
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.registry import handlers
+from services.registry import handlers, registrations
 from services.registry.adapters.orm import ImportJob, Volunteer
 from services.registry.handlers import Node
 from services.registry.schemas import VolunteerIn
@@ -540,16 +542,15 @@ def _run(
     for start in range(0, len(rows), CHUNK_SIZE):
         if stop.is_set():
             raise _Stopped()
+        chunk = rows[start : start + CHUNK_SIZE]
         last = start + CHUNK_SIZE >= len(rows)
         with sessions.begin() as session:
-            for line, raw in rows[start : start + CHUNK_SIZE]:
-                errors = _import_row(session, node, schema, line, raw, progress.seen)
-                progress.processed += 1
-                if errors:
-                    progress.error_rows += 1
-                    progress.errors.extend(errors)
-                else:
-                    progress.imported += 1
+            errors = _import_chunk(session, node, schema, chunk, progress.seen)
+            progress.processed += len(chunk)
+            refused_rows = len({e["line"] for e in errors})
+            progress.error_rows += refused_rows
+            progress.imported += len(chunk) - refused_rows
+            progress.errors.extend(errors)
             job = session.get_one(ImportJob, job_id)
             job.processed_rows = progress.processed
             job.imported_rows = progress.imported
@@ -579,40 +580,45 @@ def _summary(job: ImportJob, progress: _Progress) -> str:
     return " ".join(parts)
 
 
-def _import_row(
+def _import_chunk(
     session: Session,
     node: Node,
     schema: Schema,
-    line: int,
-    raw: Mapping[str, Any],
+    chunk: list[Row],
     seen: dict[tuple[str, str], int],
 ) -> list[dict[str, Any]]:
-    try:
-        data = schema.load(row_payload(raw))
-    except ValidationError as exc:
-        return [
-            {"line": line, "field": name, "message": message}
-            for name, message in flatten_errors(exc.messages)
-        ]
-    key = (data["nationality"], data["identity_number"])
-    if key in seen:
-        return [
-            {
-                "line": line,
-                "field": "identity_number",
-                "message": f"This identity number is already on line {seen[key]} of this file.",
-            }
-        ]
-    try:
-        with session.begin_nested():  # a row refused by the database is rolled back alone
-            handlers.register_volunteer(session, node, data)
-    except handlers.Conflict as exc:
-        return [{"line": line, "field": exc.field or "identity_number", "message": str(exc)}]
-    except (DataError, IntegrityError) as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        return [{"line": line, "field": "row", "message": f"The database refused it: {reason}"}]
-    seen[key] = line
-    return []
+    """Validate a chunk's rows in Python, register the valid ones together (see
+    `registrations`); return the errors, ordered by line. `seen` maps each identity imported so
+    far to its line."""
+    errors: list[dict[str, Any]] = []
+    valid: list[tuple[int, dict[str, Any]]] = []
+    for line, raw in chunk:
+        try:
+            data = schema.load(row_payload(raw))
+        except ValidationError as exc:
+            errors.extend(
+                {"line": line, "field": name, "message": message}
+                for name, message in flatten_errors(exc.messages)
+            )
+            continue
+        key = (data["nationality"], data["identity_number"])
+        if key in seen:
+            errors.append(
+                {
+                    "line": line,
+                    "field": "identity_number",
+                    "message": f"This identity number is already on line {seen[key]} of this file.",
+                }
+            )
+            continue
+        seen[key] = line
+        valid.append((line, data))
+    for refusal in registrations.register_volunteers(session, node, [d for _, d in valid]):
+        line, data = valid[refusal.position]
+        del seen[(data["nationality"], data["identity_number"])]
+        errors.append({"line": line, "field": refusal.field, "message": refusal.message})
+    errors.sort(key=lambda e: e["line"])  # stable: a row's fields keep their order
+    return errors
 
 
 # -- who runs a job: a lock held by the running process ------------------------------------------

@@ -291,7 +291,15 @@ CURRENT_VERSION: dict[str, int] = {c.type: c.version for c in CATALOG}
 
 
 def schema_for(type: str, version: int = 1) -> Schema:
-    return _BY_KEY[(type, version)].schema()
+    """The contract's schema, built once: building one costs more than validating an event with
+    it, and a marshmallow schema holds no state between loads, so threads may share it."""
+    schema = _SCHEMAS.get((type, version))
+    if schema is None:
+        schema = _SCHEMAS.setdefault((type, version), _BY_KEY[(type, version)].schema())
+    return schema
+
+
+_SCHEMAS: dict[tuple[str, int], Schema] = {}
 
 
 def dataschema_uri(type: str, version: int) -> str:
