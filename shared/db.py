@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.private_files import create_private
@@ -100,7 +103,8 @@ api_token = Table(
 
 
 def make_engine(url: str, **kwargs: object) -> Engine:
-    """An engine with settings that suit the service: pre-ping, SQLite in WAL with a busy wait."""
+    """An engine with settings that suit the service: idle connections pinged before use, SQLite
+    in WAL with a busy wait."""
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -115,8 +119,36 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             cursor.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    if "pool_pre_ping" in kwargs:
+        return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _ping_idle_connections(engine)
+    return engine
+
+
+# A pooled connection used less than this long ago is handed out without a ping: at a steady
+# request rate every connection is, and two pings (the token lookup's, the write's) were a
+# quarter of the round trips of a registration. A database lost within this window fails one
+# request, and SQLAlchemy then invalidates the whole pool.
+PING_IDLE_SECONDS = 1.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """SQLAlchemy's pre-ping, for connections idle longer than `PING_IDLE_SECONDS` only."""
+
+    @event.listens_for(engine.pool, "checkin")
+    def _used(_dbapi_connection, record):  # noqa: ANN001, ANN202
+        record.info["vir.used_at"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _ping(dbapi_connection, record, _proxy):  # noqa: ANN001, ANN202
+        used = record.info.get("vir.used_at")
+        if used is not None and time.monotonic() - used < PING_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool discards it and checks out another (3 attempts)
+            raise DisconnectionError() from exc
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

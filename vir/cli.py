@@ -264,8 +264,23 @@ def tokens_list(service: str) -> None:
     default=None,
     help="Default: registry 8001, matching 8010, notifications 8020.",
 )
-@click.option("--workers", type=int, default=2, show_default=True)
-def serve(service: str, host: str, port: int | None, workers: int) -> None:
+@click.option(
+    "--workers",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Processes; on 2 cores, 3 keep both busy while one waits on the database.",
+)
+@click.option("--threads", type=int, default=1, show_default=True, help="Threads per worker.")
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="One line per request on standard output.",
+)
+def serve(
+    service: str, host: str, port: int | None, workers: int, threads: int, access_log: bool
+) -> None:
     """Serve SERVICE's HTTP API with gunicorn."""
     from gunicorn.app.base import BaseApplication
 
@@ -278,7 +293,9 @@ def serve(service: str, host: str, port: int | None, workers: int) -> None:
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port or DEFAULT_PORTS[service]}")
             self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", "-")
+            self.cfg.set("threads", threads)
+            if access_log:
+                self.cfg.set("accesslog", "-")
 
         def load(self) -> Any:
             return api.create_app()

@@ -167,35 +167,45 @@ def new_volunteer_columns(node: Node, data: Mapping[str, Any], at: datetime) -> 
 
 
 def register_volunteer(session: Session, node: Node, data: Mapping[str, Any]) -> Volunteer:
-    existing = session.scalar(
-        select(Volunteer.id).where(
-            Volunteer.agency == node.agency,
-            Volunteer.nationality == data["nationality"],
-            Volunteer.identity_number == data["identity_number"],
+    columns = new_volunteer_columns(node, data, now())
+    # One round trip whether the identity is new or not: the unique constraint decides, and a
+    # concurrent registration of the same identity is refused the same way.
+    inserted = session.execute(
+        _insert_unless_registered(session).values(**columns).returning(Volunteer.id)
+    ).first()
+    if inserted is None:
+        existing = session.scalar(
+            select(Volunteer.id).where(
+                Volunteer.agency == node.agency,
+                Volunteer.nationality == data["nationality"],
+                Volunteer.identity_number == data["identity_number"],
+            )
         )
-    )
-    if existing:
         raise Conflict(
             f"A volunteer with this identity number is already registered ({existing}).",
             "identity_number",
         )
-    volunteer = Volunteer(**new_volunteer_columns(node, data, now()))
-    session.add(volunteer)
-    try:
-        session.flush()
-    except IntegrityError as exc:  # a concurrent registration of the same identity
-        raise Conflict(
-            "A volunteer with this identity number is already registered.", "identity_number"
-        ) from exc
+    volunteer = Volunteer(**columns)  # as stored; the caller reads it, nothing more to flush
     emit(
         session,
         node,
         "volunteer.registered",
         volunteer.id,
         [node.agency],
-        volunteer_profile(volunteer),
+        volunteer_profile(columns),
     )
     return volunteer
+
+
+def _insert_unless_registered(session: Session) -> Any:
+    """INSERT … ON CONFLICT (agency, nationality, identity_number) DO NOTHING, for the dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(Volunteer).on_conflict_do_nothing(
+        index_elements=["agency", "nationality", "identity_number"]
+    )
 
 
 def get_volunteer(session: Session, node: Node, volunteer_id: str) -> Volunteer:
