@@ -38,18 +38,22 @@ def partition_of(aggregate_id: str) -> int:
     return zlib.crc32(aggregate_id.encode()) % OUTBOX_PARTITIONS
 
 
+_INSERT = insert(outbox)
+
+
 def add_event(session: Session | Connection, event: Event) -> None:
     """Stage `event` in the caller's transaction: it is published only if that commits."""
     session.execute(
-        insert(outbox).values(
-            event_id=event.id,
-            event_type=event.type,
-            routing_key=event.routing_key,
-            aggregate_id=event.subject,
-            partition=partition_of(event.subject),
-            payload=encode(event).decode(),
-            created_at=datetime.now(UTC),
-        )
+        _INSERT,  # values as parameters: one statement, compiled once
+        {
+            "event_id": event.id,
+            "event_type": event.type,
+            "routing_key": event.routing_key,
+            "aggregate_id": event.subject,
+            "partition": partition_of(event.subject),
+            "payload": encode(event).decode(),
+            "created_at": datetime.now(UTC),
+        },
     )
 
 
@@ -59,7 +63,7 @@ def add_events(session: Session | Connection, events: Sequence[Event]) -> None:
         return
     at = datetime.now(UTC)
     session.execute(
-        insert(outbox),
+        _INSERT,
         [
             {
                 "event_id": event.id,

@@ -170,9 +170,7 @@ def register_volunteer(session: Session, node: Node, data: Mapping[str, Any]) ->
     columns = new_volunteer_columns(node, data, now())
     # One round trip whether the identity is new or not: the unique constraint decides, and a
     # concurrent registration of the same identity is refused the same way.
-    inserted = session.execute(
-        _insert_unless_registered(session).values(**columns).returning(Volunteer.id)
-    ).first()
+    inserted = session.execute(_insert_unless_registered(session), columns).first()
     if inserted is None:
         existing = session.scalar(
             select(Volunteer.id).where(
@@ -198,14 +196,27 @@ def register_volunteer(session: Session, node: Node, data: Mapping[str, Any]) ->
 
 
 def _insert_unless_registered(session: Session) -> Any:
-    """INSERT … ON CONFLICT (agency, nationality, identity_number) DO NOTHING, for the dialect."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert(Volunteer).on_conflict_do_nothing(
-        index_elements=["agency", "nationality", "identity_number"]
-    )
+    """INSERT … ON CONFLICT (agency, nationality, identity_number) DO NOTHING RETURNING id, for
+    the session's dialect. Built once per dialect and given the values as parameters, so
+    SQLAlchemy compiles it once (built with the values, it was compiled on every request)."""
+    dialect = session.get_bind().dialect.name
+    statement = _INSERT_UNLESS_REGISTERED.get(dialect)
+    if statement is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        table = Volunteer.__table__
+        statement = (
+            dialect_insert(table)
+            .on_conflict_do_nothing(index_elements=["agency", "nationality", "identity_number"])
+            .returning(table.c.id)
+        )
+        _INSERT_UNLESS_REGISTERED[dialect] = statement
+    return statement
+
+
+_INSERT_UNLESS_REGISTERED: dict[str, Any] = {}
 
 
 def get_volunteer(session: Session, node: Node, volunteer_id: str) -> Volunteer:
