@@ -44,7 +44,7 @@ format: venv
 	$(BIN)/ruff format .
 
 ## Benchmarks: one JSON per benchmark under bench/results/, and a table.
-bench: venv
+bench: venv prepare
 	$(BIN)/python -m bench.run
 
 clean:

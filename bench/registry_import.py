@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import statistics
 import time
 from typing import Any
@@ -23,6 +24,7 @@ ROWS = 10_000
 BAD_EVERY = 100  # 1% bad rows: alternately a bad date and an unknown language code
 BASELINE_ROWS = 1_000
 ROUNDS = 3
+TARGET_RATE = 2_000.0
 
 
 def _rows() -> tuple[list[dict[str, Any]], dict[int, str]]:
@@ -147,7 +149,9 @@ def run() -> dict:
         "baseline_name": "POST /api/v1/volunteers one at a time, same volunteers (1,000)",
         "baseline_value": round(baseline, 1),
         "ratio": round(value / baseline, 3),
+        "meets_target": value >= TARGET_RATE,
         "details": {
+            "target": f">= {TARGET_RATE:,.0f} rows/s",
             "rows": ROWS,
             "bad_rows": len(bad),
             "stored": ROWS - len(bad),
@@ -160,5 +164,6 @@ def run() -> dict:
             "rates": [round(r, 1) for r in rates],
             "baseline_rates": [round(r, 1) for r in baseline_rates],
             "measured": "upload (202) to job completed, through the Flask test client",
+            "load_average_at_end": round(os.getloadavg()[0], 1),
         },
     }

@@ -12,6 +12,7 @@ from pathlib import Path
 BENCHMARKS = [
     "bench.outbox_relay",
     "bench.registry_import",
+    "bench.registration_rate",
     "bench.dashboard_pages",
     "bench.matching_plan",
     "bench.matching_stability",

@@ -23,6 +23,8 @@ from shared.events import Event, new_event
 from shared.events.contracts import CURRENT_VERSION
 from shared.outbox import add_events
 
+# The table, not the ORM entity: a multi-row INSERT without the ORM's per-row bookkeeping.
+_INSERT = insert(Volunteer.__table__)
 ALREADY_REGISTERED = "A volunteer with this identity number is already registered"
 
 
@@ -110,7 +112,7 @@ def _store(session: Session, batch: list[_Pending], refused: list[Refused]) -> N
         return
     try:
         with session.begin_nested():
-            session.execute(insert(Volunteer), [p.columns for p in batch])
+            session.execute(_INSERT, [p.columns for p in batch])
             add_events(session, [p.event for p in batch])
     except (DataError, IntegrityError) as exc:
         if len(batch) > 1:

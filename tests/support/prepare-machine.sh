@@ -74,6 +74,12 @@ command -v docker-compose >/dev/null 2>&1 || {
   apt_install docker-compose || log "docker-compose missing: its validation test will be skipped"
 }
 
+# bench/registration_rate.py drives the API with wrk (Debian's package); best effort.
+command -v wrk >/dev/null 2>&1 || {
+  log "installing wrk (registration benchmark)"
+  apt_install wrk || log "wrk missing: make bench's registration_rate will say so"
+}
+
 # Browser tests drive Debian's Chromium (Playwright cannot download browsers here).
 [ -x /usr/bin/chromium ] || {
   log "installing chromium (browser tests)"
