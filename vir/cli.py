@@ -15,6 +15,7 @@ import click
 from shared import logging as vir_logging
 from shared.messaging import topology
 from shared.settings import Settings, SettingsError
+from vir.compose_init import compose_group
 
 SERVICES = ("registry", "matching", "notifications")
 DEFAULT_PORTS = {"registry": 8001, "matching": 8010, "notifications": 8020}
@@ -193,21 +194,50 @@ def tokens() -> None:
 @click.option("--name", required=True, help="Who or what holds the token.")
 @click.option("--agency", default=None, help="Agency the token is bound to (default: AGENCY_CODE).")
 @click.option("--service", type=click.Choice(SERVICES), default="registry", show_default=True)
-def tokens_create(role: str, name: str, agency: str | None, service: str) -> None:
+@click.option(
+    "--from-env",
+    "from_env",
+    default=None,
+    metavar="VARIABLE",
+    help="Store the token held by this environment variable instead of drawing one; kept if "
+    "already stored (a container's start command; nothing is printed).",
+)
+def tokens_create(
+    role: str, name: str, agency: str | None, service: str, from_env: str | None
+) -> None:
     """Create a token on SERVICE (its DATABASE_URL) and print it once."""
+    import os
+
+    from sqlalchemy import select
+
     from shared.access import create_token
-    from shared.auth import Role
+    from shared.auth import Role, hash_token
     from shared.codes import is_country
-    from shared.db import make_engine
+    from shared.db import api_token, make_engine
 
     settings = _settings(service)
     bound = (agency or settings.agency_code or "").upper()
     if not is_country(bound):
         raise click.UsageError(f"--agency must be an ISO 3166 alpha-2 code, got {bound!r}")
+    given = os.environ.get(from_env, "") if from_env else None
+    if from_env and not given:
+        raise click.UsageError(f"{from_env} is not set")
     engine = make_engine(settings.database_url)
     with engine.begin() as conn:
-        token_id, token = create_token(conn, bound, Role(role), name)
+        if (
+            given
+            and conn.execute(
+                select(api_token.c.id).where(api_token.c.token_hash == hash_token(given))
+            ).first()
+        ):
+            click.echo(f"{role} token {name!r} of {bound}: already stored", err=True)
+            engine.dispose()
+            return
+        token_id, token = create_token(conn, bound, Role(role), name, token=given)
     engine.dispose()
+    if given:
+        click.echo(f"# {token_id}: {role} of {bound} for {name!r}, from {from_env}", err=True)
+        return
     click.echo(token)
     click.echo(
         f"# {token_id}: {role} of {bound} for {name!r}. Store it now: it cannot be shown again.",
@@ -572,3 +602,6 @@ def topology_national(
             f.write(text)
     else:
         output.write_text(text)
+
+
+main.add_command(compose_group)

@@ -1,11 +1,17 @@
 #!/bin/sh
 # On first start, initialise $PGDATA: the application role from POSTGRES_USER/POSTGRES_PASSWORD,
-# owning one database per service node, reachable from the network with a password only.
+# owning one database per name of POSTGRES_DATABASES (space separated: a country's service
+# nodes), reachable from the network with a password only. POSTGRES_CREATEDB=true lets the role
+# create databases too (the test fixtures' throwaway server, tests/support/infra.py).
 # Later starts just run the server.
 set -eu
 : "${POSTGRES_USER:?POSTGRES_USER must be set}"
 : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}"
-DATABASES="registry_tg registry_ml matching notifications notifications_tg notifications_ml"
+DATABASES=${POSTGRES_DATABASES-}
+case "${POSTGRES_CREATEDB:-false}" in
+true) ATTRIBUTES="LOGIN CREATEDB" ;;
+*) ATTRIBUTES="LOGIN" ;;
+esac
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     # Build in a scratch directory and rename at the end, so that a start interrupted
@@ -24,7 +30,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     {
         printf '%s\n' '\getenv user POSTGRES_USER'
         printf '%s\n' '\getenv pass POSTGRES_PASSWORD'
-        echo 'CREATE ROLE :"user" LOGIN PASSWORD :'"'pass';"
+        echo "CREATE ROLE :\"user\" $ATTRIBUTES PASSWORD :'pass';"
         for db in $DATABASES; do echo "CREATE DATABASE $db OWNER :\"user\";"; done
     } | psql -v ON_ERROR_STOP=1 --no-psqlrc --username=postgres --dbname=postgres
     pg_ctl -D "$work" -m fast -w stop

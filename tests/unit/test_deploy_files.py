@@ -244,7 +244,18 @@ def test_every_api_migrates_before_serving_and_has_one_relay_and_one_consumer():
     } == SERVICE_KINDS
     for name, api in apis.items():
         kind = next(k for k in SERVICE_KINDS if f"vir serve {k} " in _command(api))
-        assert f"vir db upgrade {kind} && exec vir serve {kind}" in _command(api)
+        # Migrations first; a registry then stores its notifications' node token; then serve.
+        steps = _command(api).split(" -c ", 1)[1].split(" && ")
+        assert steps[0] == f"vir db upgrade {kind}" and steps[-1].startswith(
+            f"exec vir serve {kind} "
+        )
+        if kind == "registry":
+            assert steps[1:-1] == [
+                f"vir tokens create --role node --name notifications-{_country(api).lower()}"
+                " --from-env VIR_NODE_TOKEN"
+            ]
+        else:
+            assert len(steps) == 2, name
         database = api["environment"]["DATABASE_URL"]
         for verb in ("relay", "consume"):
             helpers = [
@@ -400,3 +411,73 @@ def test_the_broker_config_script_writes_hashed_definitions_and_certificates_for
     (tls / "client.key").unlink()
     result = subprocess.run(["sh", script], env=env, capture_output=True, text=True)
     assert result.returncode == 1 and "make-certs.sh" in result.stderr
+
+
+def test_each_registry_stores_the_node_token_its_notifications_instance_reads_with():
+    services = _services()
+    for country in NATIONAL:
+        cc = country.lower()
+        registry, notifications = services[f"registry-{cc}"], services[f"notifications-{cc}"]
+        token = notifications["environment"]["NOTIFY_REGISTRY_TOKEN"]
+        assert registry["environment"]["VIR_NODE_TOKEN"] == token
+        assert notifications["environment"][
+            "NOTIFY_REGISTRY_URL"
+        ] == f"http://registry-{cc}:800" + ("1" if country == "TG" else "2")
+
+
+def test_each_country_keeps_its_data_in_its_own_postgresql_server():
+    services = _services()
+    servers = {n for n, s in services.items() if s["image"] == "vir-postgres:local"}
+    assert servers == {"postgres-tg", "postgres-ml"}
+    for name, service in _app_services().items():
+        country = _country(service).lower()
+        url = urlsplit(service["environment"]["DATABASE_URL"])
+        assert url.hostname == f"postgres-{country}", name
+        database = url.path.lstrip("/")
+        server = services[f"postgres-{country}"]
+        assert database in server["environment"]["POSTGRES_DATABASES"].split(), name
+        assert unquote(url.password or "") == server["environment"]["POSTGRES_PASSWORD"], name
+    assert _volumes(services["postgres-tg"]) == {
+        ("postgres-tg-data", "/var/lib/postgresql/data", "rw")
+    }
+    assert (
+        services["postgres-tg"]["environment"]["POSTGRES_PASSWORD"]
+        != services["postgres-ml"]["environment"]["POSTGRES_PASSWORD"]
+    )
+
+
+def test_containers_are_capped_and_app_ones_run_unprivileged_on_a_read_only_root():
+    for name, service in _services().items():
+        limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+        if service["restart"] == "unless-stopped":
+            assert limits.get("memory") and limits.get("cpus"), name
+        if service["image"] in (APP_IMAGE, "vir-postgres:local"):
+            assert service.get("read_only") is True, name
+        if service["image"] == APP_IMAGE and not name.startswith("broker-config-"):
+            assert "user" not in service, name  # the image's user: vir
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert "\nUSER vir\n" in dockerfile
+
+
+def test_every_published_port_comes_from_the_environment_with_todays_default():
+    raw = yaml.safe_load(COMPOSE.read_text())["services"]
+    example = _example_env()
+    published = {}
+    for name, service in raw.items():
+        for port in service.get("ports", []):
+            host = re.fullmatch(r"127\.0\.0\.1:\$\{([A-Z0-9_]+):-(\d+)\}:(\d+)", port)
+            assert host, (name, port)
+            assert example[host[1]] == host[2], (name, port)
+            published[host[1]] = host[2]
+    assert len(set(published.values())) == len(published) == 8
+
+
+@pytest.mark.parametrize(
+    "dockerfile", ["deploy/Dockerfile", "deploy/postgres/Dockerfile", "deploy/rabbitmq/Dockerfile"]
+)
+def test_images_start_from_a_base_image_given_as_build_argument_official_by_default(dockerfile):
+    text = (ROOT / dockerfile).read_text()
+    default = re.search(r"^ARG BASE_IMAGE=(\S+)$", text, re.M)[1]
+    assert re.search(r"^FROM \$\{BASE_IMAGE\}$", text, re.M)
+    assert default in ("python:3.11-slim-bookworm", "debian:bookworm-slim")
+    assert "vir-base" not in re.findall(r"^FROM .*$", text, re.M)[0]
