@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 AGENCIES ?= TG,ML
 
-.PHONY: run test prepare lint format bench venv unit integration clean
+.PHONY: run test prepare lint format bench venv unit integration clean compose-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: venv prepare lint
 ## Start PostgreSQL/RabbitMQ, enable the RabbitMQ plugins, install Chromium: what the tests need.
 prepare:
 	bash tests/support/prepare-machine.sh
+
+## The docker compose network end to end (tests/compose/run.sh: engine, images, pilot, restart).
+compose-test: venv
+	bash tests/compose/run.sh
 
 unit: venv
 	$(BIN)/pytest -q tests/unit

@@ -15,6 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("VIR_VAR_DIR", str(ROOT / "var" / "test"))
 sys.path.insert(0, str(ROOT))
 
+# The compose network's end-to-end test builds images and starts ~25 containers: only
+# `make compose-test` runs it (VIR_COMPOSE_TEST=1).
+if os.environ.get("VIR_COMPOSE_TEST") != "1":
+    collect_ignore = ["compose"]
+
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:

@@ -15,13 +15,12 @@ from shared.events import Event, new_event
 from shared.messaging import federation, topology
 from shared.outbox import add_event
 from tests.support import effects, infra
-from tests.support.infra import MANAGEMENT_URL
 
 FEDERATION_PREFIX = f"federation: {topology.EVENTS_EXCHANGE} -> "
 
 
 def _auth() -> tuple[str, str]:
-    parts = urlsplit(infra.AMQP_BASE_URL)
+    parts = urlsplit(infra.amqp_base_url())
     return parts.username or "guest", parts.password or "guest"
 
 
@@ -30,7 +29,9 @@ def _q(name: str) -> str:
 
 
 def api(method: str, path: str, **kwargs: Any) -> requests.Response:
-    r = requests.request(method, f"{MANAGEMENT_URL}/api/{path}", auth=_auth(), timeout=30, **kwargs)
+    r = requests.request(
+        method, f"{infra.management_url()}/api/{path}", auth=_auth(), timeout=30, **kwargs
+    )
     r.raise_for_status()
     return r
 
@@ -38,7 +39,7 @@ def api(method: str, path: str, **kwargs: Any) -> requests.Response:
 def api_quietly(method: str, path: str) -> None:
     """For clean-up: a missing object is fine, so is an error (the rest must still be removed)."""
     try:
-        requests.request(method, f"{MANAGEMENT_URL}/api/{path}", auth=_auth(), timeout=60)
+        requests.request(method, f"{infra.management_url()}/api/{path}", auth=_auth(), timeout=60)
     except requests.RequestException:
         pass
 
@@ -70,7 +71,7 @@ def close_connections_of(users: set[str]) -> int:
     for conn in api("GET", "connections").json():
         if conn.get("user") in users:
             requests.delete(
-                f"{MANAGEMENT_URL}/api/connections/{_q(conn['name'])}",
+                f"{infra.management_url()}/api/connections/{_q(conn['name'])}",
                 auth=_auth(),
                 headers={"X-Reason": "federation link cut by the test"},
                 timeout=30,
@@ -85,7 +86,7 @@ def cluster_name() -> str:
 
 def amqp_url_as(user: str, password: str, vhost: str) -> str:
     """amqp://user:password@<the test broker>/<vhost>."""
-    parts = urlsplit(infra.AMQP_BASE_URL)
+    parts = urlsplit(infra.amqp_base_url())
     host = parts.hostname or "127.0.0.1"
     netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}:{parts.port or 5672}"
     return urlunsplit(("amqp", netloc, "/" + _q(vhost), "", ""))
