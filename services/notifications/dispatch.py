@@ -47,7 +47,10 @@ class Dispatcher:
     source: str
     clock: Clock = lambda: datetime.now(UTC)  # noqa: E731 - a default clock
     links: Links | None = None
-    batch: int = 50
+    # Deliveries claimed per transaction. Each is committed right after its send: a process
+    # stopped (or a database gone) mid-batch rolls the whole batch back, and every message of it
+    # already handed to SMTP would go out again (seen on a restart of the compose network).
+    batch: int = 1
     on_subscription_disabled: Callable[[Session, Subscription, str], None] | None = None
 
     def run_once(self) -> int:
