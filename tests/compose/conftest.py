@@ -44,13 +44,19 @@ def stack(tmp_path_factory, timings: Timings) -> Iterator[Stack]:
         return
     with timings.step("vir compose init"):
         stack = init(tmp_path_factory.mktemp("compose"), log)
+    healthy = False
     try:
         with timings.step("docker-compose up -d --build"):
             stack.compose("up", "-d", "--build")
         with timings.step("every health check passing"):
             wait_until(lambda: not stack.unready(), HEALTH_TIMEOUT, 2, what="healthy containers")
+        healthy = True
         yield stack
     finally:
+        if not healthy:  # what the containers said, for the log
+            stack.compose("ps", check=False)
+            stack.compose("logs", "--no-color", "--tail", "60", check=False)
+            print(f"== compose-test: container logs in {log}", flush=True)
         if os.environ.get("VIR_COMPOSE_KEEP") != "1":
             with timings.step("docker-compose down -v"):
                 stack.compose("down", "-v", "--remove-orphans", check=False)

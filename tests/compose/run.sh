@@ -32,6 +32,16 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { log "dockerd did not start: see var/dockerd.log"; exit 1; }
 fi
 
+# A run killed half-way leaves its stack behind, and dockerd would start it again (restart
+# policies): remove what earlier runs of this script left (projects named vir-ci-*).
+stale=$(docker ps -aq --filter name=^vir-ci-)
+if [ -n "$stale" ]; then
+  log "removing containers left by an earlier run"
+  docker rm -f $stale >/dev/null
+fi
+docker volume ls -q --filter name=^vir-ci- | xargs -r docker volume rm >/dev/null
+docker network ls -q --filter name=^vir-ci- | xargs -r docker network rm >/dev/null
+
 t=$SECONDS
 if docker image inspect vir-base:bookworm >/dev/null 2>&1; then
   log "base image vir-base:bookworm: reused"
