@@ -9,15 +9,20 @@ trust list) is one more entry in STEPS.
    An existing `.env` is refused unless forced: its passwords are already in the volumes.
 2. The federation certificates of the national brokers (deploy/tls/make-certs.sh; kept when
    they exist).
+3. An event signing key per principal (deploy/keys/<principal>.json, mode 0600, never
+   overwritten; the one-shot keys-config service installs each into its principal's volume)
+   and the network's trust list naming their public halves (deploy/trust/trust-list.json).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -28,6 +33,11 @@ CERTIFICATES = Path("deploy") / "tls" / "out"
 # The brokers of docker-compose.yml: country=host name (the SAN of its server certificate).
 BROKERS = ("TG=rabbitmq-tg", "ML=rabbitmq-ml")
 _TOKEN = re.compile(r"_TOKEN_([A-Z]{2})$")
+KEYS = Path("deploy") / "keys"
+TRUST_LIST = Path("deploy") / "trust" / "trust-list.json"
+# Who signs in docker-compose.yml: each agency (its registry and notifications instance) and
+# the network services TG hosts.
+PRINCIPALS = ("TG", "ML", "matching", "notifications")
 
 
 class InitError(Exception):
@@ -97,7 +107,43 @@ def make_certificates(request: Request) -> str:
     return f"federation certificates in {request.root / CERTIFICATES}"
 
 
-STEPS: tuple[Callable[[Request], str], ...] = (write_env, make_certificates)
+def make_signing_keys(request: Request) -> str:
+    from shared.security import (
+        create_key_file,
+        load_key_file,
+        trust_list_document,
+        trusted_jwk,
+        write_trust_list,
+    )
+
+    trust_list = request.root / TRUST_LIST
+    listed = json.loads(trust_list.read_text()) if trust_list.exists() else None
+    made = []
+    entries = []
+    for principal in PRINCIPALS:
+        path = request.root / KEYS / f"{principal}.json"
+        if path.exists():
+            key = load_key_file(path)
+        else:
+            key = create_key_file(path, principal)
+            made.append(principal)
+        entries.append((principal, trusted_jwk(key, datetime.now(UTC))))
+    document = trust_list_document(entries)
+    if listed:  # keep what the operator added (other countries, rotated keys), and old dates
+        for principal, entry in document["principals"].items():
+            keys = listed.setdefault("principals", {}).setdefault(principal, {"keys": []})["keys"]
+            if entry["keys"][0]["kid"] not in {k["kid"] for k in keys}:
+                keys.append(entry["keys"][0])
+        document = listed
+    write_trust_list(trust_list, document)
+    trust_list.chmod(0o644)  # public keys, read by every container's user
+    return (
+        f"signing keys in {request.root / KEYS} (new: {', '.join(made) or 'none'}); "
+        f"trust list {trust_list}"
+    )
+
+
+STEPS: tuple[Callable[[Request], str], ...] = (write_env, make_certificates, make_signing_keys)
 
 
 def init(request: Request) -> list[str]:

@@ -149,7 +149,7 @@ class Stack:
         for c in self.containers():
             name, state = c["Name"].lstrip("/"), c["State"]
             service = c["Config"]["Labels"]["com.docker.compose.service"]
-            if service.startswith("broker-config-"):
+            if service.startswith(("broker-config-", "keys-config")):
                 if state["Status"] != "exited" or state["ExitCode"] != 0:
                     waiting.append(f"{name}: {state['Status']} ({state['ExitCode']})")
             elif state["Status"] != "running":

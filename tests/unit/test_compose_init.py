@@ -102,3 +102,24 @@ def test_docker_compose_accepts_the_compose_file_with_the_written_env(clone):
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_init_makes_a_key_per_principal_and_a_trust_list_naming_them_kept_on_reinit(clone):
+    from shared.security import load_key_file, load_trust_list
+
+    assert _init(clone).exit_code == 0
+    keys = {
+        p: clone / "deploy/keys" / f"{p}.json" for p in ("TG", "ML", "matching", "notifications")
+    }
+    kids = {p: load_key_file(path).kid for p, path in keys.items()}
+    for path in keys.values():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    trust_list = clone / "deploy/trust/trust-list.json"
+    assert stat.S_IMODE(trust_list.stat().st_mode) == 0o644  # public halves, read in containers
+    document = load_trust_list(trust_list)
+    for principal, kid in kids.items():
+        trusted = document.get(kid)
+        assert trusted is not None and trusted.principal == principal
+    assert '"d"' not in trust_list.read_text()  # no private half
+    assert _init(clone, "--force").exit_code == 0
+    assert {p: load_key_file(path).kid for p, path in keys.items()} == kids

@@ -92,7 +92,7 @@ def _app_services() -> dict[str, dict[str, Any]]:
         name: s
         for name, s in _services().items()
         if s["image"] == APP_IMAGE
-        and not name.startswith("broker-config-")
+        and not name.startswith(("broker-config-", "keys-config"))
         and name != "mailcatcher"
     }
 
@@ -319,7 +319,9 @@ def test_restart_policies_health_checks_and_local_only_ports():
     for name, service in _services().items():
         assert service.get("restart") in ("unless-stopped", "no"), name
         if service["restart"] == "no":
-            assert name.startswith("broker-config-"), name  # one-shot
+            assert name.startswith(("broker-config-", "keys-config")), (
+                name
+            )  # one-shot: broker-config-<cc>, keys-config
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), (name, port)
         if service.get("ports") or "vir serve" in _command(service):
@@ -453,7 +455,7 @@ def test_containers_are_capped_and_app_ones_run_unprivileged_on_a_read_only_root
             assert limits.get("memory") and limits.get("cpus"), name
         if service["image"] in (APP_IMAGE, "vir-postgres:local"):
             assert service.get("read_only") is True, name
-        if service["image"] == APP_IMAGE and not name.startswith("broker-config-"):
+        if service["image"] == APP_IMAGE and not name.startswith(("broker-config-", "keys-config")):
             assert "user" not in service, name  # the image's user: vir
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     assert "\nUSER vir\n" in dockerfile
