@@ -3,7 +3,8 @@
 #   1. a Docker engine: Debian's docker.io, docker-compose and debootstrap installed when
 #      missing, dockerd started when not running (log: var/dockerd.log);
 #   2. the base image vir-base:bookworm made once from a Debian mirror (no registry is
-#      reachable here) and reused; the CA certificate of $SSL_CERT_FILE, if set, copied into
+#      reachable here) and reused; the CA certificates of $SSL_CERT_FILE (default: the system
+#      bundle) copied into
 #      deploy/ca-certificates/ (ignored by git) so that pip works behind a TLS-inspecting proxy;
 #   3. tests/compose (vir compose init, docker-compose up -d --build, the pilot, a restart,
 #      docker-compose down -v; each step timed);
@@ -50,9 +51,11 @@ else
     { tail -20 var/base-image.log; exit 1; }
   log "base image vir-base:bookworm: made in $((SECONDS - t)) s"
 fi
-if [ -n "${SSL_CERT_FILE:-}" ] && [ -s "$SSL_CERT_FILE" ]; then
-  cp "$SSL_CERT_FILE" deploy/ca-certificates/build-ca.crt
-  log "build CA: $SSL_CERT_FILE"
+# The CA bundle this machine's pip trusts (SSL_CERT_FILE; else Debian's system bundle).
+ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
+if [ -s "$ca" ]; then
+  cp "$ca" deploy/ca-certificates/build-ca.crt
+  log "build CA: $ca"
 fi
 
 t=$SECONDS
