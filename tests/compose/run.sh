@@ -4,8 +4,8 @@
 #      missing, dockerd started when not running (log: var/dockerd.log);
 #   2. the base image vir-base:bookworm made once from a Debian mirror (no registry is
 #      reachable here) and reused; the CA certificates of $SSL_CERT_FILE (default: the system
-#      bundle) copied into
-#      deploy/ca-certificates/ (ignored by git) so that pip works behind a TLS-inspecting proxy;
+#      bundle) copied into deploy/ca-certificates/ (ignored by git) so that pip works behind a
+#      TLS-inspecting proxy;
 #   3. tests/compose (vir compose init, docker-compose up -d --build, the pilot, a restart,
 #      docker-compose down -v; each step timed);
 #   4. one fixture-level test on the throwaway PostgreSQL and RabbitMQ that testcontainers
@@ -40,8 +40,9 @@ if [ -n "$stale" ]; then
   log "removing containers left by an earlier run"
   docker rm -f $stale >/dev/null
 fi
-docker volume ls -q --filter name=^vir-ci- | xargs -r docker volume rm >/dev/null
-docker network ls -q --filter name=^vir-ci- | xargs -r docker network rm >/dev/null
+# Best effort: a network the engine still counts an endpoint on cannot go, and needs not.
+docker volume ls -q --filter name=^vir-ci- | xargs -r docker volume rm >/dev/null 2>&1 || true
+docker network ls -q --filter name=^vir-ci- | xargs -r docker network rm >/dev/null 2>&1 || true
 
 t=$SECONDS
 if docker image inspect vir-base:bookworm >/dev/null 2>&1; then
