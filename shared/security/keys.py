@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from nacl.signing import SigningKey as Ed25519PrivateKey
 
 
 def b64url(raw: bytes) -> str:
@@ -29,7 +28,7 @@ class SigningKey:
     private: Ed25519PrivateKey
 
     def public_x(self) -> str:
-        return b64url(self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+        return b64url(self.private.verify_key.encode())
 
     def public_jwk(self) -> dict[str, Any]:
         """The public half as a JWK (RFC 8037 OKP), as served at /.well-known/jwks.json."""
@@ -43,7 +42,7 @@ class SigningKey:
         }
 
     def sign(self, body: bytes) -> bytes:
-        return self.private.sign(body)
+        return self.private.sign(body).signature
 
 
 def new_kid(principal: str, when: datetime | None = None) -> str:
@@ -54,7 +53,7 @@ def new_kid(principal: str, when: datetime | None = None) -> str:
 def create_key_file(path: Path, principal: str, kid: str | None = None) -> SigningKey:
     """Make a new key in `path` (mode 0600, never overwritten); return it."""
     key = SigningKey(kid or new_kid(principal), principal, Ed25519PrivateKey.generate())
-    raw = key.private.private_bytes_raw()
+    raw = key.private.encode()
     document = {**key.public_jwk(), "d": b64url(raw), "principal": principal}
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
@@ -78,7 +77,7 @@ def load_key_file(path: Path) -> SigningKey:
     document = json.loads(path.read_text())
     if document.get("kty") != "OKP" or document.get("crv") != "Ed25519":
         raise ValueError(f"{path}: not an Ed25519 JSON Web Key")
-    private = Ed25519PrivateKey.from_private_bytes(b64url_decode(document["d"]))
+    private = Ed25519PrivateKey(b64url_decode(document["d"]))
     return SigningKey(str(document["kid"]), str(document.get("principal", "")), private)
 
 

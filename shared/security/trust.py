@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from nacl.exceptions import CryptoError
+from nacl.signing import VerifyKey
 
 from shared.logging import get_logger
 from shared.security.keys import SigningKey, b64url_decode
@@ -47,9 +48,17 @@ class TrustListError(ValueError):
 class TrustedKey:
     kid: str
     principal: str
-    public: Ed25519PublicKey
+    public: VerifyKey
     not_before: datetime | None = None
     not_after: datetime | None = None
+
+    def verifies(self, signature: bytes, body: bytes) -> bool:
+        """True when `signature` is this key's Ed25519 signature of exactly `body`."""
+        try:
+            self.public.verify(body, signature)
+        except (CryptoError, ValueError, TypeError):
+            return False
+        return True
 
     def valid_at(self, when: datetime) -> bool:
         if self.not_before is not None and when < self.not_before:
@@ -102,8 +111,8 @@ def parse_trust_list(document: Mapping[str, Any]) -> TrustList:
             if kid in keys:
                 raise TrustListError(f"{where}: kid {kid!r} appears twice")
             try:
-                public = Ed25519PublicKey.from_public_bytes(b64url_decode(str(jwk.get("x", ""))))
-            except ValueError as exc:
+                public = VerifyKey(b64url_decode(str(jwk.get("x", ""))))
+            except (CryptoError, ValueError, TypeError) as exc:
                 raise TrustListError(f"{where}: x is not an Ed25519 public key") from exc
             keys[kid] = TrustedKey(
                 kid,
