@@ -98,6 +98,16 @@ INTERRUPTION_REASONS: Labels = {
     "other": ("Other", "Autre"),
 }
 
+# The pre-departure checklist's standard items (an agency may add its own, with its own labels).
+CHECKLIST_ITEMS: Labels = {
+    "contract": ("Volunteering contract signed", "Contrat de volontariat signé"),
+    "insurance": ("Health and repatriation insurance", "Assurance santé et rapatriement"),
+    "visa": ("Visa or residence permit", "Visa ou titre de séjour"),
+    "travel_booked": ("Travel booked", "Voyage réservé"),
+    "pre_departure_training": ("Pre-departure training attended", "Formation au départ suivie"),
+    "medical_check": ("Medical check and vaccinations", "Visite médicale et vaccinations"),
+}
+
 # Which list each event's `reason` comes from.
 REASONS_BY_EVENT: dict[str, Labels] = {
     "volunteer.withdrawn": WITHDRAWAL_REASONS,

@@ -216,7 +216,7 @@ def match_confirmed(event: Event, session: Session, node: Node) -> None:
         return
     repository.store_match(match, row)
     row.updated_at = now()
-    open_mobility(session, row)
+    open_mobility(session, row, node)
     move_volunteer(session, node, row.volunteer_id, row.sending_agency, "matched")
 
 
@@ -242,17 +242,19 @@ def _apply_mobility(event: Event, session: Session, node: Node) -> None:
     mobility = repository.mobility(row)
     mobility.check_party(author)
     mobility.check_same(dict(event.data))
-    d, on = event.data, _date(event.data["on"])
-    if event.type == "mobility.report_submitted":
+    d = event.data
+    if event.type == "mobility.checklist_updated":
+        changed = mobility.apply_checklist(author, d["version"], list(d["items"]))
+    elif event.type == "mobility.report_submitted":
         if d["submitted_by"] != author:
             raise PermanentError(f"{author} may not report in the name of {d['submitted_by']}")
-        changed = mobility.apply_report(d["kind"], on, author)
+        changed = mobility.apply_report(d["kind"], _date(d["on"]), author)
     elif event.type == "mobility.started":
-        changed = mobility.apply_start(on)
+        changed = mobility.apply_start(_date(d["on"]), author)
     elif event.type == "mobility.completed":
-        changed = mobility.apply_completion(on)
+        changed = mobility.apply_completion(_date(d["on"]))
     else:
-        changed = mobility.apply_interruption(on, d["reason"])
+        changed = mobility.apply_interruption(_date(d["on"]), d["reason"])
     if not changed:
         return
     repository.store_mobility(mobility, row)
@@ -264,6 +266,7 @@ def _apply_mobility(event: Event, session: Session, node: Node) -> None:
 
 
 HANDLERS: dict[str, Callable[[Event, Session, Node], None]] = {
+    "mobility.checklist_updated": _apply_mobility,
     "mobility.started": _apply_mobility,
     "mobility.completed": _apply_mobility,
     "mobility.interrupted": _apply_mobility,

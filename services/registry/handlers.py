@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.registry.adapters import repository
 from services.registry.adapters.orm import (
+    AgencyProfile,
     Agreement,
     DossierAccess,
     HostOrganisation,
@@ -23,7 +24,8 @@ from services.registry.adapters.orm import (
     Volunteer,
 )
 from services.registry.domain import agreements as rules
-from services.registry.domain.errors import DomainError, DomainEvent, InvalidInput
+from services.registry.domain import checklists
+from services.registry.domain.errors import DomainError, DomainEvent, InvalidInput, NotEntitled
 from services.registry.domain.mobilities import Mobility as MobilityAggregate
 from services.registry.domain.volunteers import initial_status
 from shared.events import new_event
@@ -92,6 +94,8 @@ def ruled(error: DomainError) -> Exception:
     """A domain refusal as the API says it: 422 for bad input, 409 for a clash with the state."""
     if isinstance(error, InvalidInput):
         return Invalid(str(error), error.field or "json")
+    if isinstance(error, NotEntitled):
+        return Forbidden(str(error))
     return Conflict(str(error), error.field)
 
 
@@ -656,11 +660,34 @@ def mobility_id_for(match_id: str) -> str:
     return f"mob-{match_id.removeprefix('m-')}"
 
 
-def open_mobility(session: Session, match: Match) -> Mobility:
-    """The mobility of a confirmed match (pre-departure); idempotent."""
+def agency_checklist(session: Session, agency: str) -> list[dict[str, Any]]:
+    """The checklist this agency asks for when it sends a volunteer (the default if unset)."""
+    profile = session.get(AgencyProfile, agency)
+    return list(profile.checklist) if profile and profile.checklist else checklists.default_items()
+
+
+def set_agency_checklist(session: Session, node: Node, items: list[dict[str, Any]]) -> list[Any]:
+    """Applies to mobilities opened from now on; those already open keep their copy."""
+    try:
+        valid = checklists.validated(items)
+    except DomainError as exc:
+        raise ruled(exc) from exc
+    profile = session.get(AgencyProfile, node.agency)
+    if profile is None:
+        profile = AgencyProfile(code=node.agency, name=node.agency, languages=["fr"])
+        session.add(profile)
+    profile.checklist, profile.updated_at = valid, now()
+    return valid
+
+
+def open_mobility(session: Session, match: Match, node: Node) -> Mobility:
+    """The mobility of a confirmed match (pre-departure); idempotent. The sending node copies
+    its checklist; the host node fills its copy from the sending node's updates."""
     existing = session.scalar(select(Mobility).where(Mobility.match_id == match.id))
     if existing is not None:
         return existing
+    sending = node.agency == match.sending_agency
+    items = checklists.fresh(agency_checklist(session, node.agency)) if sending else []
     mobility = Mobility(
         id=mobility_id_for(match.id),
         match_id=match.id,
@@ -669,6 +696,7 @@ def open_mobility(session: Session, match: Match) -> Mobility:
         host_agency=match.host_agency,
         status="pre_departure",
         reports=[],
+        checklist={"version": 0, "items": items},
         updated_at=now(),
     )
     session.add(mobility)
@@ -702,10 +730,16 @@ def set_volunteer_status_for(session: Session, node: Node, mobility: Mobility, s
         move_volunteer(session, node, match.volunteer_id, mobility.sending_agency, status)
 
 
+def tick_checklist(
+    session: Session, node: Node, mobility_id: str, code: str, done: bool, on: date
+) -> Mobility:
+    m = get_mobility(session, node, mobility_id)
+    return mobility_step(session, node, m, MobilityAggregate.tick, code, done, on, node.agency)
+
+
 def start_mobility(session: Session, node: Node, mobility_id: str, on: date) -> Mobility:
-    m = mobility_step(
-        session, node, get_mobility(session, node, mobility_id), MobilityAggregate.start, on
-    )
+    m = get_mobility(session, node, mobility_id)
+    m = mobility_step(session, node, m, MobilityAggregate.start, on, node.agency)
     set_volunteer_status_for(session, node, m, "deployed")
     return m
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from services.registry.domain.volunteers import STATUSES
@@ -436,7 +438,52 @@ class MobilityOut(Schema):
     reports = fields.List(fields.Dict())
     interruption_reason = fields.String(allow_none=True)
     interruption_note = fields.String(allow_none=True)
+    checklist = fields.Method(
+        "_checklist",
+        metadata={
+            "description": "The sending agency's pre-departure checklist: code, mandatory, done, "
+            "on (the sending node only) and the English and French labels"
+        },
+    )
     updated_at = fields.DateTime()
+
+    def _checklist(self, row: Any) -> list[dict[str, Any]]:
+        from services.registry.domain.checklists import label
+
+        items = (getattr(row, "checklist", None) or {}).get("items", [])
+        return [
+            {
+                "code": i["code"],
+                "mandatory": bool(i.get("mandatory")),
+                "done": bool(i.get("done")),
+                "on": i.get("on"),
+                "label_en": label(i, "en"),
+                "label_fr": label(i, "fr"),
+            }
+            for i in items
+        ]
+
+
+class ChecklistTickIn(Schema):
+    done = fields.Boolean(load_default=True, metadata={"description": "False unticks the item"})
+    on = fields.Date(required=True, metadata={"description": "The day it was done"})
+
+
+class ChecklistItemIn(Schema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,39}$"))
+    mandatory = fields.Boolean(load_default=True)
+    label_en = fields.String(load_default=None, validate=validate.Length(1, 200))
+    label_fr = fields.String(load_default=None, validate=validate.Length(1, 200))
+
+
+class ChecklistIn(Schema):
+    items = fields.List(
+        fields.Nested(ChecklistItemIn), required=True, validate=validate.Length(1, 50)
+    )
+
+
+class ChecklistOut(Schema):
+    items = fields.List(fields.Dict())
 
 
 class AgencyOut(Schema):

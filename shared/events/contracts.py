@@ -225,6 +225,25 @@ class MobilityInterrupted(Mobility):
     reason = _reason(codes.INTERRUPTION_REASONS, required=True)
 
 
+class ChecklistItem(_Strict):
+    # a standard code of shared/codes.py CHECKLIST_ITEMS or one of the sending agency's own
+    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,39}$"))
+    mandatory = fields.Boolean(required=True)
+    done = fields.Boolean(required=True)
+
+
+class MobilityChecklist(_Strict):
+    mobility_id = fields.String(required=True, validate=IDENTIFIER)
+    match_id = fields.String(required=True, validate=IDENTIFIER)
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    sending_agency = fields.String(required=True, validate=AGENCY_CODE)
+    host_agency = fields.String(required=True, validate=AGENCY_CODE)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    items = fields.List(
+        fields.Nested(ChecklistItem), required=True, validate=validate.Length(1, 50)
+    )
+
+
 # --- notifications ----------------------------------------------------------------------------
 
 
@@ -275,6 +294,12 @@ CATALOG: tuple[Contract, ...] = (
     Contract("match.declined", 2, MatchDeclined, "One agency declined a proposal (reason code)."),
     Contract("match.confirmed", 2, MatchState, "Both agencies accepted: the match is final."),
     Contract("match.cancelled", 2, MatchCancelled, "A proposal or match was withdrawn."),
+    Contract(
+        "mobility.checklist_updated",
+        1,
+        MobilityChecklist,
+        "The sending agency ticked its pre-departure checklist (codes and ticks, no labels).",
+    ),
     Contract("mobility.started", 1, Mobility, "A volunteer started the mission."),
     Contract("mobility.report_submitted", 1, MobilityReport, "A follow-up report was filed."),
     Contract("mobility.completed", 1, Mobility, "A mission ended as planned."),

@@ -128,6 +128,18 @@ EXAMPLES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     ),
     "match.confirmed": (("TG", "ML"), _MATCH),
     "match.cancelled": (("TG", "ML"), {**_MATCH, "reason": "volunteer_withdrawn"}),
+    "mobility.checklist_updated": (
+        ("TG", "ML"),
+        {k: v for k, v in _MOBILITY.items() if k != "on"}
+        | {
+            "version": 2,
+            "items": [
+                {"code": "contract", "mandatory": True, "done": True},
+                {"code": "insurance", "mandatory": True, "done": True},
+                {"code": "visa", "mandatory": False, "done": False},
+            ],
+        },
+    ),
     "mobility.started": (("TG", "ML"), _MOBILITY),
     "mobility.report_submitted": (
         ("TG", "ML"),

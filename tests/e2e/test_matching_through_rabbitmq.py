@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.infra import wait_until
 from tests.support.nodes import running_matching, running_registry
-from tests.support.registry import pilot_between
+from tests.support.registry import pilot_between, prepare_departure
 
 pytestmark = pytest.mark.integration
 
@@ -53,19 +53,36 @@ def test_registry_events_in_match_proposals_out_and_confirmed_on_both_sides(amqp
         )
         assert dossier.status_code == 200
 
-        # The mission: ML records the arrival, TG's copy and the volunteer follow.
+        # The mission: only TG, the sending agency, ticks its checklist and records the departure;
+        # ML's copy follows, and so do TG's volunteer and ledger.
         def mobility(node):
             found = node.call("GET", "/api/v1/mobilities").json
             return found[0] if found else None
 
         wait_until(lambda: mobility(tg) and mobility(ml), 60, what="the mobility on both nodes")
-        assert mobility(tg)["id"] == mobility(ml)["id"]
-        started = ml.call(
-            "POST", f"/api/v1/mobilities/{mobility(ml)['id']}/start", json={"on": "2027-10-02"}
+        mob = mobility(tg)["id"]
+        assert mobility(ml)["id"] == mob and mobility(ml)["checklist"] == []
+        on = {"on": "2027-10-02"}
+        assert ml.call("POST", f"/api/v1/mobilities/{mob}/start", json=on).status_code == 403
+        assert (
+            ml.call("POST", f"/api/v1/mobilities/{mob}/checklist/contract", json=on).status_code
+            == 403
         )
+        refused = tg.call("POST", f"/api/v1/mobilities/{mob}/start", json=on)
+        assert refused.status_code == 409 and "contract" in refused.json["message"]
+        prepare_departure(tg, mob)
+        wait_until(
+            lambda: [i["done"] for i in mobility(ml)["checklist"] if i["mandatory"]] == [True] * 4,
+            60,
+            what="ML's copy of TG's ticks",
+        )
+        assert {i["code"]: i["label_fr"] for i in mobility(ml)["checklist"]}["insurance"] == (
+            "Assurance santé et rapatriement"
+        )
+        started = tg.call("POST", f"/api/v1/mobilities/{mob}/start", json=on)
         assert started.status_code == 200
         wait_until(
-            lambda: mobility(tg)["status"] == "in_mission", 60, what="TG sees the mission started"
+            lambda: mobility(ml)["status"] == "in_mission", 60, what="ML sees the mission started"
         )
         assert (
             tg.call("GET", f"/api/v1/volunteers/{match['volunteer_id']}").json["status"]

@@ -198,3 +198,13 @@ def pilot_between(tg: RegistryNode, ml: RegistryNode) -> dict[str, Any]:
     approved = ml.call("POST", f"{path}/approve", json={"terms_hash": agreement["terms_hash"]})
     assert approved.status_code == 200, approved.json
     return agreement
+
+
+def prepare_departure(node: RegistryNode, mobility_id: str, on: str = "2027-09-15") -> None:
+    """The sending agency ticks every mandatory item of a mobility's pre-departure checklist."""
+    mobility = node.call("GET", f"/api/v1/mobilities/{mobility_id}").json
+    for item in mobility["checklist"]:
+        if item["mandatory"] and not item["done"]:
+            path = f"/api/v1/mobilities/{mobility_id}/checklist/{item['code']}"
+            ticked = node.call("POST", path, json={"on": on})
+            assert ticked.status_code == 200, ticked.json

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from services.registry.domain import checklists
 from services.registry.domain.agreements import (
     Agreement,
     AgreementClosed,
@@ -16,7 +17,7 @@ from services.registry.domain.agreements import (
     StaleTerms,
     Terms,
 )
-from services.registry.domain.errors import DomainError, InvalidInput, Pending
+from services.registry.domain.errors import DomainError, InvalidInput, NotEntitled, Pending
 from services.registry.domain.matches import Match, MatchError, MatchStatus
 from services.registry.domain.mobilities import Mobility, MobilityError, MobilityStatus
 from services.registry.domain.placements import Placement, PlacementError, PlacementStatus
@@ -244,7 +245,7 @@ def test_a_mission_runs_in_order_and_completes_only_with_its_reports():
         mobility.complete(date(2028, 7, 31))
     with pytest.raises(MobilityError):
         mobility.report("mid_term", date(2027, 9, 1), "TG")
-    started = mobility.start(date(2027, 10, 2))
+    started = mobility.start(date(2027, 10, 2), "TG")
     assert started.type == "mobility.started" and started.data["on"] == "2027-10-02"
     for kind in ("start", "mid_term"):
         event = mobility.report(kind, date(2027, 11, 1), "ML", "Ama va bien.")
@@ -263,8 +264,10 @@ def test_the_other_agencys_steps_follow_the_same_rules():
     mobility = _mobility()
     with pytest.raises(MobilityError):
         mobility.apply_completion(date(2028, 7, 31))  # out of order: not started
-    assert mobility.apply_start(date(2027, 10, 2)) is True
-    assert mobility.apply_start(date(2027, 10, 3)) is False  # both agencies recorded it
+    with pytest.raises(NotEntitled):
+        mobility.apply_start(date(2027, 10, 2), "ML")  # the departure is the sending agency's
+    assert mobility.apply_start(date(2027, 10, 2), "TG") is True
+    assert mobility.apply_start(date(2027, 10, 3), "TG") is False  # redelivered
     with pytest.raises(Pending):
         mobility.apply_completion(date(2028, 7, 31))  # its reports have not arrived yet
     assert mobility.apply_report("incident", date(2027, 11, 1), "ML") is True
@@ -276,7 +279,77 @@ def test_the_other_agencys_steps_follow_the_same_rules():
     assert mobility.apply_interruption(date(2027, 12, 1), "health") is True
     assert mobility.status == MobilityStatus.INTERRUPTED
     with pytest.raises(MobilityError):
-        mobility.apply_start(date(2027, 12, 2))
+        mobility.apply_start(date(2027, 12, 2), "TG")
+
+
+def _prepared() -> Mobility:
+    return Mobility(
+        "mob-1", "m-1", "agr-1", "TG", "ML", checklist=checklists.fresh(checklists.default_items())
+    )
+
+
+def test_departure_is_refused_while_a_mandatory_item_is_open_and_names_it():
+    mobility = _prepared()
+    with pytest.raises(MobilityError, match="contract"):
+        mobility.start(date(2027, 10, 2), "TG")
+    for code in ("contract", "insurance", "travel_booked"):
+        mobility.tick(code, True, date(2027, 9, 1), "TG")
+    with pytest.raises(MobilityError, match="pre_departure_training") as refused:
+        mobility.start(date(2027, 10, 2), "TG")
+    assert refused.value.field == "checklist"
+    event = mobility.tick("pre_departure_training", True, date(2027, 9, 20), "TG")
+    assert event.type == "mobility.checklist_updated" and event.data["version"] == 4
+    assert {i["code"]: i["done"] for i in event.data["items"]}["visa"] is False
+    assert all(set(i) == {"code", "mandatory", "done"} for i in event.data["items"])
+    assert mobility.open_items() == []  # visa and medical check are optional by default
+    assert mobility.start(date(2027, 10, 2), "TG").type == "mobility.started"
+    with pytest.raises(MobilityError):
+        mobility.tick("visa", True, date(2027, 10, 3), "TG")  # closed at departure
+
+
+def test_only_the_sending_agency_keeps_the_checklist_and_records_the_departure():
+    mobility = _prepared()
+    with pytest.raises(NotEntitled):
+        mobility.tick("contract", True, date(2027, 9, 1), "ML")
+    with pytest.raises(NotEntitled):
+        mobility.start(date(2027, 10, 2), "ML")
+    with pytest.raises(MobilityError):
+        mobility.tick("contract", True, date(2027, 9, 1), "NE")
+    with pytest.raises(InvalidInput):
+        mobility.tick("passport_photo", True, date(2027, 9, 1), "TG")
+
+
+def test_the_host_copy_follows_the_latest_checklist_update_only():
+    host = _mobility()
+    items = [{"code": "contract", "mandatory": True, "done": True}]
+    assert host.apply_checklist("TG", 2, items) is True
+    assert host.apply_checklist("TG", 1, [{**items[0], "done": False}]) is False  # late, older
+    assert host.checklist == items and host.checklist_version == 2
+    with pytest.raises(NotEntitled):
+        host.apply_checklist("ML", 3, items)
+
+
+def test_an_agency_checklist_needs_labels_for_its_own_items():
+    own = checklists.validated(
+        [
+            {"code": "contract"},
+            {
+                "code": "police_record",
+                "label_en": "Police record",
+                "label_fr": "Casier judiciaire",
+                "mandatory": False,
+            },
+        ]
+    )
+    assert own[0] == {"code": "contract", "mandatory": True}
+    assert checklists.label(own[1], "fr") == "Casier judiciaire"
+    assert checklists.label(own[0], "en") == "Volunteering contract signed"
+    with pytest.raises(InvalidInput):
+        checklists.validated([{"code": "police_record"}])
+    with pytest.raises(InvalidInput):
+        checklists.validated([{"code": "contract"}, {"code": "contract"}])
+    with pytest.raises(InvalidInput):
+        checklists.validated([])
 
 
 def test_a_peer_step_must_describe_this_mobility():

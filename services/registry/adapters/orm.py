@@ -35,6 +35,8 @@ class AgencyProfile(Base):
     languages: Mapped[list[Any]] = mapped_column(JSON, default=list)
     contact_email: Mapped[str | None] = mapped_column(String(254))
     node_url: Mapped[str | None] = mapped_column(String(500))
+    # the pre-departure checklist this agency asks for when it sends; None: the default list
+    checklist: Mapped[list[Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -167,6 +169,8 @@ class Mobility(Base):
     reports: Mapped[list[Any]] = mapped_column(JSON, default=list)
     interruption_reason: Mapped[str | None] = mapped_column(String(40))
     interruption_note: Mapped[str | None] = mapped_column(Text)  # local: never in an event
+    # {"version": n, "items": [...]}: the sending agency's pre-departure checklist (or its copy)
+    checklist: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -98,6 +98,8 @@ def mobility(row: orm.Mobility) -> mobilities.Mobility:
         ended_on=row.ended_on,
         reports=[dict(r) for r in row.reports],
         interruption_reason=row.interruption_reason,
+        checklist=[dict(i) for i in (row.checklist or {}).get("items", [])],
+        checklist_version=int((row.checklist or {}).get("version", 0)),
     )
 
 
@@ -105,3 +107,4 @@ def store_mobility(m: mobilities.Mobility, row: orm.Mobility) -> None:
     row.status, row.started_on, row.ended_on = m.status.value, m.started_on, m.ended_on
     row.reports = [dict(r) for r in m.reports]
     row.interruption_reason = m.interruption_reason
+    row.checklist = {"version": m.checklist_version, "items": [dict(i) for i in m.checklist]}

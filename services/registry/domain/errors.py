@@ -22,6 +22,10 @@ class InvalidInput(DomainError):
     """The input breaks a rule across fields, whatever the current state."""
 
 
+class NotEntitled(DomainError):
+    """The step belongs to the other agency of the exchange (HTTP 403)."""
+
+
 class Pending(DomainError):
     """A peer's change builds on one this node has not received yet: try again later."""
 

@@ -1,5 +1,8 @@
 """Mobility life cycle: pre-departure → in mission → completed | interrupted, with follow-up.
 
+Before departure the sending agency ticks its checklist; it alone records the departure, and
+only once every mandatory item is ticked. The host agency's node keeps a copy of the ticks.
+
 A mission is completed only once its start, mid-term and end reports are in (the follow-up the
 pilot's evaluation found lacking); it can be interrupted at any time before it ends. Either
 agency records a step; the other applies it through the same rules, so a step out of order is
@@ -14,7 +17,13 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from services.registry.domain.errors import DomainError, DomainEvent, InvalidInput, Pending
+from services.registry.domain.errors import (
+    DomainError,
+    DomainEvent,
+    InvalidInput,
+    NotEntitled,
+    Pending,
+)
 from shared import codes
 
 REPORT_KINDS = ("start", "mid_term", "end", "incident", "evaluation")
@@ -82,6 +91,9 @@ class Mobility:
     # {"kind", "on" (ISO date), "by" (agency), "summary" (local text or None)}
     reports: list[dict[str, Any]] = field(default_factory=list)
     interruption_reason: str | None = None
+    # the sending agency's pre-departure list: {"code", "mandatory", "done", "on", labels?}
+    checklist: list[dict[str, Any]] = field(default_factory=list)
+    checklist_version: int = 0
 
     @property
     def parties(self) -> tuple[str, str]:
@@ -108,8 +120,42 @@ class Mobility:
         if agency not in self.parties:
             raise MobilityError(f"{agency} is not a party to this mobility.", "agency")
 
-    def start(self, on: date) -> DomainEvent:
+    def check_sending(self, agency: str, what: str) -> None:
+        self.check_party(agency)
+        if agency != self.sending_agency:
+            raise NotEntitled(f"Only the sending agency {self.sending_agency} {what}.", "agency")
+
+    def open_items(self) -> list[str]:
+        """The mandatory checklist items not ticked yet, in the list's order."""
+        return [i["code"] for i in self.checklist if i.get("mandatory") and not i.get("done")]
+
+    def tick(self, code: str, done: bool, on: date, by: str) -> DomainEvent:
+        """The sending agency ticks (or unticks) one item of the pre-departure checklist."""
+        self.check_sending(by, "keeps the pre-departure checklist")
+        if self.status != MobilityStatus.PRE_DEPARTURE:
+            raise MobilityError(f"The checklist closed at departure (it is {self.status}).", "code")
+        item = next((i for i in self.checklist if i["code"] == code), None)
+        if item is None:
+            raise InvalidInput(f"No checklist item {code!r} on this mobility.", "code")
+        item["done"], item["on"] = done, on.isoformat() if done else None
+        self.checklist = [dict(i) for i in self.checklist]
+        self.checklist_version += 1
+        return self._event(
+            "mobility.checklist_updated",
+            version=self.checklist_version,
+            items=[
+                {"code": i["code"], "mandatory": bool(i["mandatory"]), "done": bool(i["done"])}
+                for i in self.checklist
+            ],
+        )
+
+    def start(self, on: date, by: str) -> DomainEvent:
+        """The departure: recorded by the sending agency once its mandatory items are ticked."""
+        self.check_sending(by, "records the departure")
         check_start(self.status)
+        still_open = self.open_items()
+        if still_open:
+            raise MobilityError(f"Pre-departure item still open: {still_open[0]}.", "checklist")
         self.status, self.started_on = MobilityStatus.IN_MISSION, on
         return self._event("mobility.started", on=on.isoformat())
 
@@ -148,10 +194,26 @@ class Mobility:
 
     # -- the other agency's steps: the same rules; a step already recorded here is moot ---------
 
-    def apply_start(self, on: date) -> bool:
+    def apply_checklist(self, by: str, version: int, items: list[dict[str, Any]]) -> bool:
+        """The sending agency's ticks, copied here; an older update arriving late is moot."""
+        self.check_sending(by, "keeps the pre-departure checklist")
+        if version <= self.checklist_version:
+            return False
+        labels = {i["code"]: i for i in self.checklist}
+        self.checklist = [
+            {**labels.get(i["code"], {}), **{k: i[k] for k in ("code", "mandatory", "done")}}
+            for i in items
+        ]
+        self.checklist_version = version
+        return True
+
+    def apply_start(self, on: date, by: str) -> bool:
+        """The sending node checked its checklist: this node's copy may lag, so is not checked."""
+        self.check_sending(by, "records the departure")
         if self.status == MobilityStatus.IN_MISSION:
-            return False  # both agencies recorded the arrival
-        self.start(on)
+            return False  # a redelivery
+        check_start(self.status)
+        self.status, self.started_on = MobilityStatus.IN_MISSION, on
         return True
 
     def apply_report(self, kind: str, on: date, by: str) -> bool:

@@ -14,6 +14,9 @@ from services.registry.adapters.orm import AgencyProfile, Match, Mobility
 from services.registry.schemas import (
     AgencyIn,
     AgencyOut,
+    ChecklistIn,
+    ChecklistOut,
+    ChecklistTickIn,
     DeclineIn,
     FeedOut,
     FeedQuery,
@@ -113,12 +116,26 @@ def get_mobility(mobility_id: str) -> Mobility:
     return read(handlers.get_mobility, mobility_id)
 
 
+@blp.route("/mobilities/<mobility_id>/checklist/<code>", methods=["POST"])
+@allow(*STAFF)
+@blp.arguments(ChecklistTickIn)
+@blp.response(200, MobilityOut)
+def tick_checklist(data: dict[str, Any], mobility_id: str, code: str) -> Mobility:
+    """The sending agency ticks (or unticks) a pre-departure item; the host agency gets 403.
+
+    Emits mobility.checklist_updated with the codes and ticks (labels stay on this node)."""
+    return write(handlers.tick_checklist, mobility_id, code, data["done"], data["on"])
+
+
 @blp.route("/mobilities/<mobility_id>/start", methods=["POST"])
 @allow(*STAFF)
 @blp.arguments(MobilityStepIn)
 @blp.response(200, MobilityOut)
 def start_mobility(data: dict[str, Any], mobility_id: str) -> Mobility:
-    """The volunteer arrived: the mission starts (emits mobility.started)."""
+    """The volunteer departed: the mission starts (emits mobility.started).
+
+    The sending agency records it (the host agency gets 403), and only once every mandatory
+    item of its pre-departure checklist is ticked: 409 naming the first item still open."""
     return write(handlers.start_mobility, mobility_id, data["on"])
 
 
@@ -177,6 +194,26 @@ def put_agency(data: dict[str, Any]) -> dict[str, Any]:
         profile.updated_at = datetime.now(UTC)
         session.add(profile)
     return {"code": node().agency, **data}
+
+
+@blp.route("/agency/checklist", methods=["GET"])
+@allow(*READERS)
+@blp.response(200, ChecklistOut)
+def get_checklist() -> dict[str, Any]:
+    """The pre-departure checklist this agency asks for when it sends a volunteer."""
+    with sessions()() as session:
+        return {"items": handlers.agency_checklist(session, node().agency)}
+
+
+@blp.route("/agency/checklist", methods=["PUT"])
+@allow(Role.ADMIN)
+@blp.arguments(ChecklistIn)
+@blp.response(200, ChecklistOut)
+def put_checklist(data: dict[str, Any]) -> dict[str, Any]:
+    """Replace the list for mobilities opened from now on (open ones keep their copy). A code
+    outside the standard list (shared/codes.py CHECKLIST_ITEMS) needs label_en and label_fr."""
+    items = [{k: v for k, v in i.items() if v is not None} for i in data["items"]]
+    return {"items": write(handlers.set_agency_checklist, items)}
 
 
 @blp.route("/events", methods=["GET"])

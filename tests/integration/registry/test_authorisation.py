@@ -67,6 +67,7 @@ READABLE_BY: dict[str, set[str]] = {
     "/api/v1/mobilities": STAFF,
     "/api/v1/mobilities/<mobility_id>": STAFF,
     "/api/v1/agency": READERS,
+    "/api/v1/agency/checklist": READERS,
     "/api/v1/events": {"admin", "node", "node@ML"},
     "/api/v1/tokens": {"admin"},
 }
@@ -89,6 +90,8 @@ WRITABLE_BY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/matches/<match_id>/accept"): STAFF,
     ("POST", "/api/v1/matches/<match_id>/decline"): STAFF,
     ("PUT", "/api/v1/agency"): {"admin"},
+    ("PUT", "/api/v1/agency/checklist"): {"admin"},
+    ("POST", "/api/v1/mobilities/<mobility_id>/checklist/<code>"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/start"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/reports"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/complete"): STAFF,
@@ -273,6 +276,7 @@ def world(tg: RegistryNode) -> World:
             "agreement_id": agreement["id"],
             "match_id": "m-proposed",
             "mobility_id": "mob-confirmed",  # opened by match.confirmed
+            "code": "contract",  # an item of its pre-departure checklist
             "job_id": "imp-1",
             "token_id": spare_token_id,
         },

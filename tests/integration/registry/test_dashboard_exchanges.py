@@ -628,6 +628,12 @@ def test_every_string_of_these_pages_has_a_french_translation():
     assert len(used) > 200
 
 
+def _tick_mandatory(web, mobility_id):
+    for code in ("contract", "insurance", "travel_booked", "pre_departure_training"):
+        path = f"/mobilities/{mobility_id}/checklist/{code}"
+        assert post(web, "/mobilities", path, {"done": "1"}).status_code == 302
+
+
 def test_staff_record_the_steps_of_a_mission_from_the_mobilities_page(tg, web):
     agreement_id = _agreement(tg)
     volunteer_id = _volunteer(tg)
@@ -653,6 +659,14 @@ def test_staff_record_the_steps_of_a_mission_from_the_mobilities_page(tg, web):
         "Rapports encore manquants" in text(web.get("/mobilities").text)
         or tg.outbox_count("mobility.completed") == 0
     )
+    assert post(web, "/mobilities", step, {"step": "start", "on": "02/10/2027"}).status_code == 302
+    assert tg.outbox_count("mobility.started") == 0
+    refused = text(web.get("/mobilities").text)
+    assert "Élément de la préparation au départ encore ouvert : Contrat de volontariat signé" in (
+        refused
+    )
+    _tick_mandatory(web, mobility_id)
+    assert "✓ Assurance santé et rapatriement" in text(web.get("/mobilities").text)
     assert post(web, "/mobilities", step, {"step": "start", "on": "02/10/2027"}).status_code == 302
     assert tg.outbox_count("mobility.started") == 1
     shown = text(web.get("/mobilities").text)
@@ -686,6 +700,7 @@ def test_an_interruption_sends_its_reason_code_and_keeps_the_note_here(tg, web):
     )
     mobility_id = re.search(r'data-mobility="([^"]+)"', web.get("/mobilities").text).group(1)
     step = f"/mobilities/{mobility_id}/step"
+    _tick_mandatory(web, mobility_id)
     assert post(web, "/mobilities", step, {"step": "start", "on": "02/10/2027"}).status_code == 302
     note = "Paludisme grave, rapatriée par l'ambassade"
     stopped = post(

@@ -12,7 +12,8 @@ from services.registry.consumer import handle
 from services.registry.handlers import Node
 from shared.db import outbox
 from shared.events import new_event
-from tests.support.registry import PILOT_TERMS, volunteer_payload
+from shared.messaging.consumer import PermanentError
+from tests.support.registry import PILOT_TERMS, prepare_departure, volunteer_payload
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +33,10 @@ def _apply(node, type_, data, source="/network/matching", subject=None):
 
 @pytest.fixture
 def confirmed(tg):
+    return _confirm(tg)
+
+
+def _confirm(tg):
     volunteer = tg.call("POST", "/api/v1/volunteers", json=volunteer_payload(1)).json
     agreement = tg.call("POST", "/api/v1/agreements", json={"partners": ["ML"], **PILOT_TERMS}).json
     match = {
@@ -74,6 +79,7 @@ def test_a_mission_runs_from_departure_to_completion_with_its_reports(confirmed)
         == 409
     )
 
+    prepare_departure(tg, mob)
     started = tg.call("POST", f"/api/v1/mobilities/{mob}/start", json={"on": "2027-10-02"})
     assert started.status_code == 200 and started.json["status"] == "in_mission"
     assert tg.call("GET", f"/api/v1/volunteers/{volunteer['id']}").json["status"] == "deployed"
@@ -108,7 +114,11 @@ def test_the_other_agencys_steps_are_applied_to_this_nodes_copy(confirmed):
     step = {k: mob[k] for k in ("match_id", "agreement_id", "sending_agency", "host_agency")} | {
         "mobility_id": mob["id"]
     }
-    _apply(tg, "mobility.started", {**step, "on": "2027-10-03"}, source="/agencies/ML/registry")
+    # The departure is the sending agency's step: ML's claim of it is refused, TG records it.
+    with pytest.raises(PermanentError, match="sending agency TG"):
+        _apply(tg, "mobility.started", {**step, "on": "2027-10-03"}, source="/agencies/ML/registry")
+    prepare_departure(tg, mob["id"])
+    tg.call("POST", f"/api/v1/mobilities/{mob['id']}/start", json={"on": "2027-10-03"})
     report = {
         "mobility_id": mob["id"],
         "agreement_id": mob["agreement_id"],
@@ -152,3 +162,69 @@ def test_bad_input_is_refused_with_field_errors(confirmed):
         tg.call("POST", "/api/v1/mobilities/mob-nope/start", json={"on": "2027-10-02"}).status_code
         == 404
     )
+
+
+def test_departure_waits_for_the_mandatory_checklist_items_and_names_the_first_open(confirmed):
+    tg, volunteer, _agreement = confirmed
+    mob = tg.call("GET", "/api/v1/mobilities").json[0]
+    assert [(i["code"], i["mandatory"], i["done"]) for i in mob["checklist"]] == [
+        ("contract", True, False),
+        ("insurance", True, False),
+        ("visa", False, False),
+        ("travel_booked", True, False),
+        ("pre_departure_training", True, False),
+        ("medical_check", False, False),
+    ]
+    assert mob["checklist"][0]["label_fr"] == "Contrat de volontariat signé"
+    path = f"/api/v1/mobilities/{mob['id']}"
+    refused = tg.call("POST", f"{path}/start", json={"on": "2027-10-02"})
+    assert refused.status_code == 409 and "contract" in refused.json["message"]
+    assert refused.json["errors"]["json"] == {"checklist": [refused.json["message"]]}
+    for code in ("contract", "insurance", "travel_booked"):
+        r = tg.call("POST", f"{path}/checklist/{code}", json={"on": "2027-09-01"})
+        assert r.status_code == 200
+    refused = tg.call("POST", f"{path}/start", json={"on": "2027-10-02"})
+    assert refused.status_code == 409 and "pre_departure_training" in refused.json["message"]
+    undone = tg.call(
+        "POST", f"{path}/checklist/insurance", json={"on": "2027-09-02", "done": False}
+    )
+    assert [i["done"] for i in undone.json["checklist"]][:2] == [True, False]
+    assert (
+        tg.call("POST", f"{path}/checklist/passport", json={"on": "2027-09-02"}).status_code == 422
+    )
+    prepare_departure(tg, mob["id"])
+    assert tg.call("POST", f"{path}/start", json={"on": "2027-10-02"}).status_code == 200
+    late = tg.call("POST", f"{path}/checklist/visa", json={"on": "2027-10-03"})
+    assert late.status_code == 409
+    updates = _events(tg, "mobility.checklist_updated")
+    assert [u["version"] for u in updates] == [1, 2, 3, 4, 5, 6]
+    assert all(set(i) == {"code", "mandatory", "done"} for u in updates for i in u["items"])
+
+
+def test_an_agency_sets_its_own_checklist_for_the_mobilities_it_opens_next(tg):
+    own = [
+        {"code": "contract"},
+        {"code": "police_record", "label_en": "Police record", "label_fr": "Casier judiciaire"},
+        {"code": "visa", "mandatory": False},
+    ]
+    assert tg.call("PUT", "/api/v1/agency/checklist", json={"items": own}).status_code == 403
+    saved = tg.call("PUT", "/api/v1/agency/checklist", json={"items": own}, who="admin")
+    assert saved.status_code == 200, saved.json
+    assert [i["code"] for i in tg.call("GET", "/api/v1/agency/checklist").json["items"]] == [
+        "contract",
+        "police_record",
+        "visa",
+    ]
+    unlabelled = {"items": [{"code": "police_record"}]}
+    assert tg.call("PUT", "/api/v1/agency/checklist", json=unlabelled, who="admin").status_code == (
+        422
+    )
+    _confirm(tg)
+    [mob] = tg.call("GET", "/api/v1/mobilities").json
+    assert [(i["code"], i["mandatory"], i["label_en"]) for i in mob["checklist"]] == [
+        ("contract", True, "Volunteering contract signed"),
+        ("police_record", True, "Police record"),
+        ("visa", False, "Visa or residence permit"),
+    ]
+    refused = tg.call("POST", f"/api/v1/mobilities/{mob['id']}/start", json={"on": "2027-10-02"})
+    assert refused.status_code == 409 and "contract" in refused.json["message"]

@@ -37,6 +37,7 @@ from services.registry.dashboard.web import (
     sessions,
     staff_only,
 )
+from services.registry.domain.checklists import label as checklist_label
 from services.registry.schemas import (
     AgreementProposal,
     AgreementTermsIn,
@@ -208,6 +209,10 @@ def _match_status(groups: dict[str, str]) -> dict[str, str]:
     return {"status": match_status_labels().get(groups["status"], groups["status"])}
 
 
+def _checklist_item(groups: dict[str, str]) -> dict[str, str]:
+    return {**groups, "item": checklist_label({"code": groups["code"]}, lang())}
+
+
 def _level(groups: dict[str, str]) -> dict[str, str]:
     levels = {"native": pgettext("language level", "native"), "": pgettext("language level", "—")}
     return {k: levels.get(v, v) if k in ("have", "level") else v for k, v in groups.items()}
@@ -246,6 +251,21 @@ _MESSAGES: list[_Rule] = [
     (
         re.compile(r"(?P<agency>\w+) is not a party to this agreement\."),
         N_("%(agency)s is not a party to this agreement."),
+        None,
+    ),
+    (
+        re.compile(r"Pre-departure item still open: (?P<code>\w+)\."),
+        N_("Pre-departure item still open: %(item)s."),
+        _checklist_item,
+    ),
+    (
+        re.compile(r"Only the sending agency (?P<agency>\w+) records the departure\."),
+        N_("Only the sending agency %(agency)s records the departure."),
+        None,
+    ),
+    (
+        re.compile(r"Only the sending agency (?P<agency>\w+) keeps the pre-departure checklist\."),
+        N_("Only the sending agency %(agency)s keeps the pre-departure checklist."),
         None,
     ),
     (
@@ -606,6 +626,12 @@ def mobilities() -> Any:
                 ),
                 "interruption_note": mobility.interruption_note,  # this node's own note
                 "follow_up": _follow_up(list(mobility.reports or [])),
+                "checklist": [
+                    {**item, "label": checklist_label(item, lang())}
+                    for item in (mobility.checklist or {}).get("items", [])
+                ],
+                "can_tick": mobility.sending_agency == agency
+                and mobility.status == "pre_departure",
             }
         )
     return render_template(
@@ -1128,8 +1154,29 @@ def mobility_step(mobility_id: str) -> Any:
                 )
     except handlers.NotFound:
         return not_found()
-    except (handlers.Conflict, handlers.Invalid) as exc:
+    except (handlers.Conflict, handlers.Invalid, handlers.Forbidden) as exc:
         flash(translate_error(str(exc)), "error")
         return redirect(url_for("dashboard.mobilities"))
     flash(_("Recorded: %(step)s.", step=mobility_step_labels()[step]), "success")
+    return redirect(url_for("dashboard.mobilities"))
+
+
+@bp.route("/mobilities/<mobility_id>/checklist/<code>", methods=["POST"])
+@staff_only
+def tick_checklist(mobility_id: str, code: str) -> Any:
+    """The sending agency ticks (or unticks) a pre-departure item today, as the API does."""
+    done = request.form.get("done") == "1"
+    try:
+        with sessions().begin() as session:
+            handlers.tick_checklist(session, node(), mobility_id, code, done, date.today())
+    except handlers.NotFound:
+        return not_found()
+    except (handlers.Conflict, handlers.Invalid, handlers.Forbidden) as exc:
+        flash(translate_error(str(exc)), "error")
+        return redirect(url_for("dashboard.mobilities"))
+    item = checklist_label({"code": code}, lang())
+    flash(
+        _("Ticked: %(item)s.", item=item) if done else _("Unticked: %(item)s.", item=item),
+        "success",
+    )
     return redirect(url_for("dashboard.mobilities"))
