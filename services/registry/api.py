@@ -7,12 +7,19 @@ from typing import Any
 from flask import Flask
 
 from services.registry.access import authenticate
-from services.registry.bootstrap import bootstrap
+from services.registry.bootstrap import bootstrap, follow_up
 from services.registry.config import dashboard_options
 from services.registry.dashboard import init_dashboard
 from services.registry.handlers import Node
 from services.registry.imports import new_executor, recover_interrupted_jobs
-from services.registry.views import agreements, exchanges, imports, places, volunteers
+from services.registry.views import (
+    agreements,
+    check_ins,
+    exchanges,
+    imports,
+    places,
+    volunteers,
+)
 from shared.api import base_app
 from shared.runtime import Runtime
 from shared.settings import require_secret
@@ -22,6 +29,7 @@ def create_app(
     config: dict[str, Any] | None = None,
     runtime: Runtime | None = None,
     dashboard: dict[str, Any] | None = None,
+    follow_up_settings: dict[str, Any] | None = None,
 ) -> Flask:
     runtime = runtime or bootstrap()
     agency = runtime.settings.agency_code
@@ -33,12 +41,14 @@ def create_app(
     # Import jobs run in this process; one left `running` by a crashed process is marked failed.
     app.extensions["vir.imports"] = new_executor(agency)
     recover_interrupted_jobs(runtime.engine)
-    for module in (volunteers, imports, places, agreements, exchanges):
+    for module in (volunteers, imports, places, agreements, exchanges, check_ins):
         api.register_blueprint(module.blp)
     options = dict(dashboard or dashboard_options())
     # Embedded, an unset key is generated and kept under var/; deployed, it must be given.
     secret = options["secret_key"]
     require_secret("DASHBOARD_SECRET_KEY", str(secret or ""), runtime.settings.messaging)
+    app.extensions["vir.follow_up"] = follow_up(agency, follow_up_settings, options)
+    app.register_blueprint(check_ins.volunteer_page)
     app.config["DASHBOARD"] = options
     init_dashboard(
         app,

@@ -31,3 +31,36 @@ def dashboard_options(environ: Mapping[str, str] | None = None) -> dict[str, obj
         "notifications_url": env.get("DASHBOARD_NOTIFICATIONS_URL") or None,
         "notifications_token": env.get("DASHBOARD_NOTIFICATIONS_TOKEN") or None,
     }
+
+
+def follow_up_options(environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """Check-ins are a local setting of each node (see domain/check_ins.py for why):
+    CHECK_IN_FIRST_AFTER_DAYS (14) and CHECK_IN_FINAL_BEFORE_DAYS (14) place the first and final
+    check-ins (the mid-term one is half-way); CHECK_IN_REMIND_BEFORE_DAYS (3) and
+    CHECK_IN_REMIND_AFTER_DAYS (2) time the reminders; CHECK_IN_OVERDUE_DAYS (7) the alert to
+    both agencies' staff. CHECK_IN_LINK_SECRET signs the volunteers' links (the dashboard's
+    secret when unset); REGISTRY_PUBLIC_URL is where those links point;
+    FOLLOW_UP_INTERVAL_SECONDS (3600) how often the reminders are looked for."""
+    from services.registry.domain.check_ins import Policy, Schedule
+
+    env = os.environ if environ is None else environ
+
+    def days(name: str, default: int) -> int:
+        value = int(env.get(name, default))
+        if value < 0:
+            raise SettingsError(f"{name} must not be negative")
+        return value
+
+    return {
+        "schedule": Schedule(
+            days("CHECK_IN_FIRST_AFTER_DAYS", 14), days("CHECK_IN_FINAL_BEFORE_DAYS", 14)
+        ),
+        "policy": Policy(
+            days("CHECK_IN_REMIND_BEFORE_DAYS", 3),
+            days("CHECK_IN_REMIND_AFTER_DAYS", 2),
+            days("CHECK_IN_OVERDUE_DAYS", 7),
+        ),
+        "link_secret": env.get("CHECK_IN_LINK_SECRET") or None,
+        "public_url": env.get("REGISTRY_PUBLIC_URL") or "http://localhost:8001",
+        "interval": float(env.get("FOLLOW_UP_INTERVAL_SECONDS", 3600)),
+    }

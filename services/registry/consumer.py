@@ -249,8 +249,16 @@ def _apply_mobility(event: Event, session: Session, node: Node) -> None:
         if d["submitted_by"] != author:
             raise PermanentError(f"{author} may not report in the name of {d['submitted_by']}")
         changed = mobility.apply_report(d["kind"], _date(d["on"]), author)
+    elif event.type == "mobility.check_in_submitted":
+        if d["submitted_by"] != author:
+            raise PermanentError(f"{author} may not answer in the name of {d['submitted_by']}")
+        answers = {k: d[k] for k in ("wellbeing", "integration", "workload", "issues")}
+        changed = mobility.apply_check_in(
+            d["check_in"], d["respondent"], author, _date(d["on"]), answers
+        )
     elif event.type == "mobility.started":
-        changed = mobility.apply_start(_date(d["on"]), author)
+        end = d.get("planned_end")
+        changed = mobility.apply_start(_date(d["on"]), author, _date(end) if end else None)
     elif event.type == "mobility.completed":
         changed = mobility.apply_completion(_date(d["on"]))
     else:
@@ -267,6 +275,7 @@ def _apply_mobility(event: Event, session: Session, node: Node) -> None:
 
 HANDLERS: dict[str, Callable[[Event, Session, Node], None]] = {
     "mobility.checklist_updated": _apply_mobility,
+    "mobility.check_in_submitted": _apply_mobility,
     "mobility.started": _apply_mobility,
     "mobility.completed": _apply_mobility,
     "mobility.interrupted": _apply_mobility,

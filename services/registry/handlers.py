@@ -737,9 +737,22 @@ def tick_checklist(
     return mobility_step(session, node, m, MobilityAggregate.tick, code, done, on, node.agency)
 
 
-def start_mobility(session: Session, node: Node, mobility_id: str, on: date) -> Mobility:
+def default_planned_end(session: Session, row: Mobility, on: date) -> date | None:
+    """The placement's end when this node holds it, else the agreement's end."""
+    match = session.get(Match, row.match_id)
+    placement = session.get(Placement, match.placement_id) if match else None
+    if placement is not None and placement.end > on:
+        return placement.end
+    agreement = session.get(Agreement, row.agreement_id)
+    return agreement.end if agreement is not None and agreement.end > on else None
+
+
+def start_mobility(
+    session: Session, node: Node, mobility_id: str, on: date, planned_end: date | None = None
+) -> Mobility:
     m = get_mobility(session, node, mobility_id)
-    m = mobility_step(session, node, m, MobilityAggregate.start, on, node.agency)
+    planned_end = planned_end or default_planned_end(session, m, on)
+    m = mobility_step(session, node, m, MobilityAggregate.start, on, node.agency, planned_end)
     set_volunteer_status_for(session, node, m, "deployed")
     return m
 
@@ -767,3 +780,77 @@ def interrupt_mobility(
     m = mobility_step(session, node, m, MobilityAggregate.interrupt, on, reason)
     m.interruption_note = note
     return m
+
+
+# -- check-ins -----------------------------------------------------------------------------------
+
+
+def fill_check_in(
+    session: Session,
+    node: Node,
+    mobility_id: str,
+    check_in: str,
+    respondent: str,
+    on: date,
+    answers: dict[str, Any],
+    note: str | None = None,
+) -> Mobility:
+    """A check-in answered for `respondent` (host_agency: its staff; volunteer: the signed link
+    on the sending node). The note stays here; scores and issues travel to the other node."""
+    m = get_mobility(session, node, mobility_id)
+    return mobility_step(
+        session,
+        node,
+        m,
+        MobilityAggregate.fill_check_in,
+        check_in,
+        respondent,
+        node.agency,
+        on,
+        answers,
+        note,
+    )
+
+
+def run_follow_ups(
+    session: Session,
+    node: Node,
+    today: date,
+    schedule: Any,
+    policy: Any,
+    volunteer_link: Any = None,
+) -> int:
+    """Stage today's check-in reminders and overdue alerts (each once); returns how many.
+
+    A reminder to this node's own respondent goes to this agency only (a volunteer's carries the
+    volunteer id and the signed link, which never leave the sending country); an overdue alert
+    goes to both agencies. Rows are locked so that two runs never send the same reminder twice."""
+    rows = session.scalars(
+        select(Mobility)
+        .where(
+            Mobility.status == "in_mission",
+            (Mobility.sending_agency == node.agency) | (Mobility.host_agency == node.agency),
+        )
+        .with_for_update()
+    ).all()
+    staged = 0
+    for row in rows:
+        mobility = repository.mobility(row)
+        events = mobility.follow_ups(today, node.agency, schedule, policy)
+        if not events:
+            continue
+        repository.store_mobility(mobility, row)
+        for event in events:
+            data = dict(event.data)
+            if data["stage"] == "overdue":
+                agencies = [row.sending_agency, row.host_agency]
+            else:
+                agencies = [node.agency]
+                if data["respondents"] == ["volunteer"]:
+                    match = session.get(Match, row.match_id)
+                    data["volunteer_id"] = match.volunteer_id if match else None
+                    if volunteer_link is not None:
+                        data["link"] = volunteer_link(row.id, data["check_in"])
+            emit(session, node, event.type, row.id, agencies, data)
+            staged += 1
+    return staged

@@ -406,6 +406,16 @@ class MobilityStepIn(Schema):
     on = fields.Date(required=True, metadata={"description": "The day it happened"})
 
 
+class StartIn(MobilityStepIn):
+    planned_end = fields.Date(
+        load_default=None,
+        metadata={
+            "description": "When the mission should end (default: the placement's end on the "
+            "host's node, the agreement's end elsewhere); places the check-ins"
+        },
+    )
+
+
 class MobilityReportIn(Schema):
     kind = fields.String(
         required=True,
@@ -438,6 +448,8 @@ class MobilityOut(Schema):
     reports = fields.List(fields.Dict())
     interruption_reason = fields.String(allow_none=True)
     interruption_note = fields.String(allow_none=True)
+    planned_end = fields.Date(allow_none=True)
+    check_ins = fields.List(fields.Dict(), metadata={"description": "Answered check-ins"})
     checklist = fields.Method(
         "_checklist",
         metadata={
@@ -462,6 +474,35 @@ class MobilityOut(Schema):
             }
             for i in items
         ]
+
+
+class CheckInIn(Schema):
+    check_in = fields.String(required=True, validate=validate.OneOf(["first", "mid_term", "final"]))
+    on = fields.Date(required=True)
+    wellbeing = fields.Integer(required=True, validate=validate.Range(1, 5))
+    integration = fields.Integer(required=True, validate=validate.Range(1, 5))
+    workload = fields.Integer(required=True, validate=validate.Range(1, 5))
+    issues = fields.Boolean(required=True)
+    note = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=4000),
+        metadata={"description": "Kept on this node only: free text never travels in events"},
+    )
+
+
+class CheckInScheduleOut(Schema):
+    mobility_id = fields.String()
+    started_on = fields.Date(allow_none=True)
+    planned_end = fields.Date(allow_none=True)
+    check_ins = fields.List(
+        fields.Dict(),
+        metadata={"description": "check_in, due_on, answers per respondent (or null)"},
+    )
+
+
+class CheckInLinkOut(Schema):
+    url = fields.String()
 
 
 class ChecklistTickIn(Schema):

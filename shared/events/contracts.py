@@ -225,6 +225,53 @@ class MobilityInterrupted(Mobility):
     reason = _reason(codes.INTERRUPTION_REASONS, required=True)
 
 
+class MobilityStarted(Mobility):
+    planned_end = fields.Date(metadata={"description": "When the mission is planned to end"})
+
+
+_CHECK_INS = validate.OneOf(["first", "mid_term", "final"])
+_RESPONDENTS = ["host_agency", "volunteer"]
+
+
+def _score() -> fields.Integer:
+    return fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+
+
+class CheckInSubmitted(_Strict):
+    mobility_id = fields.String(required=True, validate=IDENTIFIER)
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    check_in = fields.String(required=True, validate=_CHECK_INS)
+    respondent = fields.String(required=True, validate=validate.OneOf(_RESPONDENTS))
+    submitted_by = fields.String(required=True, validate=AGENCY_CODE)
+    on = fields.Date(required=True)
+    wellbeing = _score()
+    integration = _score()
+    workload = _score()
+    issues = fields.Boolean(required=True)
+
+
+class CheckInDue(_Strict):
+    mobility_id = fields.String(required=True, validate=IDENTIFIER)
+    match_id = fields.String(required=True, validate=IDENTIFIER)
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    sending_agency = fields.String(required=True, validate=AGENCY_CODE)
+    host_agency = fields.String(required=True, validate=AGENCY_CODE)
+    check_in = fields.String(required=True, validate=_CHECK_INS)
+    due_on = fields.Date(required=True)
+    stage = fields.String(required=True, validate=validate.OneOf(["before", "after", "overdue"]))
+    respondents = fields.List(
+        fields.String(validate=validate.OneOf(_RESPONDENTS)),
+        required=True,
+        validate=validate.Length(1, 2),
+    )
+    # a reminder to the volunteer only, addressed to the sending agency alone
+    volunteer_id = fields.String(validate=IDENTIFIER)
+    link = fields.String(
+        validate=validate.Length(max=2000),
+        metadata={"description": "The volunteer's signed check-in link"},
+    )
+
+
 class ChecklistItem(_Strict):
     # a standard code of shared/codes.py CHECKLIST_ITEMS or one of the sending agency's own
     code = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,39}$"))
@@ -300,7 +347,19 @@ CATALOG: tuple[Contract, ...] = (
         MobilityChecklist,
         "The sending agency ticked its pre-departure checklist (codes and ticks, no labels).",
     ),
-    Contract("mobility.started", 1, Mobility, "A volunteer started the mission."),
+    Contract("mobility.started", 1, MobilityStarted, "A volunteer started the mission."),
+    Contract(
+        "mobility.check_in_submitted",
+        1,
+        CheckInSubmitted,
+        "A check-in answered by the host agency or the volunteer (scores, issues; no text).",
+    ),
+    Contract(
+        "mobility.check_in_due",
+        1,
+        CheckInDue,
+        "A check-in falls due (before), is late (after) or overdue (both agencies alerted).",
+    ),
     Contract("mobility.report_submitted", 1, MobilityReport, "A follow-up report was filed."),
     Contract("mobility.completed", 1, Mobility, "A mission ended as planned."),
     Contract("mobility.interrupted", 1, MobilityInterrupted, "A mission ended early."),

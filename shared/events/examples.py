@@ -140,7 +140,32 @@ EXAMPLES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
             ],
         },
     ),
-    "mobility.started": (("TG", "ML"), _MOBILITY),
+    "mobility.started": (("TG", "ML"), {**_MOBILITY, "planned_end": "2018-07-31"}),
+    "mobility.check_in_submitted": (
+        ("TG", "ML"),
+        {
+            "mobility_id": "mob-0001",
+            "agreement_id": "agr-tg-ml-2017",
+            "check_in": "mid_term",
+            "respondent": "host_agency",
+            "submitted_by": "ML",
+            "on": "2018-02-16",
+            "wellbeing": 4,
+            "integration": 3,
+            "workload": 4,
+            "issues": False,
+        },
+    ),
+    "mobility.check_in_due": (
+        ("TG", "ML"),
+        {k: v for k, v in _MOBILITY.items() if k != "on"}
+        | {
+            "check_in": "mid_term",
+            "due_on": "2018-02-14",
+            "stage": "overdue",
+            "respondents": ["host_agency", "volunteer"],
+        },
+    ),
     "mobility.report_submitted": (
         ("TG", "ML"),
         {

@@ -208,3 +208,48 @@ def prepare_departure(node: RegistryNode, mobility_id: str, on: str = "2027-09-1
             path = f"/api/v1/mobilities/{mobility_id}/checklist/{item['code']}"
             ticked = node.call("POST", path, json={"on": on})
             assert ticked.status_code == 200, ticked.json
+
+
+def apply_event(
+    node: RegistryNode,
+    type_: str,
+    data: dict[str, Any],
+    source: str = "/network/matching",
+    agencies: tuple[str, ...] = ("TG", "ML"),
+) -> Any:
+    """Hand an event to the node's consumer handler, as if the broker delivered it."""
+    from services.registry.consumer import handle
+    from services.registry.handlers import Node
+    from shared.events import new_event
+
+    event = new_event(
+        type_,
+        source=source,
+        subject=data.get("match_id") or data["mobility_id"],
+        agencies=list(agencies),
+        data=data,
+    )
+    with node.runtime.sessions.begin() as session:
+        handle(event, session, Node(node.agency))
+    return event
+
+
+def confirmed_mobility(node: RegistryNode, match_id: str = "m-77", n: int = 1) -> dict[str, Any]:
+    """A TG volunteer matched to an ML placement and confirmed: the mobility on TG's node."""
+    volunteer = node.call("POST", "/api/v1/volunteers", json=volunteer_payload(n)).json
+    agreement = node.call("POST", "/api/v1/agreements", json={"partners": ["ML"], **PILOT_TERMS})
+    match = {
+        "match_id": match_id,
+        "agreement_id": agreement.json["id"],
+        "volunteer_id": volunteer["id"],
+        "placement_id": "pl-ml-1",
+        "sending_agency": "TG",
+        "host_agency": "ML",
+    }
+    apply_event(node, "match.proposed", {**match, "score": 0.8, "criteria": []})
+    assert node.call("POST", f"/api/v1/matches/{match_id}/accept").status_code == 200
+    apply_event(node, "match.confirmed", match)
+    mobility = next(
+        m for m in node.call("GET", "/api/v1/mobilities").json if m["match_id"] == match_id
+    )
+    return {"mobility": mobility, "volunteer": volunteer, "agreement": agreement.json}

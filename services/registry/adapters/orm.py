@@ -171,6 +171,9 @@ class Mobility(Base):
     interruption_note: Mapped[str | None] = mapped_column(Text)  # local: never in an event
     # {"version": n, "items": [...]}: the sending agency's pre-departure checklist (or its copy)
     checklist: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    planned_end: Mapped[date | None] = mapped_column(Date)
+    check_ins: Mapped[list[Any] | None] = mapped_column(JSON)  # notes: local, never in an event
+    follow_ups_sent: Mapped[list[Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -100,6 +100,9 @@ def mobility(row: orm.Mobility) -> mobilities.Mobility:
         interruption_reason=row.interruption_reason,
         checklist=[dict(i) for i in (row.checklist or {}).get("items", [])],
         checklist_version=int((row.checklist or {}).get("version", 0)),
+        planned_end=row.planned_end,
+        check_ins=[dict(c) for c in row.check_ins or []],
+        follow_ups_sent=list(row.follow_ups_sent or []),
     )
 
 
@@ -108,3 +111,6 @@ def store_mobility(m: mobilities.Mobility, row: orm.Mobility) -> None:
     row.reports = [dict(r) for r in m.reports]
     row.interruption_reason = m.interruption_reason
     row.checklist = {"version": m.checklist_version, "items": [dict(i) for i in m.checklist]}
+    row.planned_end = m.planned_end
+    row.check_ins = [dict(c) for c in m.check_ins]
+    row.follow_ups_sent = list(m.follow_ups_sent)

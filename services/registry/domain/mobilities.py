@@ -17,6 +17,13 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from services.registry.domain.check_ins import (
+    CHECK_INS,
+    RESPONDENTS,
+    Policy,
+    Schedule,
+    validated_answers,
+)
 from services.registry.domain.errors import (
     DomainError,
     DomainEvent,
@@ -94,6 +101,10 @@ class Mobility:
     # the sending agency's pre-departure list: {"code", "mandatory", "done", "on", labels?}
     checklist: list[dict[str, Any]] = field(default_factory=list)
     checklist_version: int = 0
+    planned_end: date | None = None
+    # {"check_in", "respondent", "on", "wellbeing", "integration", "workload", "issues", "note"}
+    check_ins: list[dict[str, Any]] = field(default_factory=list)
+    follow_ups_sent: list[str] = field(default_factory=list)  # "<check_in>|<who>|<stage>"
 
     @property
     def parties(self) -> tuple[str, str]:
@@ -149,15 +160,18 @@ class Mobility:
             ],
         )
 
-    def start(self, on: date, by: str) -> DomainEvent:
+    def start(self, on: date, by: str, planned_end: date | None = None) -> DomainEvent:
         """The departure: recorded by the sending agency once its mandatory items are ticked."""
         self.check_sending(by, "records the departure")
         check_start(self.status)
         still_open = self.open_items()
         if still_open:
             raise MobilityError(f"Pre-departure item still open: {still_open[0]}.", "checklist")
-        self.status, self.started_on = MobilityStatus.IN_MISSION, on
-        return self._event("mobility.started", on=on.isoformat())
+        if planned_end is not None and planned_end <= on:
+            raise InvalidInput("The planned end must be after the start.", "planned_end")
+        self.status, self.started_on, self.planned_end = MobilityStatus.IN_MISSION, on, planned_end
+        extra = {"planned_end": planned_end.isoformat()} if planned_end else {}
+        return self._event("mobility.started", on=on.isoformat(), **extra)
 
     def report(self, kind: str, on: date, by: str, summary: str | None = None) -> DomainEvent:
         self.check_party(by)
@@ -207,13 +221,13 @@ class Mobility:
         self.checklist_version = version
         return True
 
-    def apply_start(self, on: date, by: str) -> bool:
+    def apply_start(self, on: date, by: str, planned_end: date | None = None) -> bool:
         """The sending node checked its checklist: this node's copy may lag, so is not checked."""
         self.check_sending(by, "records the departure")
         if self.status == MobilityStatus.IN_MISSION:
             return False  # a redelivery
         check_start(self.status)
-        self.status, self.started_on = MobilityStatus.IN_MISSION, on
+        self.status, self.started_on, self.planned_end = MobilityStatus.IN_MISSION, on, planned_end
         return True
 
     def apply_report(self, kind: str, on: date, by: str) -> bool:
@@ -237,3 +251,115 @@ class Mobility:
             return False
         self.interrupt(on, reason)
         return True
+
+    # -- check-ins ------------------------------------------------------------------------------
+
+    def respondent_agency(self, respondent: str) -> str:
+        """The agency whose node records an answer: the volunteer's goes to its sending agency."""
+        return self.host_agency if respondent == "host_agency" else self.sending_agency
+
+    def answered(self, check_in: str, respondent: str) -> bool:
+        return any(
+            (c["check_in"], c["respondent"]) == (check_in, respondent) for c in self.check_ins
+        )
+
+    def _check_check_in(self, check_in: str, respondent: str, by: str) -> None:
+        self.check_party(by)
+        if check_in not in CHECK_INS:
+            raise InvalidInput(f"Unknown check-in {check_in!r}.", "check_in")
+        if respondent not in RESPONDENTS:
+            raise InvalidInput(f"Unknown respondent {respondent!r}.", "respondent")
+        if by != self.respondent_agency(respondent):
+            raise NotEntitled(
+                f"The {respondent} check-in is recorded by {self.respondent_agency(respondent)}.",
+                "respondent",
+            )
+
+    def fill_check_in(
+        self,
+        check_in: str,
+        respondent: str,
+        by: str,
+        on: date,
+        answers: dict[str, Any],
+        note: str | None = None,
+    ) -> DomainEvent:
+        """A check-in answered; the note stays on this node, the scores and issues travel."""
+        self._check_check_in(check_in, respondent, by)
+        if self.status != MobilityStatus.IN_MISSION:
+            raise MobilityError(f"No check-in on a mobility that is {self.status}.", "status")
+        if self.answered(check_in, respondent):
+            raise MobilityError(f"The {check_in} check-in is already answered.", "check_in")
+        scores = validated_answers(answers)
+        self.check_ins = [
+            *self.check_ins,
+            {"check_in": check_in, "respondent": respondent, "on": on.isoformat(), **scores}
+            | {"note": note},
+        ]
+        data = {
+            "mobility_id": self.id,
+            "agreement_id": self.agreement_id,
+            "check_in": check_in,
+            "respondent": respondent,
+            "submitted_by": by,
+            "on": on.isoformat(),
+            **scores,
+        }
+        return DomainEvent("mobility.check_in_submitted", data)
+
+    def apply_check_in(
+        self, check_in: str, respondent: str, by: str, on: date, answers: dict[str, Any]
+    ) -> bool:
+        self._check_check_in(check_in, respondent, by)
+        if self.answered(check_in, respondent):
+            return False
+        if self.started_on is None:
+            raise Pending("the mission's start has not arrived yet", "status")
+        scores = validated_answers(answers)
+        entry = {"check_in": check_in, "respondent": respondent, "on": on.isoformat(), **scores}
+        self.check_ins = [*self.check_ins, entry | {"note": None}]
+        return True
+
+    def due_dates(self, schedule: Schedule) -> dict[str, date]:
+        if self.started_on is None or self.planned_end is None:
+            return {}
+        return schedule.due_dates(self.started_on, self.planned_end)
+
+    def follow_ups(
+        self, today: date, agency: str, schedule: Schedule, policy: Policy
+    ) -> list[DomainEvent]:
+        """Reminders and alerts this node owes today, each once: its own respondent is reminded
+        before and after the due date (only the latest reminder when the job runs late); the
+        sending node alerts both agencies once a check-in is overdue."""
+        if self.status != MobilityStatus.IN_MISSION:
+            return []
+        own = "host_agency" if agency == self.host_agency else "volunteer"
+        events, sent = [], set(self.follow_ups_sent)
+        for check_in, due in self.due_dates(schedule).items():
+            stages = policy.stages(today, due)
+            reminders = [s for s in ("before", "after") if s in stages]
+            if reminders and not self.answered(check_in, own):
+                latest = f"{check_in}|{own}|{reminders[-1]}"
+                if latest not in sent:
+                    events.append(self._due(check_in, due, reminders[-1], [own]))
+                sent |= {f"{check_in}|{own}|{s}" for s in reminders}
+            missing = [r for r in RESPONDENTS if not self.answered(check_in, r)]
+            if (
+                "overdue" in stages
+                and agency == self.sending_agency
+                and missing
+                and f"{check_in}|overdue" not in sent
+            ):
+                events.append(self._due(check_in, due, "overdue", missing))
+                sent.add(f"{check_in}|overdue")
+        self.follow_ups_sent = sorted(sent)
+        return events
+
+    def _due(self, check_in: str, due: date, stage: str, respondents: list[str]) -> DomainEvent:
+        return self._event(
+            "mobility.check_in_due",
+            check_in=check_in,
+            due_on=due.isoformat(),
+            stage=stage,
+            respondents=respondents,
+        )

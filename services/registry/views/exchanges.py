@@ -26,6 +26,7 @@ from services.registry.schemas import (
     MobilityOut,
     MobilityReportIn,
     MobilityStepIn,
+    StartIn,
 )
 from services.registry.views import node, paginate, read, sessions, write
 from shared.auth import Role
@@ -129,14 +130,14 @@ def tick_checklist(data: dict[str, Any], mobility_id: str, code: str) -> Mobilit
 
 @blp.route("/mobilities/<mobility_id>/start", methods=["POST"])
 @allow(*STAFF)
-@blp.arguments(MobilityStepIn)
+@blp.arguments(StartIn)
 @blp.response(200, MobilityOut)
 def start_mobility(data: dict[str, Any], mobility_id: str) -> Mobility:
     """The volunteer departed: the mission starts (emits mobility.started).
 
     The sending agency records it (the host agency gets 403), and only once every mandatory
     item of its pre-departure checklist is ticked: 409 naming the first item still open."""
-    return write(handlers.start_mobility, mobility_id, data["on"])
+    return write(handlers.start_mobility, mobility_id, data["on"], data["planned_end"])
 
 
 @blp.route("/mobilities/<mobility_id>/reports", methods=["POST"])

@@ -68,6 +68,8 @@ READABLE_BY: dict[str, set[str]] = {
     "/api/v1/mobilities/<mobility_id>": STAFF,
     "/api/v1/agency": READERS,
     "/api/v1/agency/checklist": READERS,
+    "/api/v1/mobilities/<mobility_id>/check-ins": STAFF,
+    "/api/v1/mobilities/<mobility_id>/check-ins/<check_in>/link": STAFF,
     "/api/v1/events": {"admin", "node", "node@ML"},
     "/api/v1/tokens": {"admin"},
 }
@@ -92,6 +94,7 @@ WRITABLE_BY: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/v1/agency"): {"admin"},
     ("PUT", "/api/v1/agency/checklist"): {"admin"},
     ("POST", "/api/v1/mobilities/<mobility_id>/checklist/<code>"): STAFF,
+    ("POST", "/api/v1/mobilities/<mobility_id>/check-ins"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/start"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/reports"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/complete"): STAFF,
@@ -277,6 +280,7 @@ def world(tg: RegistryNode) -> World:
             "match_id": "m-proposed",
             "mobility_id": "mob-confirmed",  # opened by match.confirmed
             "code": "contract",  # an item of its pre-departure checklist
+            "check_in": "first",
             "job_id": "imp-1",
             "token_id": spare_token_id,
         },
