@@ -48,6 +48,7 @@ STAFF_EVENT_TYPES = frozenset(
         "mobility.report_submitted",
         "mobility.completed",
         "mobility.interrupted",
+        "mobility.check_in_due",
     }
 )
 SUBSCRIPTION_DISABLED = "subscription.disabled"
@@ -114,6 +115,8 @@ def template_kind(notification: Notification) -> str:
         return "subscription_disabled"
     if kind == "volunteer" and event_type == "match.confirmed":
         return "match_confirmed_volunteer"
+    if kind == "volunteer" and event_type == "mobility.check_in_due":
+        return "check_in_volunteer"
     if kind == "volunteer" and event_type == "volunteer.registered":
         return "volunteer_registered"
     if kind == "host_organisation" and event_type == "match.confirmed":

@@ -12,6 +12,9 @@ whole network, by signed webhook and on the `vir.public` feed; they never receiv
 - match.declined, match.cancelled: staff by e-mail (proposals); partners.
 - agreement.*: staff of the parties by e-mail (agreements); partners.
 - mobility.*: staff of both agencies by e-mail (mobilities); partners.
+- mobility.check_in_due: a reminder reaches the respondent it names on its own agency's instance
+  (the volunteer by e-mail and SMS with the signed link, or the host agency's staff by e-mail);
+  an overdue alert reaches both agencies' staff by e-mail. Never partners, never checklist ticks.
 - placement.published, placement.closed: partners.
 
 Partners are told by signed webhook (subscriptions with routing-key patterns) and on the
@@ -92,6 +95,8 @@ def agency_routes(
             routes.append(
                 Route("host_organisation", host_organisation_id, "email", "placement", True)
             )
+    if event.type == "mobility.check_in_due":
+        return _check_in_routes(event, agency)
     category = STAFF_CATEGORIES.get(event.type)
     if category:
         routes.append(Route("staff", agency, "email", category))
@@ -101,3 +106,19 @@ def agency_routes(
 def idempotency_key(event: Event, route: Route) -> str:
     """One message per event × recipient × channel, however often the event is delivered."""
     return f"{event.source}|{event.id}|{route.recipient_kind}:{route.recipient_id}|{route.channel}"
+
+
+def _check_in_routes(event: Event, agency: str) -> list[Route]:
+    data = event.data
+    if data["stage"] == "overdue":
+        return [Route("staff", agency, "email", "mobilities")]
+    if data["respondents"] == ["volunteer"] and data["sending_agency"] == agency:
+        if not data.get("volunteer_id"):
+            return []
+        return [
+            Route("volunteer", data["volunteer_id"], "email", "placement"),
+            Route("volunteer", data["volunteer_id"], "sms", "placement"),
+        ]
+    if data["respondents"] == ["host_agency"] and data["host_agency"] == agency:
+        return [Route("staff", agency, "email", "mobilities")]
+    return []

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from services.registry.domain.check_ins import CHECK_INS
+
 SALT = "vir.check-in"
 
 
@@ -26,7 +28,9 @@ class CheckInLinks:
         return URLSafeTimedSerializer(self.secret, salt=SALT)
 
     def token(self, mobility_id: str, check_in: str) -> str:
-        return str(self._serializer().dumps({"m": mobility_id, "c": check_in}))
+        # as short as it can be: the link must fit one SMS with a few words
+        index = CHECK_INS.index(check_in)
+        return str(self._serializer().dumps(f"{mobility_id.removeprefix('mob-')}{index}"))
 
     def url(self, mobility_id: str, check_in: str) -> str:
         return f"{self.base_url.rstrip('/')}/check-in/{self.token(mobility_id, check_in)}"
@@ -37,4 +41,7 @@ class CheckInLinks:
             data = self._serializer().loads(token, max_age=self.max_age_days * 86400)
         except BadSignature as exc:  # SignatureExpired is a BadSignature
             raise InvalidLink(str(exc)) from exc
-        return str(data["m"]), str(data["c"])
+        text = str(data)
+        if not text[-1:].isdigit() or int(text[-1]) >= len(CHECK_INS):
+            raise InvalidLink("not a check-in link")
+        return f"mob-{text[:-1]}", CHECK_INS[int(text[-1])]

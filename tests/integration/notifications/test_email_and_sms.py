@@ -753,3 +753,75 @@ def test_every_template_string_is_translated_in_french_and_english() -> None:
             for form in forms:
                 assert set(placeholders.findall(form)) == set(placeholders.findall(source))
     assert not list(TRANSLATIONS.rglob("*.mo")), "catalogs are compiled in memory, not committed"
+
+
+# -- check-ins ------------------------------------------------------------------------------------
+
+LINK = "http://registry.anvt.example.tg/check-in/IjZkNTJjNTUyMTFhYjQ3MGRhZDViMjk3MjAxZWZmZjc0MSI.aw4G4g.Ah5ILnR8gmbNI2II8B6dyJX43b0"  # noqa: E501
+
+
+def check_in_due(stage: str, respondents: list[str], agencies: tuple[str, ...], **extra) -> Event:
+    _agencies, data = EXAMPLES["mobility.check_in_due"]
+    return new_event(
+        "mobility.check_in_due",
+        source="/agencies/TG/registry",
+        subject=data["mobility_id"],
+        agencies=list(agencies),
+        data={**data, "stage": stage, "respondents": respondents, **extra},
+    )
+
+
+def test_an_overdue_check_in_alerts_each_agencys_staff_once_even_when_redelivered(
+    pg_url: str, agency: Agency, mailbox: Mailbox, gateway: Gateway
+) -> None:
+    overdue = check_in_due("overdue", ["host_agency", "volunteer"], ("TG", "ML"))
+    ml = start_agency(pg_url, "ML", agency_options(mailbox, gateway))
+    try:
+        for instance in (agency, ml, agency, ml):  # each instance gets it twice
+            instance.handle(overdue)
+            instance.run()
+    finally:
+        ml.runtime.shutdown()
+
+    [tg_mail] = mailbox.to(TG_STAFF_EMAIL)
+    [ml_mail] = mailbox.to(ML_STAFF_EMAIL)
+    assert tg_mail["Subject"] == (
+        "Point d'étape en souffrance : prenez contact avec le ou la volontaire (m-0001)"
+    )
+    assert "Le point d'étape de mi-parcours était attendu le 14 février 2018" in text_of(tg_mail)
+    assert "l'agence d'accueil, le ou la volontaire" in text_of(ml_mail)
+    assert mailbox.to(VOLUNTEER_EMAIL) == [] and gateway.requests == []
+
+
+def test_a_check_in_reminder_reaches_the_volunteer_with_the_signed_link_by_email_and_sms(
+    agency: Agency, mailbox: Mailbox, gateway: Gateway
+) -> None:
+    reminder = check_in_due("before", ["volunteer"], ("TG",), volunteer_id=VOLUNTEER, link=LINK)
+    agency.handle(reminder)
+    agency.run()
+    agency.handle(reminder)  # redelivered
+    agency.run()
+
+    [mail] = mailbox.to(VOLUNTEER_EMAIL)
+    assert mail["Subject"] == "Votre point d'étape de mi-parcours est attendu le 14 février 2018"
+    assert LINK in text_of(mail) and LINK in html_of(mail)
+    assert mailbox.to(TG_STAFF_EMAIL) == []
+    [sms] = gateway.requests
+    message = sms["form"]["message"]
+    assert message.startswith("VIR point d'étape, 14 févr. 2018 : ")
+    assert message.endswith(LINK) and gsm7_length(message) <= SMS_MAX
+
+
+def test_a_host_agency_reminder_reaches_its_own_staff_only(
+    pg_url: str, agency: Agency, mailbox: Mailbox, gateway: Gateway
+) -> None:
+    reminder = check_in_due("after", ["host_agency"], ("ML",))
+    ml = start_agency(pg_url, "ML", agency_options(mailbox, gateway))
+    try:
+        ml.handle(reminder)
+        ml.run()
+    finally:
+        ml.runtime.shutdown()
+    [mail] = mailbox.to(ML_STAFF_EMAIL)
+    assert mail["Subject"] == "Point d'étape en retard (m-0001)"
+    assert mailbox.to(TG_STAFF_EMAIL) == [] and gateway.requests == []
