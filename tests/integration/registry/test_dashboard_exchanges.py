@@ -100,8 +100,11 @@ def web(tg) -> Any:
 
 
 def _apply(tg, type_: str, data: dict[str, Any], source: str = MATCHING) -> None:
-    """A peer event as the consumer applies it; an agreement's proposer is named first."""
+    """A peer event as the consumer applies it; an agreement's proposer, a match's sending
+    agency is named first."""
     agencies = ["ML", "TG"] if type_.startswith("agreement.") and source == ML else ["TG", "ML"]
+    if data.get("sending_agency") == "ML" and not type_.startswith("agreement."):
+        agencies = ["ML", "TG"]
     event = new_event(
         type_,
         source=source,
@@ -671,6 +674,8 @@ def test_staff_record_the_steps_of_a_mission_from_the_mobilities_page(tg, web):
     assert tg.outbox_count("mobility.started") == 1
     shown = text(web.get("/mobilities").text)
     assert "en mission" in shown and "2 oct. 2027" in shown
+    # TG sends: it sees the check-ins due, its volunteer answers by link, ML's staff on its node.
+    assert "Point d'étape de mi-parcours" in shown and "Répondre à un point d'étape" not in shown
     for kind, on in (
         ("report:start", "10/10/2027"),
         ("report:mid_term", "15/02/2028"),
@@ -717,3 +722,39 @@ def test_an_interruption_sends_its_reason_code_and_keeps_the_note_here(tg, web):
             select(outbox.c.payload).where(outbox.c.event_type == "mobility.interrupted")
         ).scalar_one()
     assert json.loads(payload)["data"]["reason"] == "health" and "Paludisme" not in payload
+
+
+def test_the_host_agency_answers_a_check_in_from_the_mobilities_page(tg, web):
+    agreement_id = _agreement(tg)
+    proposal = _proposal("m-hosted", agreement_id, "vol-ml-1") | {
+        "placement_id": "pl-tg-lome-1",
+        "sending_agency": "ML",
+        "host_agency": "TG",
+    }
+    _apply(tg, "match.proposed", proposal)
+    assert post(web, "/proposals", "/proposals/m-hosted/accept", {}).status_code == 302
+    keys = ("match_id", "agreement_id", "volunteer_id", "placement_id")
+    _apply(
+        tg, "match.confirmed", {k: proposal[k] for k in (*keys, "sending_agency", "host_agency")}
+    )
+    mobility_id = re.search(r'data-mobility="([^"]+)"', web.get("/mobilities").text).group(1)
+    started = {
+        "mobility_id": mobility_id,
+        "match_id": "m-hosted",
+        "agreement_id": agreement_id,
+        "sending_agency": "ML",
+        "host_agency": "TG",
+        "on": "2027-10-02",
+        "planned_end": "2028-07-31",
+    }
+    _apply(tg, "mobility.started", started, source=ML)
+    page = text(web.get("/mobilities").text)
+    assert "Répondre à un point d'étape" in page and "Premier point d'étape (16 oct. 2027)" in page
+    answer = {"check_in": "first", "wellbeing": "4", "integration": "3", "workload": "5"}
+    answer |= {"issues": "no", "note": "Bonne intégration au CHU."}
+    path = f"/mobilities/{mobility_id}/check-in"
+    assert post(web, "/mobilities", path, answer).status_code == 302
+    assert tg.outbox_count("mobility.check_in_submitted") == 1
+    assert "Enregistré" in text(web.get("/mobilities").text)
+    assert post(web, "/mobilities", path, answer).status_code == 302  # answered already
+    assert tg.outbox_count("mobility.check_in_submitted") == 1

@@ -577,6 +577,32 @@ def _follow_up(reports: list[Any]) -> dict[str, Any]:
     }
 
 
+def check_in_labels() -> dict[str, str]:
+    return {
+        "first": _("First check-in"),
+        "mid_term": _("Mid-term check-in"),
+        "final": _("Final check-in"),
+    }
+
+
+def _check_ins(mobility: Mobility) -> list[dict[str, Any]]:
+    """Each check-in's due date (this node's schedule) and who answered it."""
+    from services.registry.adapters.repository import mobility as aggregate
+
+    m = aggregate(mobility)
+    due = m.due_dates(current_app.extensions["vir.follow_up"]["schedule"])
+    return [
+        {
+            "code": code,
+            "label": label,
+            "due_on": due.get(code),
+            "host": m.answered(code, "host_agency"),
+            "volunteer": m.answered(code, "volunteer"),
+        }
+        for code, label in check_in_labels().items()
+    ]
+
+
 @bp.route("/mobilities")
 def mobilities() -> Any:
     agency = node().agency
@@ -632,6 +658,8 @@ def mobilities() -> Any:
                 ],
                 "can_tick": mobility.sending_agency == agency
                 and mobility.status == "pre_departure",
+                "check_ins": _check_ins(mobility) if mobility.started_on else [],
+                "can_answer": mobility.host_agency == agency and mobility.status == "in_mission",
             }
         )
     return render_template(
@@ -1158,6 +1186,50 @@ def mobility_step(mobility_id: str) -> Any:
         flash(translate_error(str(exc)), "error")
         return redirect(url_for("dashboard.mobilities"))
     flash(_("Recorded: %(step)s.", step=mobility_step_labels()[step]), "success")
+    return redirect(url_for("dashboard.mobilities"))
+
+
+@bp.route("/mobilities/<mobility_id>/check-in", methods=["POST"])
+@staff_only
+def answer_check_in(mobility_id: str) -> Any:
+    """The host agency's answer to a check-in, through the same handler as the API."""
+    from services.registry.schemas import CheckInIn
+
+    form = request.form
+    try:
+        data = CheckInIn().load(
+            {
+                "check_in": form.get("check_in") or "",
+                "on": date.today().isoformat(),
+                **{k: form.get(k) or None for k in ("wellbeing", "integration", "workload")},
+                "issues": form.get("issues") or None,
+                "note": (form.get("note") or "").strip() or None,
+            }
+        )
+    except ValidationError as exc:
+        for field, messages in exc.messages.items():  # type: ignore[union-attr]
+            for message in messages if isinstance(messages, list) else [str(messages)]:
+                flash(f"{_(field)} : {translate_error(str(message))}", "error")
+        return redirect(url_for("dashboard.mobilities"))
+    answers = {k: data[k] for k in ("wellbeing", "integration", "workload", "issues")}
+    try:
+        with sessions().begin() as session:
+            handlers.fill_check_in(
+                session,
+                node(),
+                mobility_id,
+                data["check_in"],
+                "host_agency",
+                data["on"],
+                answers,
+                data["note"],
+            )
+    except handlers.NotFound:
+        return not_found()
+    except (handlers.Conflict, handlers.Invalid, handlers.Forbidden) as exc:
+        flash(translate_error(str(exc)), "error")
+        return redirect(url_for("dashboard.mobilities"))
+    flash(_("Recorded: %(step)s.", step=check_in_labels()[data["check_in"]]), "success")
     return redirect(url_for("dashboard.mobilities"))
 
 
