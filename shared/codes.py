@@ -108,6 +108,26 @@ CHECKLIST_ITEMS: Labels = {
     "medical_check": ("Medical check and vaccinations", "Visite médicale et vaccinations"),
 }
 
+# Incidents during a mission: what kind, how serious, where their handling stands.
+INCIDENT_CATEGORIES: Labels = {
+    "health": ("Health", "Santé"),
+    "security": ("Security", "Sécurité"),
+    "conduct": ("Conduct", "Comportement"),
+    "placement": ("Placement", "Mission"),
+    "other": ("Other", "Autre"),
+}
+INCIDENT_SEVERITIES: Labels = {
+    "low": ("Low", "Faible"),
+    "medium": ("Medium", "Moyenne"),
+    "high": ("High", "Élevée"),
+    "critical": ("Critical", "Critique"),
+}
+INCIDENT_STATUSES: Labels = {
+    "open": ("Open", "Ouvert"),
+    "in_progress": ("Being handled", "En cours de traitement"),
+    "resolved": ("Resolved", "Résolu"),
+}
+
 # Which list each event's `reason` comes from.
 REASONS_BY_EVENT: dict[str, Labels] = {
     "volunteer.withdrawn": WITHDRAWAL_REASONS,

@@ -49,6 +49,8 @@ STAFF_EVENT_TYPES = frozenset(
         "mobility.completed",
         "mobility.interrupted",
         "mobility.check_in_due",
+        "mobility.incident_reported",
+        "mobility.incident_updated",
     }
 )
 SUBSCRIPTION_DISABLED = "subscription.disabled"
@@ -87,6 +89,9 @@ def environment(language: str) -> Environment:
     env.filters["decimal"] = lambda value: format_decimal(value, "0.00", locale=language)
     env.filters["reason"] = lambda code, event_type: codes.reason_label(
         codes.REASONS_BY_EVENT.get(event_type, {}), code, language
+    )
+    env.filters["code"] = lambda code, labels: codes.reason_label(
+        getattr(codes, labels), code, language
     )
     env.globals["lang"] = language
     return env

@@ -17,6 +17,7 @@ from services.registry.views import (
     check_ins,
     exchanges,
     imports,
+    incidents,
     places,
     volunteers,
 )
@@ -41,7 +42,7 @@ def create_app(
     # Import jobs run in this process; one left `running` by a crashed process is marked failed.
     app.extensions["vir.imports"] = new_executor(agency)
     recover_interrupted_jobs(runtime.engine)
-    for module in (volunteers, imports, places, agreements, exchanges, check_ins):
+    for module in (volunteers, imports, places, agreements, exchanges, check_ins, incidents):
         api.register_blueprint(module.blp)
     options = dict(dashboard or dashboard_options())
     # Embedded, an unset key is generated and kept under var/; deployed, it must be given.

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from services.registry.adapters import repository
-from services.registry.adapters.orm import Agreement, Match, Mobility
+from services.registry.adapters.orm import Agreement, Incident, Match, Mobility
 from services.registry.domain import agreements as rules
 from services.registry.domain.errors import DomainError, Pending
 from services.registry.domain.matches import Match as MatchAggregate
@@ -273,7 +273,49 @@ def _apply_mobility(event: Event, session: Session, node: Node) -> None:
         set_volunteer_status_for(session, node, row, "completed")
 
 
+def _apply_incident(event: Event, session: Session, node: Node) -> None:
+    """The other agency reported or moved on an incident: this node's copy follows."""
+    from services.registry.domain.incidents import Incident as IncidentAggregate
+
+    d = dict(event.data)
+    author = _author(event)
+    mobility_row = session.get(Mobility, d["mobility_id"])
+    if mobility_row is None:
+        raise NotYet(f"mobility {d['mobility_id']} not known yet")
+    mobility = repository.mobility(mobility_row)
+    mobility.check_party(author)
+    mobility.check_same(d)
+    row = session.get(Incident, d["incident_id"])
+    if event.type == "mobility.incident_reported":
+        if row is not None:
+            return  # a redelivery
+        if d["reported_by"] != author:
+            raise PermanentError(f"{author} may not report in the name of {d['reported_by']}")
+        incident, _ = IncidentAggregate.report(
+            d["incident_id"],
+            mobility,
+            author,
+            _date(d["on"]),
+            d["severity"],
+            d["category"],
+            d["owner"],
+        )
+        row = Incident(updated_at=now())
+        repository.store_incident(incident, row)
+        session.add(row)
+        return
+    if row is None:
+        raise NotYet(f"incident {d['incident_id']} not known yet")
+    incident = repository.incident(row)
+    if not incident.apply_update(author, d):
+        return
+    repository.store_incident(incident, row)
+    row.updated_at = now()
+
+
 HANDLERS: dict[str, Callable[[Event, Session, Node], None]] = {
+    "mobility.incident_reported": _apply_incident,
+    "mobility.incident_updated": _apply_incident,
     "mobility.checklist_updated": _apply_mobility,
     "mobility.check_in_submitted": _apply_mobility,
     "mobility.started": _apply_mobility,

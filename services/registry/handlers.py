@@ -18,6 +18,7 @@ from services.registry.adapters.orm import (
     Agreement,
     DossierAccess,
     HostOrganisation,
+    Incident,
     Match,
     Mobility,
     Placement,
@@ -854,3 +855,59 @@ def run_follow_ups(
             emit(session, node, event.type, row.id, agencies, data)
             staged += 1
     return staged
+
+
+# -- incidents -----------------------------------------------------------------------------------
+
+
+def get_incident(session: Session, node: Node, incident_id: str) -> Incident:
+    row = session.get(Incident, incident_id)
+    if row is None or node.agency not in (row.sending_agency, row.host_agency):
+        raise NotFound(f"No incident {incident_id}.")
+    return row
+
+
+def report_incident(
+    session: Session, node: Node, mobility_id: str, data: Mapping[str, Any]
+) -> Incident:
+    """Either agency reports; the description stays here, codes and status travel."""
+    from services.registry.domain.incidents import Incident as IncidentAggregate
+
+    mobility = repository.mobility(get_mobility(session, node, mobility_id))
+    try:
+        incident, event = IncidentAggregate.report(
+            new_id("inc"),
+            mobility,
+            node.agency,
+            data["on"],
+            data["severity"],
+            data["category"],
+            data.get("owner"),
+        )
+    except DomainError as exc:
+        raise ruled(exc) from exc
+    row = Incident(description=data.get("description"), updated_at=now())
+    repository.store_incident(incident, row)
+    session.add(row)
+    emit_event(session, node, event, row.id, [row.sending_agency, row.host_agency])
+    return row
+
+
+def update_incident(
+    session: Session, node: Node, incident_id: str, data: Mapping[str, Any]
+) -> Incident:
+    """The owner moves it on (status, severity, owner); the resolution text stays here."""
+    row = get_incident(session, node, incident_id)
+    incident = repository.incident(row)
+    try:
+        event = incident.update(
+            node.agency, data["on"], data.get("status"), data.get("owner"), data.get("severity")
+        )
+    except DomainError as exc:
+        raise ruled(exc) from exc
+    repository.store_incident(incident, row)
+    if data.get("resolution"):
+        row.resolution = data["resolution"]
+    row.updated_at = now()
+    emit_event(session, node, event, row.id, [row.sending_agency, row.host_agency])
+    return row

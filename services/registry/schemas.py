@@ -491,6 +491,52 @@ class CheckInIn(Schema):
     )
 
 
+class IncidentIn(Schema):
+    on = fields.Date(required=True)
+    severity = fields.String(required=True, validate=validate.OneOf(codes.INCIDENT_SEVERITIES))
+    category = fields.String(required=True, validate=validate.OneOf(codes.INCIDENT_CATEGORIES))
+    owner = fields.String(
+        load_default=None, metadata={"description": "The agency handling it (default: yours)"}
+    )
+    description = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=4000),
+        metadata={"description": "Kept on this node only: free text never travels in events"},
+    )
+
+
+class IncidentUpdateIn(Schema):
+    on = fields.Date(required=True)
+    status = fields.String(load_default=None, validate=validate.OneOf(codes.INCIDENT_STATUSES))
+    severity = fields.String(load_default=None, validate=validate.OneOf(codes.INCIDENT_SEVERITIES))
+    owner = fields.String(load_default=None, metadata={"description": "Hand it over"})
+    resolution = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=4000),
+        metadata={"description": "Kept on this node only"},
+    )
+
+
+class IncidentOut(Schema):
+    id = fields.String()
+    mobility_id = fields.String()
+    agreement_id = fields.String()
+    sending_agency = fields.String()
+    host_agency = fields.String()
+    reported_by = fields.String()
+    reported_on = fields.Date()
+    severity = fields.String()
+    category = fields.String()
+    owner = fields.String()
+    status = fields.String()
+    resolved_on = fields.Date(allow_none=True)
+    description = fields.String(allow_none=True, metadata={"description": "This node's own"})
+    resolution = fields.String(allow_none=True, metadata={"description": "This node's own"})
+    updated_at = fields.DateTime()
+
+
 class CheckInScheduleOut(Schema):
     mobility_id = fields.String()
     started_on = fields.Date(allow_none=True)
@@ -532,6 +578,7 @@ class AgencyOut(Schema):
     name = fields.String()
     languages = fields.List(fields.String())
     contact_email = fields.String(allow_none=True)
+    contact_phone = fields.String(allow_none=True)
     node_url = fields.String(allow_none=True)
 
 
@@ -541,6 +588,12 @@ class AgencyIn(Schema):
         fields.String(validate=_language), required=True, validate=validate.Length(min=1, max=10)
     )
     contact_email = fields.Email(load_default=None, allow_none=True)
+    contact_phone = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^\+?[0-9 ]{6,20}$"),
+        metadata={"description": "The staff's phone for urgent incidents (SMS)"},
+    )
     node_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"})
 
 

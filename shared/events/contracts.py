@@ -272,6 +272,22 @@ class CheckInDue(_Strict):
     )
 
 
+class IncidentState(_Strict):
+    incident_id = fields.String(required=True, validate=IDENTIFIER)
+    mobility_id = fields.String(required=True, validate=IDENTIFIER)
+    match_id = fields.String(required=True, validate=IDENTIFIER)
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    sending_agency = fields.String(required=True, validate=AGENCY_CODE)
+    host_agency = fields.String(required=True, validate=AGENCY_CODE)
+    reported_by = fields.String(required=True, validate=AGENCY_CODE)
+    on = fields.Date(required=True)
+    severity = fields.String(required=True, validate=validate.OneOf(codes.INCIDENT_SEVERITIES))
+    category = fields.String(required=True, validate=validate.OneOf(codes.INCIDENT_CATEGORIES))
+    status = fields.String(required=True, validate=validate.OneOf(codes.INCIDENT_STATUSES))
+    owner = fields.String(required=True, validate=AGENCY_CODE)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
 class ChecklistItem(_Strict):
     # a standard code of shared/codes.py CHECKLIST_ITEMS or one of the sending agency's own
     code = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,39}$"))
@@ -348,6 +364,18 @@ CATALOG: tuple[Contract, ...] = (
         "The sending agency ticked its pre-departure checklist (codes and ticks, no labels).",
     ),
     Contract("mobility.started", 1, MobilityStarted, "A volunteer started the mission."),
+    Contract(
+        "mobility.incident_reported",
+        1,
+        IncidentState,
+        "An incident during a mission: category, severity, owner, status (no description).",
+    ),
+    Contract(
+        "mobility.incident_updated",
+        1,
+        IncidentState,
+        "The incident's owner moved it on, re-rated it or handed it over (no resolution text).",
+    ),
     Contract(
         "mobility.check_in_submitted",
         1,

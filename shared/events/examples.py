@@ -141,6 +141,34 @@ EXAMPLES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         },
     ),
     "mobility.started": (("TG", "ML"), {**_MOBILITY, "planned_end": "2018-07-31"}),
+    "mobility.incident_reported": (
+        ("TG", "ML"),
+        {k: v for k, v in _MOBILITY.items() if k != "on"}
+        | {
+            "incident_id": "inc-0001",
+            "reported_by": "ML",
+            "on": "2017-12-04",
+            "severity": "high",
+            "category": "health",
+            "status": "open",
+            "owner": "ML",
+            "version": 1,
+        },
+    ),
+    "mobility.incident_updated": (
+        ("TG", "ML"),
+        {k: v for k, v in _MOBILITY.items() if k != "on"}
+        | {
+            "incident_id": "inc-0001",
+            "reported_by": "ML",
+            "on": "2017-12-20",
+            "severity": "medium",
+            "category": "health",
+            "status": "resolved",
+            "owner": "ML",
+            "version": 2,
+        },
+    ),
     "mobility.check_in_submitted": (
         ("TG", "ML"),
         {

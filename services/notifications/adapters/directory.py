@@ -48,7 +48,7 @@ class RegistryDirectory:
             name, language = c.get("name"), "fr"
         elif kind == "staff":
             c = self._get("/api/v1/agency")
-            address = c.get("contact_email") if channel == "email" else None
+            address = c.get("contact_email") if channel == "email" else c.get("contact_phone")
             name = c.get("name")
             languages = c.get("languages") or ["fr"]
             language = "fr" if "fr" in languages else languages[0]

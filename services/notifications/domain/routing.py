@@ -15,6 +15,9 @@ whole network, by signed webhook and on the `vir.public` feed; they never receiv
 - mobility.check_in_due: a reminder reaches the respondent it names on its own agency's instance
   (the volunteer by e-mail and SMS with the signed link, or the host agency's staff by e-mail);
   an overdue alert reaches both agencies' staff by e-mail. Never partners, never checklist ticks.
+- mobility.incident_reported, mobility.incident_updated: staff of both agencies by e-mail
+  (mobilities); a high or critical incident reported also by SMS, and both are mandatory (the
+  staff's phone is the agency's contact_phone). Never partners: codes only, still sensitive.
 - placement.published, placement.closed: partners.
 
 Partners are told by signed webhook (subscriptions with routing-key patterns) and on the
@@ -74,6 +77,8 @@ STAFF_CATEGORIES = {
     "mobility.report_submitted": "mobilities",
     "mobility.completed": "mobilities",
     "mobility.interrupted": "mobilities",
+    "mobility.incident_reported": "mobilities",
+    "mobility.incident_updated": "mobilities",
 }
 
 
@@ -97,6 +102,11 @@ def agency_routes(
             )
     if event.type == "mobility.check_in_due":
         return _check_in_routes(event, agency)
+    if event.type == "mobility.incident_reported" and data["severity"] in ("high", "critical"):
+        return [
+            Route("staff", agency, "email", "mobilities", True),
+            Route("staff", agency, "sms", "mobilities", True),
+        ]
     category = STAFF_CATEGORIES.get(event.type)
     if category:
         routes.append(Route("staff", agency, "email", category))

@@ -35,6 +35,7 @@ class AgencyProfile(Base):
     languages: Mapped[list[Any]] = mapped_column(JSON, default=list)
     contact_email: Mapped[str | None] = mapped_column(String(254))
     node_url: Mapped[str | None] = mapped_column(String(500))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))  # urgent incidents by SMS
     # the pre-departure checklist this agency asks for when it sends; None: the default list
     checklist: Mapped[list[Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -174,6 +175,29 @@ class Mobility(Base):
     planned_end: Mapped[date | None] = mapped_column(Date)
     check_ins: Mapped[list[Any] | None] = mapped_column(JSON)  # notes: local, never in an event
     follow_ups_sent: Mapped[list[Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Incident(Base):
+    """An incident during a mission; this node's copy when the other agency reported it."""
+
+    __tablename__ = "incident"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mobility_id: Mapped[str] = mapped_column(String(64), index=True)
+    match_id: Mapped[str] = mapped_column(String(64))
+    agreement_id: Mapped[str] = mapped_column(String(64), index=True)
+    sending_agency: Mapped[str] = mapped_column(String(2))
+    host_agency: Mapped[str] = mapped_column(String(2))
+    reported_by: Mapped[str] = mapped_column(String(2))
+    reported_on: Mapped[date] = mapped_column(Date)
+    severity: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(20))
+    owner: Mapped[str] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    resolved_on: Mapped[date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)  # local: never in an event
+    resolution: Mapped[str | None] = mapped_column(Text)  # local: never in an event
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -5,7 +5,14 @@ contacts) are left to the use case and never reach the aggregate's events."""
 from __future__ import annotations
 
 from services.registry.adapters import orm
-from services.registry.domain import agreements, matches, mobilities, placements, volunteers
+from services.registry.domain import (
+    agreements,
+    incidents,
+    matches,
+    mobilities,
+    placements,
+    volunteers,
+)
 
 
 def volunteer(row: orm.Volunteer) -> volunteers.Volunteer:
@@ -114,3 +121,33 @@ def store_mobility(m: mobilities.Mobility, row: orm.Mobility) -> None:
     row.planned_end = m.planned_end
     row.check_ins = [dict(c) for c in m.check_ins]
     row.follow_ups_sent = list(m.follow_ups_sent)
+
+
+INCIDENT_FIELDS = (
+    "id",
+    "mobility_id",
+    "match_id",
+    "agreement_id",
+    "sending_agency",
+    "host_agency",
+    "reported_by",
+    "reported_on",
+    "severity",
+    "category",
+    "owner",
+    "resolved_on",
+    "version",
+)
+
+
+def incident(row: orm.Incident) -> incidents.Incident:
+    return incidents.Incident(
+        **{k: getattr(row, k) for k in INCIDENT_FIELDS},
+        status=incidents.IncidentStatus(row.status),
+    )
+
+
+def store_incident(i: incidents.Incident, row: orm.Incident) -> None:
+    for key in INCIDENT_FIELDS:
+        setattr(row, key, getattr(i, key))
+    row.status = i.status.value

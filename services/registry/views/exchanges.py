@@ -178,6 +178,7 @@ def get_agency() -> dict[str, Any]:
             "name": node().agency,
             "languages": ["fr"],
             "contact_email": None,
+            "contact_phone": None,
             "node_url": None,
         }
     return {c.key: getattr(profile, c.key) for c in AgencyProfile.__table__.columns}

@@ -62,6 +62,8 @@ VOLUNTEER_EMAIL = "ama.mensah@example.tg"
 VOLUNTEER_PHONE = "+228 90 12 34 56"
 TG_STAFF_EMAIL = "echanges@anvt.example.tg"
 ML_STAFF_EMAIL = "echanges@cnpv.example.ml"
+TG_STAFF_PHONE = "+228 22 21 00 00"
+ML_STAFF_PHONE = "+223 20 22 00 00"
 HOST_ORG = "org-ml-0001"
 HOST_ORG_EMAIL = "contact@cscom-sikasso.example.ml"
 TITLE = "Animateur·rice de santé communautaire"
@@ -247,8 +249,8 @@ def people(volunteer_language: str = "fr") -> dict[tuple[str, str], Person]:
         ("volunteer", VOLUNTEER): Person(
             VOLUNTEER_EMAIL, VOLUNTEER_PHONE, volunteer_language, "Ama Mensah"
         ),
-        ("staff", "TG"): Person(TG_STAFF_EMAIL, None, "fr", "ANVT, service des échanges"),
-        ("staff", "ML"): Person(ML_STAFF_EMAIL, None, "fr", "CNPV, service des échanges"),
+        ("staff", "TG"): Person(TG_STAFF_EMAIL, TG_STAFF_PHONE, "fr", "ANVT, service des échanges"),
+        ("staff", "ML"): Person(ML_STAFF_EMAIL, ML_STAFF_PHONE, "fr", "CNPV, service des échanges"),
         ("host_organisation", HOST_ORG): Person(HOST_ORG_EMAIL, None, "fr", HOST_ORG_NAME),
     }
 
@@ -825,3 +827,55 @@ def test_a_host_agency_reminder_reaches_its_own_staff_only(
     [mail] = mailbox.to(ML_STAFF_EMAIL)
     assert mail["Subject"] == "Point d'étape en retard (m-0001)"
     assert mailbox.to(TG_STAFF_EMAIL) == [] and gateway.requests == []
+
+
+# -- incidents ------------------------------------------------------------------------------------
+
+
+def incident(type_: str, **changes: Any) -> Event:
+    _agencies, data = EXAMPLES[type_]
+    return new_event(
+        type_,
+        source="/agencies/ML/registry",
+        subject=data["incident_id"],
+        agencies=["TG", "ML"],
+        data={**data, **changes},
+    )
+
+
+def test_a_high_incident_reaches_both_agencies_staff_at_once_by_email_and_sms(
+    pg_url: str, agency: Agency, mailbox: Mailbox, gateway: Gateway
+) -> None:
+    reported = incident("mobility.incident_reported")
+    ml = start_agency(pg_url, "ML", agency_options(mailbox, gateway))
+    try:
+        for instance in (agency, ml, agency):  # TG's instance gets it twice
+            instance.handle(reported)
+            instance.run()
+    finally:
+        ml.runtime.shutdown()
+
+    [tg_mail] = mailbox.to(TG_STAFF_EMAIL)
+    assert len(mailbox.to(ML_STAFF_EMAIL)) == 1
+    assert tg_mail["Subject"] == "Incident signalé : Élevée, Santé (m-0001)"
+    assert tg_mail["List-Unsubscribe"] is None  # mandatory: nobody opts out of urgent incidents
+    text = text_of(tg_mail)
+    assert "Gravité : Élevée" in text and "Pris en charge par : Mali" in text
+    assert sorted(r["form"]["to"] for r in gateway.requests) == ["+22320220000", "+22822210000"]
+    assert all(gsm7_length(r["form"]["message"]) <= SMS_MAX for r in gateway.requests)
+
+
+def test_a_low_incident_and_an_update_are_told_by_email_only(
+    agency: Agency, mailbox: Mailbox, gateway: Gateway
+) -> None:
+    agency.handle(
+        incident("mobility.incident_reported", severity="low", incident_id="inc-0002"),
+        incident("mobility.incident_updated"),
+    )
+    agency.run()
+    subjects = sorted(m["Subject"] for m in mailbox.to(TG_STAFF_EMAIL))
+    assert subjects == [
+        "Incident mis à jour : Résolu (m-0001)",
+        "Incident signalé : Faible, Santé (m-0001)",
+    ]
+    assert gateway.requests == []

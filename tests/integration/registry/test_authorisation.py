@@ -19,7 +19,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -28,7 +28,7 @@ from sqlalchemy import update
 from services.registry.access import PUBLIC_PREFIXES, create_token
 from services.registry.adapters.orm import ImportJob
 from services.registry.consumer import handle
-from services.registry.handlers import Node, decide_match
+from services.registry.handlers import Node, decide_match, report_incident
 from shared.auth import Role
 from shared.db import api_token
 from shared.events import new_event
@@ -69,6 +69,8 @@ READABLE_BY: dict[str, set[str]] = {
     "/api/v1/agency": READERS,
     "/api/v1/agency/checklist": READERS,
     "/api/v1/mobilities/<mobility_id>/check-ins": STAFF,
+    "/api/v1/mobilities/<mobility_id>/incidents": STAFF,
+    "/api/v1/incidents/<incident_id>": STAFF,
     "/api/v1/mobilities/<mobility_id>/check-ins/<check_in>/link": STAFF,
     "/api/v1/events": {"admin", "node", "node@ML"},
     "/api/v1/tokens": {"admin"},
@@ -95,6 +97,8 @@ WRITABLE_BY: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/v1/agency/checklist"): {"admin"},
     ("POST", "/api/v1/mobilities/<mobility_id>/checklist/<code>"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/check-ins"): STAFF,
+    ("POST", "/api/v1/mobilities/<mobility_id>/incidents"): STAFF,
+    ("POST", "/api/v1/incidents/<incident_id>"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/start"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/reports"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/complete"): STAFF,
@@ -244,6 +248,13 @@ def world(tg: RegistryNode) -> World:
         decide_match(session, Node("TG"), "m-confirmed", True)
     apply(tg, "match.confirmed", match("m-confirmed", agreement["id"], confirmed["id"]))
     with tg.runtime.sessions.begin() as session:
+        incident_id = report_incident(
+            session,
+            Node("TG"),
+            "mob-confirmed",
+            {"on": date(2027, 9, 1), "severity": "low", "category": "other"},
+        ).id
+    with tg.runtime.sessions.begin() as session:
         session.add(
             ImportJob(
                 id="imp-1",
@@ -281,6 +292,7 @@ def world(tg: RegistryNode) -> World:
             "mobility_id": "mob-confirmed",  # opened by match.confirmed
             "code": "contract",  # an item of its pre-departure checklist
             "check_in": "first",
+            "incident_id": incident_id,
             "job_id": "imp-1",
             "token_id": spare_token_id,
         },
