@@ -73,6 +73,7 @@ CANCELLATION_REASONS: Labels = {
     "volunteer_withdrawn": ("Volunteer withdrawn", "Volontaire retiré"),
     "placement_closed": ("Placement closed", "Mission fermée"),
     "agreement_terminated": ("Agreement terminated", "Accord résilié"),
+    "agreement_ended": ("The agreement's period has ended", "La période de l'accord est terminée"),
     # A new plan withdrew an unanswered proposal because keeping it became impossible:
     "volunteer_unavailable": ("Volunteer no longer available", "Volontaire plus disponible"),
     "no_longer_eligible": (

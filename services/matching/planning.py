@@ -94,6 +94,8 @@ class _Impossibility:
 
     def of(self, proposal: Proposal) -> str | None:
         """A cancellation reason code, or None."""
+        if self.problem.agreement.end < self.problem.today:
+            return "agreement_ended"
         volunteer = self.volunteers.get(proposal.volunteer_id)
         if volunteer is None:
             return "volunteer_unavailable"

@@ -115,6 +115,50 @@ def _mobility_report(principal: str, event: Event) -> str | None:
     return None
 
 
+def _sending_agency(principal: str, event: Event) -> str | None:
+    refused = _mobility_step(principal, event)
+    if refused:
+        return refused
+    if principal != _data(event).get("sending_agency"):
+        return f"only the sending agency publishes {event.type}, not {principal}"
+    return None
+
+
+def _check_in_answer(principal: str, event: Event) -> str | None:
+    if len(event.agencies) != 2 or principal not in event.agencies:
+        return f"{principal} is neither the sending nor the host agency of the mobility"
+    d = _data(event)
+    if d.get("submitted_by") != principal:
+        return f"{principal} may only answer in its own name"
+    # the host agency answers for itself; the volunteer's answers come from its sending agency
+    if d.get("respondent") == "host_agency" and principal != event.agencies[1]:
+        return f"{principal} is not the host agency"
+    if d.get("respondent") == "volunteer" and principal != event.agencies[0]:
+        return f"{principal} is not the volunteer's sending agency"
+    return None
+
+
+def _check_in_due(principal: str, event: Event) -> str | None:
+    d = _data(event)
+    if d.get("stage") == "overdue":
+        return _sending_agency(principal, event)
+    if event.agencies != (principal,) or principal not in (
+        d.get("sending_agency"),
+        d.get("host_agency"),
+    ):
+        return "a reminder stays with the agency of the node that sends it"
+    return None
+
+
+def _incident_report(principal: str, event: Event) -> str | None:
+    refused = _mobility_step(principal, event)
+    if refused:
+        return refused
+    if _data(event).get("reported_by") != principal:
+        return f"{principal} may only report incidents in its own name"
+    return None
+
+
 def _notifications(principal: str, event: Event) -> str | None:
     if principal == "notifications":
         return None
@@ -157,7 +201,22 @@ ENTITLEMENTS: dict[str, Entitlement] = {
         "the sending or host agency in viragencies, in its own name (data.agency)",
         _match_decision,
     ),
-    "mobility.started": Entitlement("the sending or the host agency", _mobility_step),
+    "mobility.checklist_updated": Entitlement("the sending agency", _sending_agency),
+    "mobility.started": Entitlement("the sending agency", _sending_agency),
+    "mobility.check_in_submitted": Entitlement(
+        "the host agency for itself, the sending agency for its volunteer (data.submitted_by)",
+        _check_in_answer,
+    ),
+    "mobility.check_in_due": Entitlement(
+        "a reminder: the node's own agency alone in viragencies; overdue: the sending agency",
+        _check_in_due,
+    ),
+    "mobility.incident_reported": Entitlement(
+        "the sending or host agency, in its own name (data.reported_by)", _incident_report
+    ),
+    "mobility.incident_updated": Entitlement(
+        "the sending or the host agency (the owner, checked by the receiver)", _mobility_step
+    ),
     "mobility.completed": Entitlement("the sending or the host agency", _mobility_step),
     "mobility.interrupted": Entitlement("the sending or the host agency", _mobility_step),
     "mobility.report_submitted": Entitlement(

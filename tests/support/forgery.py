@@ -121,7 +121,12 @@ ENTITLED: dict[str, tuple[str, str]] = {
     "match.cancelled": ("matching", "notifications"),
     "match.accepted": ("ML", "TG"),
     "match.declined": ("ML", "NE"),
-    "mobility.started": ("TG", "NE"),
+    "mobility.checklist_updated": ("TG", "ML"),  # ML hosts: the checklist is TG's
+    "mobility.started": ("TG", "ML"),  # the departure is the sending agency's step
+    "mobility.check_in_submitted": ("ML", "TG"),  # the example is ML's answer as host
+    "mobility.check_in_due": ("TG", "ML"),  # the example is an overdue alert: TG sends
+    "mobility.incident_reported": ("ML", "TG"),  # reported by ML (data.reported_by)
+    "mobility.incident_updated": ("ML", "NE"),
     "mobility.report_submitted": ("ML", "TG"),
     "mobility.completed": ("ML", "matching"),
     "mobility.interrupted": ("TG", "NE"),

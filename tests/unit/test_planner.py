@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from dataclasses import replace
@@ -107,6 +108,13 @@ def _directions(result) -> tuple[int, int]:
 
 def test_the_pilot_gives_four_plus_two_proposals():
     assert _directions(plan(_pilot(6, 3, tolerance=2))) == (4, 2)
+
+
+def test_an_agreement_whose_period_has_ended_proposes_nothing():
+    ended = dataclasses.replace(_pilot(6, 3, tolerance=2), today=date(2029, 1, 1))
+    assert plan(ended).proposals == ()
+    last_day = dataclasses.replace(_pilot(6, 3, tolerance=2), today=date(2028, 12, 31))
+    assert _directions(plan(last_day)) == (4, 2)
 
 
 def test_with_tolerance_zero_and_one_eligible_malian_the_pilot_gives_one_plus_one():

@@ -81,8 +81,8 @@ def direction_candidates(
     host agency), in the order of the two sequences (callers sort them by id)."""
     nv, np_ = len(volunteers), len(placements)
     empty = np.zeros(0, dtype=np.int64)
-    if nv == 0 or np_ == 0:
-        return Candidates(empty, empty, empty)
+    if nv == 0 or np_ == 0 or agreement.end < today:
+        return Candidates(empty, empty, empty)  # an agreement whose period ended proposes nothing
 
     skills = _Vocabulary(
         [s for v in volunteers for s in v.skills]

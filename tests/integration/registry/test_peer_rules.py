@@ -114,9 +114,10 @@ def test_match_and_mobility_events_the_rules_refuse_are_dead_lettered_and_change
     _publish(amqp_url, "mobility.completed", {**step, "on": "2028-07-31"}, ML)
     # NE, signing as itself, names itself host of TG and ML's mobility: the signature and the
     # entitlement table let it through (NE is the host the event names); the rules do not.
+    # (Not mobility.started: only the sending agency may publish it, so the table refuses it.)
     _publish(
         amqp_url,
-        "mobility.started",
+        "mobility.completed",
         {**step, "host_agency": "NE", "on": "2027-10-02"},
         "/agencies/NE/registry",
         agencies=("TG", "NE"),
