@@ -1,3 +1,9 @@
 """The dashboard's pages, one module per part of the agency's work."""
 
-from services.registry.dashboard.pages import exchanges, overview, people, places  # noqa: F401
+from services.registry.dashboard.pages import (  # noqa: F401
+    exchanges,
+    follow_up,
+    overview,
+    people,
+    places,
+)

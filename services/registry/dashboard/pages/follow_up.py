@@ -1,0 +1,124 @@
+"""Follow-up of missions in progress: incidents, reported and moved on through the handlers."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+from sqlalchemy import or_, select
+
+from services.registry import handlers
+from services.registry.adapters.orm import Incident, Mobility
+from services.registry.dashboard.pages.exchanges import not_found, translate_error
+from services.registry.dashboard.web import _, bp, lang, node, sessions, staff_only
+from services.registry.schemas import IncidentIn, IncidentUpdateIn
+from shared import codes
+
+
+def _choices(labels: codes.Labels) -> list[tuple[str, str]]:
+    return codes.reason_choices(labels, lang())
+
+
+@bp.route("/incidents")
+def incidents() -> Any:
+    agency = node().agency
+    with sessions()() as session:
+        rows = session.scalars(
+            select(Incident)
+            .where(or_(Incident.sending_agency == agency, Incident.host_agency == agency))
+            .order_by(Incident.reported_on.desc(), Incident.id)
+            .limit(200)
+        ).all()
+        open_mobilities = session.scalars(
+            select(Mobility)
+            .where(
+                or_(Mobility.sending_agency == agency, Mobility.host_agency == agency),
+                Mobility.status.in_(("pre_departure", "in_mission")),
+            )
+            .order_by(Mobility.id)
+        ).all()
+    shown = [
+        {
+            "row": i,
+            "severity": codes.reason_label(codes.INCIDENT_SEVERITIES, i.severity, lang()),
+            "category": codes.reason_label(codes.INCIDENT_CATEGORIES, i.category, lang()),
+            "status": codes.reason_label(codes.INCIDENT_STATUSES, i.status, lang()),
+            "mine": i.owner == agency and i.status != "resolved",
+            "other": i.host_agency if i.sending_agency == agency else i.sending_agency,
+        }
+        for i in rows
+    ]
+    return render_template(
+        "follow_up/incidents.html",
+        title=_("Incidents"),
+        incidents=shown,
+        mobilities=[(m.id, f"{m.sending_agency} → {m.host_agency}") for m in open_mobilities],
+        severities=_choices(codes.INCIDENT_SEVERITIES),
+        categories=_choices(codes.INCIDENT_CATEGORIES),
+        statuses=_choices(codes.INCIDENT_STATUSES),
+    )
+
+
+def _flash_errors(exc: ValidationError) -> None:
+    for field, messages in exc.messages.items():  # type: ignore[union-attr]
+        for message in messages if isinstance(messages, list) else [str(messages)]:
+            flash(f"{_(field)} : {translate_error(str(message))}", "error")
+
+
+@bp.route("/incidents", methods=["POST"])
+@staff_only
+def report_incident() -> Any:
+    form = request.form
+    try:
+        data = IncidentIn().load(
+            {
+                "on": date.today().isoformat(),
+                "severity": form.get("severity") or "",
+                "category": form.get("category") or "",
+                "owner": form.get("owner") or None,
+                "description": (form.get("description") or "").strip() or None,
+            }
+        )
+    except ValidationError as exc:
+        _flash_errors(exc)
+        return redirect(url_for("dashboard.incidents"))
+    try:
+        with sessions().begin() as session:
+            handlers.report_incident(session, node(), form.get("mobility_id") or "", data)
+    except handlers.NotFound:
+        return not_found()
+    except (handlers.Conflict, handlers.Invalid, handlers.Forbidden) as exc:
+        flash(translate_error(str(exc)), "error")
+        return redirect(url_for("dashboard.incidents"))
+    flash(_("Incident reported."), "success")
+    return redirect(url_for("dashboard.incidents"))
+
+
+@bp.route("/incidents/<incident_id>", methods=["POST"])
+@staff_only
+def update_incident(incident_id: str) -> Any:
+    form = request.form
+    try:
+        data = IncidentUpdateIn().load(
+            {
+                "on": date.today().isoformat(),
+                "status": form.get("status") or None,
+                "owner": form.get("owner") or None,
+                "resolution": (form.get("resolution") or "").strip() or None,
+            }
+        )
+    except ValidationError as exc:
+        _flash_errors(exc)
+        return redirect(url_for("dashboard.incidents"))
+    try:
+        with sessions().begin() as session:
+            handlers.update_incident(session, node(), incident_id, data)
+    except handlers.NotFound:
+        return not_found()
+    except (handlers.Conflict, handlers.Invalid, handlers.Forbidden) as exc:
+        flash(translate_error(str(exc)), "error")
+        return redirect(url_for("dashboard.incidents"))
+    flash(_("Incident updated."), "success")
+    return redirect(url_for("dashboard.incidents"))
