@@ -15,6 +15,7 @@ from services.registry.imports import new_executor, recover_interrupted_jobs
 from services.registry.views import (
     agreements,
     check_ins,
+    end_of_mission,
     exchanges,
     imports,
     incidents,
@@ -42,7 +43,16 @@ def create_app(
     # Import jobs run in this process; one left `running` by a crashed process is marked failed.
     app.extensions["vir.imports"] = new_executor(agency)
     recover_interrupted_jobs(runtime.engine)
-    for module in (volunteers, imports, places, agreements, exchanges, check_ins, incidents):
+    for module in (
+        volunteers,
+        imports,
+        places,
+        agreements,
+        exchanges,
+        check_ins,
+        incidents,
+        end_of_mission,
+    ):
         api.register_blueprint(module.blp)
     options = dict(dashboard or dashboard_options())
     # Embedded, an unset key is generated and kept under var/; deployed, it must be given.
@@ -50,6 +60,7 @@ def create_app(
     require_secret("DASHBOARD_SECRET_KEY", str(secret or ""), runtime.settings.messaging)
     app.extensions["vir.follow_up"] = follow_up(agency, follow_up_settings, options)
     app.register_blueprint(check_ins.volunteer_page)
+    app.register_blueprint(end_of_mission.verification_page)
     app.config["DASHBOARD"] = options
     init_dashboard(
         app,

@@ -243,7 +243,19 @@ def _apply_mobility(event: Event, session: Session, node: Node) -> None:
     mobility.check_party(author)
     mobility.check_same(dict(event.data))
     d = event.data
-    if event.type == "mobility.checklist_updated":
+    if event.type == "mobility.hosted":
+        if author != row.host_agency:
+            raise PermanentError(f"{author} does not host this mobility")
+        if row.placement is None:
+            keys = ("title", "city", "host_organisation", "start", "end")
+            row.placement = {k: d[k] for k in keys}
+        return
+    if event.type == "mobility.review_submitted":
+        if d["submitted_by"] != author:
+            raise PermanentError(f"{author} may not answer in the name of {d['submitted_by']}")
+        scores = {k: d[k] for k in ("overall", "objectives", "support")}
+        changed = mobility.apply_review(d["respondent"], author, _date(d["on"]), scores)
+    elif event.type == "mobility.checklist_updated":
         changed = mobility.apply_checklist(author, d["version"], list(d["items"]))
     elif event.type == "mobility.report_submitted":
         if d["submitted_by"] != author:
@@ -317,6 +329,8 @@ HANDLERS: dict[str, Callable[[Event, Session, Node], None]] = {
     "mobility.incident_reported": _apply_incident,
     "mobility.incident_updated": _apply_incident,
     "mobility.checklist_updated": _apply_mobility,
+    "mobility.hosted": _apply_mobility,
+    "mobility.review_submitted": _apply_mobility,
     "mobility.check_in_submitted": _apply_mobility,
     "mobility.started": _apply_mobility,
     "mobility.completed": _apply_mobility,

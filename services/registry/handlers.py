@@ -701,7 +701,43 @@ def open_mobility(session: Session, match: Match, node: Node) -> Mobility:
         updated_at=now(),
     )
     session.add(mobility)
+    if node.agency == match.host_agency:
+        describe_placement(session, node, mobility)
     return mobility
+
+
+def describe_placement(session: Session, node: Node, mobility: Mobility) -> None:
+    """The host node tells the sending node what the volunteer goes to: the placement's title,
+    city, host organisation and dates (no personal data), for its pages and the certificate."""
+    match = session.get(Match, mobility.match_id)
+    placement = session.get(Placement, match.placement_id) if match else None
+    if placement is None:
+        return
+    org = session.get(HostOrganisation, placement.host_organisation_id)
+    mobility.placement = {
+        "title": placement.title,
+        "city": placement.city,
+        "host_organisation": org.name if org else "",
+        "start": placement.start.isoformat(),
+        "end": placement.end.isoformat(),
+    }
+    data = {
+        "mobility_id": mobility.id,
+        "match_id": mobility.match_id,
+        "agreement_id": mobility.agreement_id,
+        "sending_agency": mobility.sending_agency,
+        "host_agency": mobility.host_agency,
+        "placement_id": placement.id,
+        **mobility.placement,
+    }
+    emit(
+        session,
+        node,
+        "mobility.hosted",
+        mobility.id,
+        [mobility.sending_agency, mobility.host_agency],
+        data,
+    )
 
 
 def get_mobility(session: Session, node: Node, mobility_id: str) -> Mobility:
@@ -911,3 +947,63 @@ def update_incident(
     row.updated_at = now()
     emit_event(session, node, event, row.id, [row.sending_agency, row.host_agency])
     return row
+
+
+# -- end of mission: reviews and certificate ------------------------------------------------------
+
+
+def submit_review(
+    session: Session,
+    node: Node,
+    mobility_id: str,
+    respondent: str,
+    on: date,
+    scores: dict[str, Any],
+    comments: str | None = None,
+) -> Mobility:
+    """The end-of-mission questionnaire of one respondent; its comments stay on this node."""
+    m = get_mobility(session, node, mobility_id)
+    return mobility_step(
+        session, node, m, MobilityAggregate.review, respondent, node.agency, on, scores, comments
+    )
+
+
+def certificate_facts(session: Session, node: Node, mobility_id: str) -> dict[str, Any]:
+    """What the completion certificate says, issued by the sending agency for a completed
+    mission; gives the mobility its verification code the first time."""
+    import secrets
+
+    m = get_mobility(session, node, mobility_id)
+    if m.sending_agency != node.agency:
+        raise Forbidden(f"Only the sending agency {m.sending_agency} issues the certificate.")
+    if m.status != "completed":
+        raise Conflict(f"A mobility that is {m.status} has no certificate.", "status")
+    if m.certificate_code is None:
+        m.certificate_code = secrets.token_hex(6).upper()
+    match = session.get(Match, m.match_id)
+    volunteer = session.get(Volunteer, match.volunteer_id) if match else None
+    profiles = {
+        code: session.get(AgencyProfile, code) for code in (m.sending_agency, m.host_agency)
+    }
+    return {
+        "code": m.certificate_code,
+        "volunteer": f"{volunteer.first_name} {volunteer.last_name}" if volunteer else "",
+        "sending_agency": m.sending_agency,
+        "host_agency": m.host_agency,
+        "agency_names": {c: p.name if p else None for c, p in profiles.items()},
+        "started_on": m.started_on,
+        "ended_on": m.ended_on,
+        "placement": dict(m.placement or {}),
+        "placement_id": match.placement_id if match else None,
+    }
+
+
+def verify_certificate(session: Session, node: Node, code: str) -> str | None:
+    """The issuing agency of a certificate with this code, or None: nothing else is revealed."""
+    found = session.scalar(
+        select(Mobility).where(
+            Mobility.certificate_code == code.strip().upper(),
+            Mobility.sending_agency == node.agency,
+        )
+    )
+    return found.sending_agency if found is not None else None

@@ -450,6 +450,11 @@ class MobilityOut(Schema):
     interruption_note = fields.String(allow_none=True)
     planned_end = fields.Date(allow_none=True)
     check_ins = fields.List(fields.Dict(), metadata={"description": "Answered check-ins"})
+    reviews = fields.List(fields.Dict(), metadata={"description": "End-of-mission reviews"})
+    placement = fields.Dict(
+        allow_none=True,
+        metadata={"description": "The host's description: title, city, host organisation, dates"},
+    )
     checklist = fields.Method(
         "_checklist",
         metadata={

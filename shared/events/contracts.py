@@ -288,6 +288,36 @@ class IncidentState(_Strict):
     version = fields.Integer(required=True, validate=validate.Range(min=1))
 
 
+class MobilityHosted(_Strict):
+    mobility_id = fields.String(required=True, validate=IDENTIFIER)
+    match_id = fields.String(required=True, validate=IDENTIFIER)
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    sending_agency = fields.String(required=True, validate=AGENCY_CODE)
+    host_agency = fields.String(required=True, validate=AGENCY_CODE)
+    placement_id = fields.String(required=True, validate=IDENTIFIER)
+    title = fields.String(required=True, validate=validate.Length(1, 200))
+    city = fields.String(required=True, validate=validate.Length(1, 120))
+    host_organisation = fields.String(required=True, validate=validate.Length(0, 200))
+    start = fields.Date(required=True)
+    end = fields.Date(required=True)
+
+
+class ReviewSubmitted(_Strict):
+    mobility_id = fields.String(required=True, validate=IDENTIFIER)
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    respondent = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            ["volunteer", "host_organisation", "sending_agency", "host_agency"]
+        ),
+    )
+    submitted_by = fields.String(required=True, validate=AGENCY_CODE)
+    on = fields.Date(required=True)
+    overall = _score()
+    objectives = _score()
+    support = _score()
+
+
 class ChecklistItem(_Strict):
     # a standard code of shared/codes.py CHECKLIST_ITEMS or one of the sending agency's own
     code = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,39}$"))
@@ -364,6 +394,18 @@ CATALOG: tuple[Contract, ...] = (
         "The sending agency ticked its pre-departure checklist (codes and ticks, no labels).",
     ),
     Contract("mobility.started", 1, MobilityStarted, "A volunteer started the mission."),
+    Contract(
+        "mobility.hosted",
+        1,
+        MobilityHosted,
+        "The host agency describes the placement of a new mobility (title, city, organisation).",
+    ),
+    Contract(
+        "mobility.review_submitted",
+        1,
+        ReviewSubmitted,
+        "An end-of-mission questionnaire answered (scores only; comments stay local).",
+    ),
     Contract(
         "mobility.incident_reported",
         1,

@@ -141,6 +141,31 @@ EXAMPLES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         },
     ),
     "mobility.started": (("TG", "ML"), {**_MOBILITY, "planned_end": "2018-07-31"}),
+    "mobility.hosted": (
+        ("TG", "ML"),
+        {k: v for k, v in _MOBILITY.items() if k != "on"}
+        | {
+            "placement_id": "pl-ml-0001",
+            "title": "Animateur·rice de santé communautaire",
+            "city": "Sikasso",
+            "host_organisation": "Centre de santé communautaire de Sikasso",
+            "start": "2017-10-01",
+            "end": "2018-07-31",
+        },
+    ),
+    "mobility.review_submitted": (
+        ("TG", "ML"),
+        {
+            "mobility_id": "mob-0001",
+            "agreement_id": "agr-tg-ml-2017",
+            "respondent": "host_organisation",
+            "submitted_by": "ML",
+            "on": "2018-08-10",
+            "overall": 4,
+            "objectives": 4,
+            "support": 3,
+        },
+    ),
     "mobility.incident_reported": (
         ("TG", "ML"),
         {k: v for k, v in _MOBILITY.items() if k != "on"}

@@ -150,6 +150,27 @@ def _check_in_due(principal: str, event: Event) -> str | None:
     return None
 
 
+def _host_agency(principal: str, event: Event) -> str | None:
+    refused = _mobility_step(principal, event)
+    if refused:
+        return refused
+    if principal != _data(event).get("host_agency"):
+        return f"only the host agency publishes {event.type}, not {principal}"
+    return None
+
+
+def _review(principal: str, event: Event) -> str | None:
+    if len(event.agencies) != 2 or principal not in event.agencies:
+        return f"{principal} is neither the sending nor the host agency of the mobility"
+    d = _data(event)
+    if d.get("submitted_by") != principal:
+        return f"{principal} may only answer in its own name"
+    host_side = d.get("respondent") in ("host_organisation", "host_agency")
+    if principal != event.agencies[1 if host_side else 0]:
+        return f"{principal} does not record the {d.get('respondent')} review"
+    return None
+
+
 def _incident_report(principal: str, event: Event) -> str | None:
     refused = _mobility_step(principal, event)
     if refused:
@@ -210,6 +231,12 @@ ENTITLEMENTS: dict[str, Entitlement] = {
     "mobility.check_in_due": Entitlement(
         "a reminder: the node's own agency alone in viragencies; overdue: the sending agency",
         _check_in_due,
+    ),
+    "mobility.hosted": Entitlement("the host agency", _host_agency),
+    "mobility.review_submitted": Entitlement(
+        "the host agency for itself and its organisation, the sending agency for itself and "
+        "its volunteer (data.submitted_by)",
+        _review,
     ),
     "mobility.incident_reported": Entitlement(
         "the sending or host agency, in its own name (data.reported_by)", _incident_report

@@ -125,6 +125,8 @@ ENTITLED: dict[str, tuple[str, str]] = {
     "mobility.started": ("TG", "ML"),  # the departure is the sending agency's step
     "mobility.check_in_submitted": ("ML", "TG"),  # the example is ML's answer as host
     "mobility.check_in_due": ("TG", "ML"),  # the example is an overdue alert: TG sends
+    "mobility.hosted": ("ML", "TG"),
+    "mobility.review_submitted": ("ML", "TG"),  # the host organisation's review, via ML
     "mobility.incident_reported": ("ML", "TG"),  # reported by ML (data.reported_by)
     "mobility.incident_updated": ("ML", "NE"),
     "mobility.report_submitted": ("ML", "TG"),

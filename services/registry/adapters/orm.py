@@ -175,6 +175,10 @@ class Mobility(Base):
     planned_end: Mapped[date | None] = mapped_column(Date)
     check_ins: Mapped[list[Any] | None] = mapped_column(JSON)  # notes: local, never in an event
     follow_ups_sent: Mapped[list[Any] | None] = mapped_column(JSON)
+    reviews: Mapped[list[Any] | None] = mapped_column(JSON)  # comments: local only
+    # the host node's description of the placement: title, city, host organisation, dates
+    placement: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    certificate_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -110,6 +110,7 @@ def mobility(row: orm.Mobility) -> mobilities.Mobility:
         planned_end=row.planned_end,
         check_ins=[dict(c) for c in row.check_ins or []],
         follow_ups_sent=list(row.follow_ups_sent or []),
+        reviews=[dict(r) for r in row.reviews or []],
     )
 
 
@@ -121,6 +122,7 @@ def store_mobility(m: mobilities.Mobility, row: orm.Mobility) -> None:
     row.planned_end = m.planned_end
     row.check_ins = [dict(c) for c in m.check_ins]
     row.follow_ups_sent = list(m.follow_ups_sent)
+    row.reviews = [dict(r) for r in m.reviews]
 
 
 INCIDENT_FIELDS = (

@@ -105,6 +105,8 @@ class Mobility:
     # {"check_in", "respondent", "on", "wellbeing", "integration", "workload", "issues", "note"}
     check_ins: list[dict[str, Any]] = field(default_factory=list)
     follow_ups_sent: list[str] = field(default_factory=list)  # "<check_in>|<who>|<stage>"
+    # {"respondent", "on", "overall", "objectives", "support", "comments" (local)}
+    reviews: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def parties(self) -> tuple[str, str]:
@@ -363,3 +365,66 @@ class Mobility:
             stage=stage,
             respondents=respondents,
         )
+
+    # -- end-of-mission review ------------------------------------------------------------------
+
+    def review(
+        self,
+        respondent: str,
+        by: str,
+        on: date,
+        scores: dict[str, Any],
+        comments: str | None = None,
+    ) -> DomainEvent:
+        """A questionnaire answered once the mission ended; comments stay on this node."""
+        self._check_review(respondent, by)
+        if self.status not in (MobilityStatus.COMPLETED, MobilityStatus.INTERRUPTED):
+            raise MobilityError(f"No review of a mobility that is {self.status}.", "status")
+        if any(r["respondent"] == respondent for r in self.reviews):
+            raise MobilityError(f"The {respondent} review is already in.", "respondent")
+        valid = validated_review(scores)
+        entry = {"respondent": respondent, "on": on.isoformat(), **valid}
+        self.reviews = [*self.reviews, entry | {"comments": comments}]
+        data = {
+            "mobility_id": self.id,
+            "agreement_id": self.agreement_id,
+            "respondent": respondent,
+            "submitted_by": by,
+            **entry,
+        }
+        return DomainEvent("mobility.review_submitted", data)
+
+    def apply_review(self, respondent: str, by: str, on: date, scores: dict[str, Any]) -> bool:
+        self._check_review(respondent, by)
+        if any(r["respondent"] == respondent for r in self.reviews):
+            return False
+        if self.status not in (MobilityStatus.COMPLETED, MobilityStatus.INTERRUPTED):
+            raise Pending("the end of the mission has not arrived yet", "status")
+        entry = {"respondent": respondent, "on": on.isoformat(), **validated_review(scores)}
+        self.reviews = [*self.reviews, entry | {"comments": None}]
+        return True
+
+    def _check_review(self, respondent: str, by: str) -> None:
+        self.check_party(by)
+        if respondent not in REVIEWERS:
+            raise InvalidInput(f"Unknown respondent {respondent!r}.", "respondent")
+        recorded_by = self.host_agency if respondent in HOST_SIDE else self.sending_agency
+        if by != recorded_by:
+            raise NotEntitled(
+                f"The {respondent} review is recorded by {recorded_by}.", "respondent"
+            )
+
+
+REVIEWERS = ("volunteer", "host_organisation", "sending_agency", "host_agency")
+HOST_SIDE = ("host_organisation", "host_agency")
+REVIEW_SCORES = ("overall", "objectives", "support")
+
+
+def validated_review(scores: dict[str, Any]) -> dict[str, int]:
+    out = {}
+    for name in REVIEW_SCORES:
+        value = scores.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 5:
+            raise InvalidInput(f"{name} must be a whole number from 1 to 5.", name)
+        out[name] = value
+    return out

@@ -2,7 +2,8 @@
 
 An agency's own checklist (NULL: the default list) and each mobility's copy with its ticks; a
 mobility's planned end, its check-in answers and the reminders already sent; incidents; the
-agency's phone for urgent incidents.
+agency's phone for urgent incidents; end-of-mission reviews, the host node's description of the
+placement and the completion certificate's verification code.
 Mobilities opened before this revision have no checklist and may depart as before.
 
 Revision ID: 0005
@@ -50,11 +51,26 @@ def upgrade() -> None:
     op.add_column("mobility", sa.Column("planned_end", sa.Date(), nullable=True))
     op.add_column("mobility", sa.Column("check_ins", sa.JSON(), nullable=True))
     op.add_column("mobility", sa.Column("follow_ups_sent", sa.JSON(), nullable=True))
+    op.add_column("mobility", sa.Column("reviews", sa.JSON(), nullable=True))
+    op.add_column("mobility", sa.Column("placement", sa.JSON(), nullable=True))
+    op.add_column("mobility", sa.Column("certificate_code", sa.String(32), nullable=True))
+    op.create_unique_constraint(
+        op.f("uq_mobility_certificate_code"), "mobility", ["certificate_code"]
+    )
 
 
 def downgrade() -> None:
     op.drop_table("incident")
     op.drop_column("agency_profile", "contact_phone")
-    for column in ("follow_ups_sent", "check_ins", "planned_end", "checklist"):
+    op.drop_constraint(op.f("uq_mobility_certificate_code"), "mobility", type_="unique")
+    for column in (
+        "certificate_code",
+        "placement",
+        "reviews",
+        "follow_ups_sent",
+        "check_ins",
+        "planned_end",
+        "checklist",
+    ):
         op.drop_column("mobility", column)
     op.drop_column("agency_profile", "checklist")
