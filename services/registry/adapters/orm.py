@@ -178,7 +178,7 @@ class Mobility(Base):
     reviews: Mapped[list[Any] | None] = mapped_column(JSON)  # comments: local only
     # the host node's description of the placement: title, city, host organisation, dates
     placement: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    certificate_code: Mapped[str | None] = mapped_column(String(32), unique=True)
+    certificate_code: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

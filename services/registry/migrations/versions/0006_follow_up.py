@@ -6,16 +6,16 @@ agency's phone for urgent incidents; end-of-mission reviews, the host node's des
 placement and the completion certificate's verification code.
 Mobilities opened before this revision have no checklist and may depart as before.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30 23:30:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
@@ -54,15 +54,15 @@ def upgrade() -> None:
     op.add_column("mobility", sa.Column("reviews", sa.JSON(), nullable=True))
     op.add_column("mobility", sa.Column("placement", sa.JSON(), nullable=True))
     op.add_column("mobility", sa.Column("certificate_code", sa.String(32), nullable=True))
-    op.create_unique_constraint(
-        op.f("uq_mobility_certificate_code"), "mobility", ["certificate_code"]
+    op.create_index(
+        op.f("ix_mobility_certificate_code"), "mobility", ["certificate_code"], unique=True
     )
 
 
 def downgrade() -> None:
     op.drop_table("incident")
     op.drop_column("agency_profile", "contact_phone")
-    op.drop_constraint(op.f("uq_mobility_certificate_code"), "mobility", type_="unique")
+    op.drop_index(op.f("ix_mobility_certificate_code"), table_name="mobility")
     for column in (
         "certificate_code",
         "placement",
