@@ -16,6 +16,7 @@ from services.registry.views import (
     agreements,
     check_ins,
     end_of_mission,
+    evaluation,
     exchanges,
     imports,
     incidents,
@@ -52,6 +53,7 @@ def create_app(
         check_ins,
         incidents,
         end_of_mission,
+        evaluation,
     ):
         api.register_blueprint(module.blp)
     options = dict(dashboard or dashboard_options())

@@ -72,6 +72,7 @@ READABLE_BY: dict[str, set[str]] = {
     "/api/v1/mobilities/<mobility_id>/incidents": STAFF,
     "/api/v1/incidents/<incident_id>": STAFF,
     "/api/v1/mobilities/<mobility_id>/certificate": STAFF,
+    "/api/v1/agreements/<agreement_id>/evaluation": READERS,
     "/api/v1/mobilities/<mobility_id>/check-ins/<check_in>/link": STAFF,
     "/api/v1/events": {"admin", "node", "node@ML"},
     "/api/v1/tokens": {"admin"},
