@@ -13,6 +13,7 @@ from pypdf import PdfReader
 
 from services.registry import handlers
 from services.registry.handlers import Node
+from tests.integration.registry.test_dashboard_exchanges import text, web  # noqa: F401
 from tests.support.registry import PILOT_TERMS, apply_event, prepare_departure, volunteer_payload
 
 pytestmark = pytest.mark.integration
@@ -163,3 +164,14 @@ def test_the_partner_version_hides_small_groups_and_carries_no_personal_data(per
     # a partner token gets the partner version whatever it asks for
     asked = tg.call("GET", f"/api/v1/agreements/{a}/evaluation?audience=agency", who="partner")
     assert asked.status_code == 200 and json.loads(asked.get_data(as_text=True)) == report
+
+
+def test_the_dashboard_page_shows_the_same_figures(period, web):  # noqa: F811
+    tg, a = period
+    page = text(web.get(f"/agreements/{a}/evaluation").text)
+    tg_ml = tg.call("GET", f"/api/v1/agreements/{a}/evaluation").json["directions"][0]
+    keys = ("quota", "proposed", "confirmed", "started", "completed", "interrupted")
+    assert "TG → ML " + " ".join(str(tg_ml[k]) for k in keys) in page
+    assert "Taux de complétion 0.21" in page and "Santé (1)" in page
+    partner = text(web.get(f"/agreements/{a}/evaluation?audience=partner").text)
+    assert "TG → ML 4 3 3 3 moins de 3 moins de 3" in partner

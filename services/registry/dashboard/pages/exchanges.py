@@ -642,7 +642,18 @@ def mobilities() -> Any:
                 "volunteer_id": match.volunteer_id if match else None,
                 "volunteer_name": people.get(match.volunteer_id) if match else None,
                 "placement_id": match.placement_id if match else None,
-                "placement_title": places.get(match.placement_id) if match else None,
+                # the host node's description when the placement is not this agency's own
+                "placement_title": (places.get(match.placement_id) if match else None)
+                or ", ".join(
+                    filter(
+                        None,
+                        [
+                            (mobility.placement or {}).get(k)
+                            for k in ("title", "host_organisation", "city")
+                        ],
+                    )
+                )
+                or None,
                 "status": mobility.status,
                 "status_label": labels.get(mobility.status, mobility.status),
                 "started_on": mobility.started_on,

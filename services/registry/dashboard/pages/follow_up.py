@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import or_, select
 
@@ -122,3 +122,37 @@ def update_incident(incident_id: str) -> Any:
         return redirect(url_for("dashboard.incidents"))
     flash(_("Incident updated."), "success")
     return redirect(url_for("dashboard.incidents"))
+
+
+@bp.route("/agreements/<agreement_id>/evaluation")
+def evaluation(agreement_id: str) -> Any:
+    """The same figures as GET /api/v1/agreements/{id}/evaluation, with bar charts."""
+    from services.registry.evaluation import evaluation as compute
+
+    try:
+        start = date.fromisoformat(request.args["start"]) if request.args.get("start") else None
+        end = date.fromisoformat(request.args["end"]) if request.args.get("end") else None
+    except ValueError:
+        start = end = None
+    audience = "partner" if request.args.get("audience") == "partner" else "agency"
+    schedule = current_app.extensions["vir.follow_up"]["schedule"]
+    try:
+        with sessions()() as session:
+            report = compute(session, node(), agreement_id, start, end, audience, schedule=schedule)
+    except handlers.NotFound:
+        return not_found()
+    except handlers.Invalid as exc:
+        flash(translate_error(str(exc)), "error")
+        return redirect(url_for("dashboard.evaluation", agreement_id=agreement_id))
+    counts = ("quota", "proposed", "confirmed", "started", "completed", "interrupted")
+    top = max([d[k] or 0 for d in report["directions"] for k in counts] + [1])
+    return render_template(
+        "follow_up/evaluation.html",
+        title=_("Evaluation report (bilan)"),
+        report=report,
+        counts=counts,
+        top=top,
+        categories=dict(_choices(codes.INCIDENT_CATEGORIES)),
+        severities=dict(_choices(codes.INCIDENT_SEVERITIES)),
+        reasons=dict(_choices(codes.INTERRUPTION_REASONS)),
+    )
