@@ -370,7 +370,7 @@ def network(agencies: str, host: str, pilot: bool) -> None:
         n.name.removeprefix("registry-").upper(): n for n in nodes if n.service == "registry"
     }
     if pilot and {"TG", "ML"} <= set(registries) and not demo.seeded(registries["TG"]):
-        click.echo("loading the ANVT–CNPV pilot (2017–2018: 4 TG→ML, 2 ML→TG)...")
+        click.echo("loading the ANVT–CNPV pilot (2017–2018) and its renewal (live proposals)...")
         demo.seed_pilot(registries)
     embedded = "embedded (SQLite files under var/, in-process broker)"
     mode = "PostgreSQL + RabbitMQ" if os.environ.get("AMQP_URL") else embedded

@@ -4,6 +4,11 @@ Under the pilot agreement 4 Togolese volunteers go to Mali and 2 Malian voluntee
 (balance tolerance 2). The demo registers 6 Togolese and 3 Malian volunteers, host organisations
 and placements in both countries, TG proposes the agreement and ML approves it; matching then
 proposes 4 + 2 placements that staff accept or decline on the dashboards.
+
+The pilot's period has ended and matching never proposes under an ended agreement, so the seed
+goes one step further, as the agencies did: a renewed TG–ML agreement running from the start of
+the current year to the end of the next, with new volunteers and placements dated from today,
+under which matching makes the live proposals.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import json
 import time
 import unicodedata
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +124,25 @@ PLACES = {
 
 START, END = date(2017, 9, 1), date(2018, 12, 31)
 
+# The renewal's volunteers: the pilot's profiles, new people.
+RENEWAL_NAMES = {
+    "TG": [
+        ("Akouvi", "Dossou"),
+        ("Yao", "Lawson"),
+        ("Essi", "Amegan"),
+        ("Kodjo", "Agbodjan"),
+        ("Abla", "Akakpo"),
+        ("Sena", "Kouevi"),
+    ],
+    "ML": [("Oumou", "Sangaré"), ("Bakary", "Coulibaly"), ("Awa", "Dembélé")],
+}
+FIELDS = ["health", "education", "agriculture", "environment", "governance"]
+
+
+def renewal_period(today: date | None = None) -> tuple[date, date]:
+    today = today or date.today()
+    return date(today.year, 1, 1), date(today.year + 1, 12, 31)
+
 
 def _ascii(name: str) -> str:
     return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
@@ -129,14 +153,18 @@ def seeded(node: Any) -> bool:
         return bool(session.scalar(select(func.count()).select_from(Agreement)))
 
 
-def _registry_data(session: Any, agency: str) -> None:
+def _register(
+    session: Any,
+    agency: str,
+    people: list[tuple[Any, ...]],
+    tag: str,
+    window: tuple[date, date],
+    consent_at: datetime,
+) -> None:
     node = handlers.Node(agency)
-    profile = AGENCIES[agency]
-    session.merge(
-        AgencyProfile(code=agency, node_url=None, updated_at=datetime.now(UTC), **profile)
-    )
     other = "ML" if agency == "TG" else "TG"
-    for n, (first, last, born, gender, skills, domains) in enumerate(VOLUNTEERS[agency], start=1):
+    prefix = "+228" if agency == "TG" else "+223"
+    for n, (first, last, born, gender, skills, domains) in enumerate(people, start=1):
         handlers.register_volunteer(
             session,
             node,
@@ -146,12 +174,12 @@ def _registry_data(session: Any, agency: str) -> None:
                 "date_of_birth": date.fromisoformat(born),
                 "gender": gender,
                 "nationality": agency,
-                "identity_number": f"{agency}-PILOT-{n:04d}",
+                "identity_number": f"{agency}-{tag}-{n:04d}",
                 "email": f"{_ascii(first)}.{_ascii(last)}@example.org",
-                "phone": f"+{'228' if agency == 'TG' else '223'} 90 00 00 {n:02d}",
+                "phone": f"{prefix} 9{int(tag == 'RENEWAL')} 00 00 {n:02d}",
                 "preferred_language": "fr",
                 "consent": {
-                    "given_at": datetime(2017, 6, 1, tzinfo=UTC),
+                    "given_at": consent_at,
                     "purposes": [
                         "registration",
                         "matching",
@@ -163,11 +191,28 @@ def _registry_data(session: Any, agency: str) -> None:
                 "skills": skills,
                 "domains": domains,
                 "education_level": "bachelor",
-                "available_from": date(2017, 9, 1),
-                "available_until": date(2018, 9, 30),
+                "available_from": window[0],
+                "available_until": window[1],
                 "preferred_countries": [other],
             },
         )
+
+
+def _registry_data(session: Any, agency: str, today: date) -> None:
+    node = handlers.Node(agency)
+    profile = AGENCIES[agency]
+    session.merge(
+        AgencyProfile(code=agency, node_url=None, updated_at=datetime.now(UTC), **profile)
+    )
+    pilot = (date(2017, 9, 1), date(2018, 9, 30))
+    _register(session, agency, VOLUNTEERS[agency], "PILOT", pilot, datetime(2017, 6, 1, tzinfo=UTC))
+    renewal_people = [
+        (first, last, *profile_[2:])
+        for (first, last), profile_ in zip(RENEWAL_NAMES[agency], VOLUNTEERS[agency], strict=False)
+    ]
+    starts = today + timedelta(days=60)
+    window = (today + timedelta(days=30), today + timedelta(days=400))
+    _register(session, agency, renewal_people, "RENEWAL", window, datetime.now(UTC))
     for org_name, city, domain, title, skills in PLACES[agency]:
         org = handlers.create_host_organisation(
             session,
@@ -180,62 +225,71 @@ def _registry_data(session: Any, agency: str) -> None:
                 "contact_phone": None,
             },
         )
-        handlers.publish_placement(
-            session,
-            node,
-            {
-                "host_organisation_id": org.id,
-                "title": title,
-                "city": city,
-                "domain": domain,
-                "required_skills": skills,
-                "required_languages": [{"code": "fr", "level": "B2"}],
-                "start": date(2017, 10, 2),
-                "end": date(2018, 7, 31),
-                "slots": 1,
-            },
-        )
+        for start, end in (
+            (date(2017, 10, 2), date(2018, 7, 31)),
+            (starts, starts + timedelta(days=270)),
+        ):
+            handlers.publish_placement(
+                session,
+                node,
+                {
+                    "host_organisation_id": org.id,
+                    "title": title,
+                    "city": city,
+                    "domain": domain,
+                    "required_skills": skills,
+                    "required_languages": [{"code": "fr", "level": "B2"}],
+                    "start": start,
+                    "end": end,
+                    "slots": 1,
+                },
+            )
 
 
-def seed_pilot(registries: dict[str, Any], timeout: float = 60.0) -> str:
-    """Load the pilot into the TG and ML registries; return the agreement id."""
-    for agency in ("TG", "ML"):
-        with registries[agency].runtime.sessions.begin() as session:
-            _registry_data(session, agency)
+def _agreement(registries: dict[str, Any], start: date, end: date, timeout: float) -> str:
+    """TG proposes, ML approves once the proposal reached its copy."""
     with registries["TG"].runtime.sessions.begin() as session:
         agreement = handlers.propose_agreement(
             session,
             handlers.Node("TG"),
             {
                 "partners": ["ML"],
-                "start": START,
-                "end": END,
+                "start": start,
+                "end": end,
                 "quotas": [
                     {"sending": "TG", "host": "ML", "volunteers": 4},
                     {"sending": "ML", "host": "TG", "volunteers": 2},
                 ],
                 "balance_tolerance": 2,
-                "fields_of_cooperation": [
-                    "health",
-                    "education",
-                    "agriculture",
-                    "environment",
-                    "governance",
-                ],
+                "fields_of_cooperation": FIELDS,
             },
         )
         agreement_id, terms_hash = agreement.id, agreement.terms_hash
     deadline = time.monotonic() + timeout
-    while True:  # ML approves once the proposal reached its copy (events travel asynchronously)
+    while True:  # events travel asynchronously
         with registries["ML"].runtime.sessions() as session:
             if session.get(Agreement, agreement_id) is not None:
                 break
         if time.monotonic() > deadline:
-            raise TimeoutError("the pilot agreement did not reach the ML registry")
+            raise TimeoutError("the agreement did not reach the ML registry")
         time.sleep(0.2)
     with registries["ML"].runtime.sessions.begin() as session:
         handlers.approve_agreement(session, handlers.Node("ML"), agreement_id, terms_hash)
     return agreement_id
+
+
+def seed_pilot(
+    registries: dict[str, Any], timeout: float = 60.0, today: date | None = None
+) -> tuple[str, str]:
+    """Load the pilot and its renewal into the TG and ML registries; return both agreement ids
+    (the pilot's, the renewal's)."""
+    today = today or date.today()
+    for agency in ("TG", "ML"):
+        with registries[agency].runtime.sessions.begin() as session:
+            _registry_data(session, agency, today)
+    pilot = _agreement(registries, START, END, timeout)
+    renewal = _agreement(registries, *renewal_period(today), timeout)
+    return pilot, renewal
 
 
 def demo_tokens(
