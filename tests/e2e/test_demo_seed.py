@@ -39,3 +39,38 @@ def test_matching_proposes_under_the_renewal_only(amqp_url):
             "TG",
         ]
         assert pilot != renewal
+
+
+def test_the_pilot_report_is_full_in_json_xlsx_and_pdf(amqp_url):
+    import io
+
+    from openpyxl import load_workbook
+    from pypdf import PdfReader
+
+    with running_registry("TG", amqp_url) as tg, running_registry("ML", amqp_url) as ml:
+        pilot, _renewal = demo.seed_pilot({"TG": tg, "ML": ml})
+        path = f"/api/v1/agreements/{pilot}/evaluation"
+        for node in (tg, ml):
+            report = node.call("GET", path).json
+            counts = [
+                (d["sending"], d["proposed"], d["confirmed"], d["started"], d["completed"])
+                for d in report["directions"]
+            ]
+            assert counts == [("TG", 4, 4, 4, 4), ("ML", 2, 2, 2, 2)]
+            assert report["check_ins"]["due"] == 36 and report["check_ins"]["answered"] == 35
+            assert report["incidents"]["by_category"]["health"] == 1
+            assert report["reviews"]["host_organisation"]["answers"] == 6
+        own = tg.call("GET", path).json["directions"][0]
+        assert own["days_registration_to_departure"] == 123  # 1 June to 2 October 2017
+        book = load_workbook(io.BytesIO(tg.call("GET", f"{path}?format=xlsx").data))
+        rows = [[c.value for c in row][:6] for row in book["Sens"].iter_rows(min_row=4, max_row=5)]
+        assert rows == [["TG → ML", 4, 4, 4, 4, 4], ["ML → TG", 2, 2, 2, 2, 2]]
+        pdf = tg.call("GET", f"{path}?format=pdf")
+        text = " ".join(
+            " ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf.data)).pages
+        )
+        assert "TG -> ML 4 4 4 4 4 0" in text and "ML -> TG 2 2 2 2 2 0" in text
+        partner = tg.call("GET", f"{path}?audience=partner").json
+        assert partner["directions"][1]["days_registration_to_departure"] is None  # 2 < 3
+        mobility = tg.call("GET", "/api/v1/mobilities/mob-pilot-tg-1").json
+        assert mobility["placement"]["city"] and mobility["status"] == "completed"
