@@ -226,6 +226,7 @@ def apply_plan(
             updated_at=at,
         )
         session.add(proposal)
+        place = session.get(PlacementView, proposal.placement_id)
         emit(
             session,
             "match.proposed",
@@ -233,6 +234,13 @@ def apply_plan(
             score=proposal.score,
             criteria=proposal.criteria,
             expires_at=proposal.expires_at.isoformat() if proposal.expires_at else None,
+            placement={
+                "title": place.title,
+                "city": place.city,
+                "host_organisation": place.host_organisation_name,
+            }
+            if place is not None
+            else None,
         )
     return released
 

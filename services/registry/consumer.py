@@ -169,6 +169,7 @@ def match_proposed(event: Event, session: Session, node: Node) -> None:
             host_agency=match.host_agency,
             score=data["score"],
             criteria=list(data.get("criteria", [])),
+            placement=dict(data["placement"]) if data.get("placement") else None,
             decisions={},
             status=match.status.value,
             expires_at=datetime.fromisoformat(expires) if expires else None,

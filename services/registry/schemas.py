@@ -378,6 +378,10 @@ class MatchOut(Schema):
     host_agency = fields.String()
     score = fields.Float()
     criteria = fields.List(fields.Nested(CriterionOut))
+    placement = fields.Dict(
+        allow_none=True,
+        metadata={"description": "title, city and host organisation, as matching describes it"},
+    )
     decisions = fields.Dict(keys=fields.String(), values=fields.Dict())
     status = fields.String()
     status_reason = fields.String(allow_none=True)

@@ -161,6 +161,12 @@ class CriterionScore(_Strict):
     explanation = fields.String(required=True, validate=validate.Length(max=500))
 
 
+class PlacementFacts(_Strict):
+    title = fields.String(required=True, validate=validate.Length(1, 200))
+    city = fields.String(required=True, validate=validate.Length(1, 120))
+    host_organisation = fields.String(required=True, validate=validate.Length(0, 200))
+
+
 class MatchProposed(_Strict):
     match_id = fields.String(required=True, validate=IDENTIFIER)
     agreement_id = fields.String(required=True, validate=IDENTIFIER)
@@ -171,6 +177,8 @@ class MatchProposed(_Strict):
     score = fields.Float(required=True)
     criteria = fields.List(fields.Nested(CriterionScore), load_default=list)
     expires_at = fields.DateTime(allow_none=True, load_default=None)
+    # what the sending agency may know of the place before it accepts (no personal data)
+    placement = fields.Nested(PlacementFacts, load_default=None, allow_none=True)
 
 
 class MatchAccepted(_Strict):

@@ -98,6 +98,11 @@ EXAMPLES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         ("TG", "ML"),
         {
             **{k: v for k, v in _MATCH.items()},
+            "placement": {
+                "title": "Animateur·rice de santé communautaire",
+                "city": "Sikasso",
+                "host_organisation": "Centre de santé communautaire de Sikasso",
+            },
             "score": 0.82,
             "criteria": [
                 {

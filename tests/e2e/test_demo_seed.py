@@ -39,6 +39,10 @@ def test_matching_proposes_under_the_renewal_only(amqp_url):
             "TG",
         ]
         assert pilot != renewal
+        # TG sees ML's places by title, city and host organisation, not only by their id
+        to_ml = [p for p in proposals if p["host_agency"] == "ML"]
+        assert all(p["placement"]["title"] and p["placement"]["city"] for p in to_ml)
+        assert {p["placement"]["city"] for p in to_ml} <= {"Sikasso", "Ségou", "Niono", "Kayes"}
 
 
 def test_the_pilot_report_is_full_in_json_xlsx_and_pdf(amqp_url):

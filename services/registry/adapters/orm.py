@@ -152,6 +152,8 @@ class Match(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     status_reason: Mapped[str | None] = mapped_column(String(500))  # a decline/cancel code
     status_note: Mapped[str | None] = mapped_column(Text)  # local: never in an event
+    # the place as matching describes it: title, city, host organisation (no personal data)
+    placement: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

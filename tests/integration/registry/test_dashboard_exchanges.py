@@ -758,3 +758,17 @@ def test_the_host_agency_answers_a_check_in_from_the_mobilities_page(tg, web):
     assert "Enregistré" in text(web.get("/mobilities").text)
     assert post(web, "/mobilities", path, answer).status_code == 302  # answered already
     assert tg.outbox_count("mobility.check_in_submitted") == 1
+
+
+def test_the_sending_agency_sees_the_hosts_placement_by_title_city_and_organisation(tg, web):
+    proposal = _proposal("m-described", _agreement(tg), _volunteer(tg)) | {
+        "placement": {
+            "title": "Enseignant de mathématiques",
+            "city": "Ségou",
+            "host_organisation": "Lycée technique de Ségou",
+        }
+    }
+    _apply(tg, "match.proposed", proposal)
+    shown = text(web.get("/proposals").text)
+    assert "Enseignant de mathématiques (Ségou), Lycée technique de Ségou" in shown
+    assert tg.call("GET", "/api/v1/matches/m-described").json["placement"]["city"] == "Ségou"

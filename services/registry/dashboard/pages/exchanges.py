@@ -413,6 +413,13 @@ def _names(session: Any, volunteer_ids: set[str], placement_ids: set[str]) -> tu
     return people, places
 
 
+def _described(place: dict[str, Any] | None) -> str | None:
+    """The other agency's placement as matching described it: title (city), organisation."""
+    if not place:
+        return None
+    return f"{place['title']} ({place['city']}), {place['host_organisation']}".rstrip(", ")
+
+
 def _proposal(match: Match, people: dict, places: dict) -> dict[str, Any]:
     agency = node().agency
     labels = criterion_labels()
@@ -444,7 +451,9 @@ def _proposal(match: Match, people: dict, places: dict) -> dict[str, Any]:
         if match.sending_agency == agency
         else None,
         "placement_id": match.placement_id,
-        "placement_title": places.get(match.placement_id) if match.host_agency == agency else None,
+        "placement_title": places.get(match.placement_id)
+        if match.host_agency == agency
+        else _described(match.placement),
         "sending": match.sending_agency,
         "host": match.host_agency,
         "score": match.score,

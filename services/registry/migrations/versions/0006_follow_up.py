@@ -3,7 +3,7 @@
 An agency's own checklist (NULL: the default list) and each mobility's copy with its ticks; a
 mobility's planned end, its check-in answers and the reminders already sent; incidents; the
 agency's phone for urgent incidents; end-of-mission reviews, the host node's description of the
-placement and the completion certificate's verification code.
+placement (and matching's, on each proposal) and the completion certificate's verification code.
 Mobilities opened before this revision have no checklist and may depart as before.
 
 Revision ID: 0006
@@ -53,6 +53,7 @@ def upgrade() -> None:
     op.add_column("mobility", sa.Column("follow_ups_sent", sa.JSON(), nullable=True))
     op.add_column("mobility", sa.Column("reviews", sa.JSON(), nullable=True))
     op.add_column("mobility", sa.Column("placement", sa.JSON(), nullable=True))
+    op.add_column("match", sa.Column("placement", sa.JSON(), nullable=True))
     op.add_column("mobility", sa.Column("certificate_code", sa.String(32), nullable=True))
     op.create_index(
         op.f("ix_mobility_certificate_code"), "mobility", ["certificate_code"], unique=True
@@ -61,6 +62,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("incident")
+    op.drop_column("match", "placement")
     op.drop_column("agency_profile", "contact_phone")
     op.drop_index(op.f("ix_mobility_certificate_code"), table_name="mobility")
     for column in (
