@@ -125,6 +125,23 @@ def agreement_approved(event: Event, session: Session, node: Node) -> None:
     )
 
 
+def lessons_shared(event: Event, session: Session, node: Node) -> None:
+    d = event.data
+    author = _author(event)
+    if d["agency"] != author:
+        raise PermanentError(f"{author} may not write in the name of {d['agency']}")
+    row = session.get(Agreement, d["agreement_id"])
+    if row is None:
+        raise NotYet(f"agreement {d['agreement_id']} not known yet")
+    if author not in row.parties or node.agency not in row.parties:
+        raise PermanentError(f"{author} is not a party to {row.id}")
+    mine = (row.lessons or {}).get(author)
+    if mine and mine["on"] > d["on"]:
+        return  # an older text arriving late
+    row.lessons = {**(row.lessons or {}), author: {"text": d["text"], "on": d["on"]}}
+    row.updated_at = now()
+
+
 def agreement_activated(event: Event, session: Session, node: Node) -> None:
     def confirm(agreement: rules.Agreement, by: str) -> bool:
         if by not in agreement.parties:
@@ -340,6 +357,7 @@ HANDLERS: dict[str, Callable[[Event, Session, Node], None]] = {
     "agreement.proposed": agreement_proposed,
     "agreement.amended": agreement_amended,
     "agreement.approved": agreement_approved,
+    "agreement.lessons_shared": lessons_shared,
     "agreement.activated": agreement_activated,
     "agreement.terminated": agreement_terminated,
     "match.proposed": match_proposed,

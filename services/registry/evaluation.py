@@ -168,6 +168,7 @@ def evaluation(
             for r, v in reviews.items()
         },
         "volunteers": len(mobs),
+        "lessons": {a: dict(v) for a, v in sorted((agreement.lessons or {}).items())},
     }
     return for_partners(report) if audience == "partner" else report
 
@@ -179,7 +180,7 @@ def _small(n: Any) -> bool:
 def for_partners(report: dict[str, Any]) -> dict[str, Any]:
     """Aggregates only: counts under MIN_GROUP become null, and so do figures computed on a
     direction (or the whole) of fewer than MIN_GROUP volunteers."""
-    out = dict(report)
+    out = {k: v for k, v in report.items() if k != "lessons"}  # free text: agencies only
     out["directions"] = []
     for d in report["directions"]:
         few = d["volunteers"] < MIN_GROUP

@@ -1007,3 +1007,19 @@ def verify_certificate(session: Session, node: Node, code: str) -> str | None:
         )
     )
     return found.sending_agency if found is not None else None
+
+
+def share_lessons(
+    session: Session, node: Node, agreement_id: str, text: str, on: date
+) -> dict[str, Any]:
+    """This agency's lessons and recommendations for the agreement's evaluation: written to be
+    shared with the other parties (agreement.lessons_shared), never shown to partners."""
+    agreement = get_agreement(session, node, agreement_id)
+    agreement.lessons = {
+        **(agreement.lessons or {}),
+        node.agency: {"text": text, "on": on.isoformat()},
+    }
+    agreement.updated_at = now()
+    data = {"agreement_id": agreement.id, "agency": node.agency, "text": text, "on": on.isoformat()}
+    emit(session, node, "agreement.lessons_shared", agreement.id, list(agreement.parties), data)
+    return dict(agreement.lessons)

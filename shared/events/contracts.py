@@ -137,6 +137,14 @@ class AgreementTerms(_Period):
     revision = fields.Integer(required=True, validate=validate.Range(min=1))
 
 
+class LessonsShared(_Strict):
+    agreement_id = fields.String(required=True, validate=IDENTIFIER)
+    agency = fields.String(required=True, validate=AGENCY_CODE)
+    # written by staff to be shared with the other parties (never with partners)
+    text = fields.String(required=True, validate=validate.Length(1, 8000))
+    on = fields.Date(required=True)
+
+
 class AgreementApproval(_Strict):
     agreement_id = fields.String(required=True, validate=IDENTIFIER)
     agency = fields.String(required=True, validate=AGENCY_CODE)
@@ -388,6 +396,12 @@ CATALOG: tuple[Contract, ...] = (
         "agreement.approved", 1, AgreementApproval, "A party approved one version of the terms."
     ),
     Contract("agreement.activated", 1, AgreementTerms, "Every party approved the same terms."),
+    Contract(
+        "agreement.lessons_shared",
+        1,
+        LessonsShared,
+        "A party's lessons and recommendations for the agreement's evaluation report.",
+    ),
     Contract("agreement.amended", 1, AgreementTerms, "Terms changed; approvals were reset."),
     Contract("agreement.terminated", 2, AgreementTerminated, "A party ended the agreement."),
     Contract("match.proposed", 1, MatchProposed, "Matching proposed a volunteer for a placement."),

@@ -79,6 +79,15 @@ EXAMPLES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         {"placement_id": "pl-ml-0001", "agency": "ML", "reason": "filled"},
     ),
     "agreement.proposed": (("TG", "ML"), _TERMS),
+    "agreement.lessons_shared": (
+        ("TG", "ML"),
+        {
+            "agreement_id": "agr-tg-ml-2017",
+            "agency": "TG",
+            "text": "Prévoir un point d'étape dès le premier mois.",
+            "on": "2018-12-10",
+        },
+    ),
     "agreement.approved": (
         ("TG", "ML"),
         {"agreement_id": "agr-tg-ml-2017", "agency": "ML", "terms_hash": _HASH, "revision": 1},

@@ -211,6 +211,9 @@ ENTITLEMENTS: dict[str, Entitlement] = {
     "agreement.terminated": Entitlement(
         "a party in viragencies, in its own name (data.agency)", _party_in_own_name
     ),
+    "agreement.lessons_shared": Entitlement(
+        "a party in viragencies, in its own name (data.agency)", _party_in_own_name
+    ),
     "match.proposed": Entitlement("the matching service", _matching_only),
     "match.confirmed": Entitlement("the matching service", _matching_only),
     "match.cancelled": Entitlement("the matching service", _matching_only),

@@ -116,6 +116,7 @@ ENTITLED: dict[str, tuple[str, str]] = {
     "agreement.activated": ("TG", "NE"),
     "agreement.amended": ("ML", "NE"),
     "agreement.terminated": ("TG", "ML"),
+    "agreement.lessons_shared": ("TG", "ML"),  # data.agency is TG
     "match.proposed": ("matching", "TG"),
     "match.confirmed": ("matching", "ML"),
     "match.cancelled": ("matching", "notifications"),

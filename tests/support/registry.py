@@ -225,7 +225,7 @@ def apply_event(
     event = new_event(
         type_,
         source=source,
-        subject=data.get("match_id") or data["mobility_id"],
+        subject=data.get("match_id") or data.get("mobility_id") or data["agreement_id"],
         agencies=list(agencies),
         data=data,
     )

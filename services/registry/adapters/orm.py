@@ -132,6 +132,8 @@ class Agreement(Base):
     termination_reason: Mapped[str | None] = mapped_column(String(500))  # a code
     termination_note: Mapped[str | None] = mapped_column(Text)  # local: never in an event
     terminated_on: Mapped[date | None] = mapped_column(Date)
+    # each party's lessons and recommendations for the evaluation: {agency: {"text", "on"}}
+    lessons: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

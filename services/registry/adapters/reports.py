@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from xml.sax.saxutils import escape
 
 LABELS = {
     "fr": {
@@ -39,6 +40,7 @@ LABELS = {
         "support": "Accompagnement",
         "hidden": "< 3",
         "directions": "Sens",
+        "lessons": "Enseignements et recommandations",
     },
     "en": {
         "title": "Evaluation of agreement {agreement}",
@@ -72,6 +74,7 @@ LABELS = {
         "support": "Support",
         "hidden": "< 3",
         "directions": "Directions",
+        "lessons": "Lessons and recommendations",
     },
 }
 COUNTS = ("quota", "proposed", "confirmed", "started", "completed", "interrupted")
@@ -156,6 +159,10 @@ def to_xlsx(report: dict[str, Any], language: str = "fr") -> bytes:
         reviews.append(
             [who, *(_cell(r[k], w) for k in ("answers", "overall", "objectives", "support"))]
         )
+    if report.get("lessons"):
+        lessons = book.create_sheet(w["lessons"][:31])
+        for agency, entry in report["lessons"].items():
+            lessons.append([agency, entry["on"], entry["text"]])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -242,6 +249,10 @@ def to_pdf(report: dict[str, Any], language: str = "fr") -> bytes:
             style=[("GRID", (0, 0), (-1, -1), 0.5, colors.grey)],
         )
     )
+    if report.get("lessons"):
+        story.append(Paragraph(w["lessons"], styles["Heading2"]))
+        for agency, entry in report["lessons"].items():
+            story.append(Paragraph(f"{agency} : {escape(entry['text'])}", styles["Normal"]))
     out = io.BytesIO()
     SimpleDocTemplate(
         out, pagesize=A4, title=w["title"].format(agreement=report["agreement_id"])

@@ -8,10 +8,11 @@ from flask import Response, current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from services.registry.access import READERS, actor, allow
+from services.registry import handlers
+from services.registry.access import READERS, STAFF, actor, allow
 from services.registry.adapters.reports import to_pdf, to_xlsx
 from services.registry.evaluation import evaluation
-from services.registry.views import read
+from services.registry.views import read, write
 from shared.auth import Role
 
 blp = Blueprint(
@@ -53,3 +54,22 @@ def get_evaluation(query: dict[str, Any], agreement_id: str) -> Any:
     if query["format"] == "xlsx":
         return Response(to_xlsx(report, query["lang"]), mimetype=XLSX)
     return report
+
+
+class LessonsIn(Schema):
+    text = fields.String(required=True, validate=validate.Length(1, 8000))
+    on = fields.Date(required=True)
+
+
+class LessonsOut(Schema):
+    lessons = fields.Dict(keys=fields.String(), values=fields.Dict())
+
+
+@blp.route("/<agreement_id>/evaluation/lessons", methods=["PUT"])
+@allow(*STAFF)
+@blp.arguments(LessonsIn)
+@blp.response(200, LessonsOut)
+def put_lessons(data: dict[str, Any], agreement_id: str) -> dict[str, Any]:
+    """This agency's lessons and recommendations, shared with the other parties
+    (agreement.lessons_shared) and shown in their report; never in the partner version."""
+    return {"lessons": write(handlers.share_lessons, agreement_id, data["text"], data["on"])}

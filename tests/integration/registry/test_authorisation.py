@@ -102,6 +102,7 @@ WRITABLE_BY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/mobilities/<mobility_id>/incidents"): STAFF,
     ("POST", "/api/v1/incidents/<incident_id>"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/reviews"): STAFF,
+    ("PUT", "/api/v1/agreements/<agreement_id>/evaluation/lessons"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/start"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/reports"): STAFF,
     ("POST", "/api/v1/mobilities/<mobility_id>/complete"): STAFF,

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from services.registry import handlers
 from services.registry.handlers import Node
-from tests.integration.registry.test_dashboard_exchanges import text, web  # noqa: F401
+from tests.integration.registry.test_dashboard_exchanges import post, text, web  # noqa: F401
 from tests.support.registry import PILOT_TERMS, apply_event, prepare_departure, volunteer_payload
 
 pytestmark = pytest.mark.integration
@@ -93,6 +93,18 @@ def period(tg):
     assert tg.call("POST", f"/api/v1/mobilities/{m2}/interrupt", json=stop).status_code == 200
     _complete(tg, m1)
     _complete(tg, m3)
+    lessons = {"text": "Prévoir un point d'étape dès le premier mois.", "on": "2026-09-10"}
+    assert (
+        tg.call("PUT", f"/api/v1/agreements/{a}/evaluation/lessons", json=lessons).status_code
+        == 200
+    )
+    ml_lessons = {
+        "agreement_id": a,
+        "agency": "ML",
+        "text": "Renforcer l'accueil à l'arrivée.",
+        "on": "2026-09-12",
+    }
+    apply_event(tg, "agreement.lessons_shared", ml_lessons, source="/agencies/ML/registry")
     review = {"respondent": "volunteer", "on": "2026-08-05", "overall": 5, "objectives": 4}
     review |= {"support": 4, "comments": "Une année inoubliable."}
     assert tg.call("POST", f"/api/v1/mobilities/{m1}/reviews", json=review).status_code == 200
@@ -125,6 +137,8 @@ def test_the_report_counts_the_period_per_direction(period):
     }
     assert report["incidents"]["by_category"]["health"] == 1
     assert report["incidents"]["by_severity"]["high"] == 1
+    assert report["lessons"]["ML"]["text"] == "Renforcer l'accueil à l'arrivée."
+    assert report["lessons"]["TG"]["text"].startswith("Prévoir")
     assert report["reviews"]["volunteer"] == {
         "answers": 1,
         "overall": 5.0,
@@ -146,6 +160,7 @@ def test_the_report_counts_the_period_per_direction(period):
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages)
     assert "Evaluation of agreement" in text and "TG -> ML 4 3 3 3 2 1" in " ".join(text.split())
     assert "Completion rate 0.21" in " ".join(text.split())
+    assert "Renforcer l'accueil" in text and "Lessons and recommendations" in text
 
 
 def test_the_partner_version_hides_small_groups_and_carries_no_personal_data(period):
@@ -161,6 +176,8 @@ def test_the_partner_version_hides_small_groups_and_carries_no_personal_data(per
     )
     for secret in ("Paludisme", "seule", "inoubliable", "ambassade", "mob-eval", "vol-", *NAMES):
         assert secret not in raw
+    for secret in ("Prévoir", "Renforcer", "lessons"):
+        assert secret not in raw
     # a partner token gets the partner version whatever it asks for
     asked = tg.call("GET", f"/api/v1/agreements/{a}/evaluation?audience=agency", who="partner")
     assert asked.status_code == 200 and json.loads(asked.get_data(as_text=True)) == report
@@ -173,5 +190,15 @@ def test_the_dashboard_page_shows_the_same_figures(period, web):  # noqa: F811
     keys = ("quota", "proposed", "confirmed", "started", "completed", "interrupted")
     assert "TG → ML " + " ".join(str(tg_ml[k]) for k in keys) in page
     assert "Taux de complétion 0.21" in page and "Santé (1)" in page
+    assert "Renforcer l'accueil à l'arrivée." in page
+    shared = post(
+        web,
+        f"/agreements/{a}/evaluation",
+        f"/agreements/{a}/evaluation/lessons",
+        {"text": "Former les tuteurs des structures d'accueil."},
+    )
+    assert shared.status_code == 302
+    assert "Former les tuteurs" in text(web.get(f"/agreements/{a}/evaluation").text)
     partner = text(web.get(f"/agreements/{a}/evaluation?audience=partner").text)
+    assert "Renforcer" not in partner and "Former les tuteurs" not in partner
     assert "TG → ML 4 3 3 3 moins de 3 moins de 3" in partner

@@ -156,3 +156,19 @@ def evaluation(agreement_id: str) -> Any:
         severities=dict(_choices(codes.INCIDENT_SEVERITIES)),
         reasons=dict(_choices(codes.INTERRUPTION_REASONS)),
     )
+
+
+@bp.route("/agreements/<agreement_id>/evaluation/lessons", methods=["POST"])
+@staff_only
+def share_lessons(agreement_id: str) -> Any:
+    text = (request.form.get("text") or "").strip()
+    if not text:
+        flash(_("Write the lessons first."), "error")
+        return redirect(url_for("dashboard.evaluation", agreement_id=agreement_id))
+    try:
+        with sessions().begin() as session:
+            handlers.share_lessons(session, node(), agreement_id, text[:8000], date.today())
+    except handlers.NotFound:
+        return not_found()
+    flash(_("Lessons shared with the other parties."), "success")
+    return redirect(url_for("dashboard.evaluation", agreement_id=agreement_id))

@@ -54,6 +54,7 @@ def upgrade() -> None:
     op.add_column("mobility", sa.Column("reviews", sa.JSON(), nullable=True))
     op.add_column("mobility", sa.Column("placement", sa.JSON(), nullable=True))
     op.add_column("match", sa.Column("placement", sa.JSON(), nullable=True))
+    op.add_column("agreement", sa.Column("lessons", sa.JSON(), nullable=True))
     op.add_column("mobility", sa.Column("certificate_code", sa.String(32), nullable=True))
     op.create_index(
         op.f("ix_mobility_certificate_code"), "mobility", ["certificate_code"], unique=True
@@ -63,6 +64,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("incident")
     op.drop_column("match", "placement")
+    op.drop_column("agreement", "lessons")
     op.drop_column("agency_profile", "contact_phone")
     op.drop_index(op.f("ix_mobility_certificate_code"), table_name="mobility")
     for column in (
