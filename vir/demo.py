@@ -34,11 +34,13 @@ AGENCIES: dict[str, dict[str, Any]] = {
         "name": "Agence nationale du volontariat au Togo (ANVT)",
         "languages": ["fr", "ee"],
         "contact_email": "echanges@anvt.example.tg",
+        "contact_phone": "+228 22 21 00 00",  # urgent incidents by SMS
     },
     "ML": {
         "name": "Centre national de promotion du volontariat (CNPV)",
         "languages": ["fr", "bm"],
         "contact_email": "echanges@cnpv.example.ml",
+        "contact_phone": "+223 20 22 00 00",
     },
 }
 
