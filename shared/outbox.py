@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import zlib
@@ -21,6 +22,7 @@ from shared.messaging.publisher import OutgoingMessage, Publisher, PublishFailed
 from shared.messaging.topology import EVENTS_EXCHANGE
 from shared.security.signing import Signer
 from shared.settings import RelaySettings
+from shared.wakeup import OUTBOX_CHANNEL, Waiter, listener, wake_on_commit
 
 log = get_logger(__name__)
 
@@ -29,6 +31,8 @@ log = get_logger(__name__)
 FEED_POSITION_LOCK = 0x56495246  # "VIRF"
 
 PUBLISHED = Counter("vir_outbox_published_total", "Events confirmed by the broker", ["service"])
+# Longest first wait after a failed batch (doubled on each further failure, up to max_backoff).
+RETRY_DELAY = 0.2
 PUBLISH_FAILURES = Counter(
     "vir_outbox_publish_failures_total", "Relay batches not confirmed (will be resent)", ["service"]
 )
@@ -77,6 +81,7 @@ def add_events(session: Session | Connection, events: Sequence[Event]) -> None:
             for event in events
         ],
     )
+    wake_on_commit(session, OUTBOX_CHANNEL)
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,7 @@ class OutboxRelay:
         service: str = "relay",
         sleep: Callable[[float], None] = time.sleep,
         signer: Signer | None = None,
+        wakeup: Waiter | None = None,
     ):
         self.engine = engine
         self.publisher = publisher
@@ -141,6 +147,7 @@ class OutboxRelay:
         self._sleep = sleep
         self.signer = signer
         self._postgres = engine.dialect.name == "postgresql"
+        self.wakeup = wakeup  # default: listen for commits of outbox rows on `engine`
 
     def run_once(self) -> int:
         """Publish one batch; return how many events were confirmed and marked."""
@@ -174,27 +181,45 @@ class OutboxRelay:
         )
 
     def run(self, stop: threading.Event, max_backoff: float | None = None) -> None:
-        """Relay until `stop` is set; back off while the broker is unreachable."""
-        delay = self.settings.idle_delay
+        """Relay until `stop` is set; back off while the broker is unreachable.
+
+        Between batches the relay sleeps until a transaction that added outbox rows commits
+        (LISTEN/NOTIFY on PostgreSQL, an in-process signal on SQLite), or `idle_delay` passes:
+        that slow poll is only the safety net. Once woken it claims partitions until it has
+        looked at all of them, so a row in a partition it did not claim first waits for nothing.
+        """
         limit = max_backoff if max_backoff is not None else 15.0
         failures = 0
-        while not stop.is_set():
-            try:
-                published = self.run_once()
-            except PublishFailed as exc:
-                failures += 1
-                PUBLISH_FAILURES.labels(self.service).inc()
-                wait = min(limit, self.settings.idle_delay * (2**failures))
-                log.warning("outbox.publish_failed", error=str(exc), retry_in=round(wait, 2))
-                stop.wait(wait)
-                continue
-            if failures:
-                log.info("outbox.publishing_resumed", after_failures=failures)
-            failures = 0
-            if published == 0:
+        waiter = self.wakeup or listener(self.engine, OUTBOX_CHANNEL)
+        rounds = math.ceil(OUTBOX_PARTITIONS / self.settings.partitions_per_claim)
+        empty_rounds = 0
+        try:
+            while not stop.is_set():
+                try:
+                    published = self.run_once()
+                except PublishFailed as exc:
+                    failures += 1
+                    PUBLISH_FAILURES.labels(self.service).inc()
+                    wait = min(limit, min(self.settings.idle_delay, RETRY_DELAY) * (2**failures))
+                    log.warning("outbox.publish_failed", error=str(exc), retry_in=round(wait, 2))
+                    stop.wait(wait)
+                    continue
+                if failures:
+                    log.info("outbox.publishing_resumed", after_failures=failures)
+                failures = 0
+                if published:
+                    empty_rounds = 0
+                    continue
+                empty_rounds += 1
+                if self._postgres and empty_rounds < rounds:
+                    continue  # other partitions may hold what woke us
                 self.publisher.heartbeat()
-                stop.wait(delay)
-        self.publisher.close()
+                waiter.wait(self.settings.idle_delay, stop)
+                empty_rounds = 0
+        finally:
+            if self.wakeup is None:
+                waiter.close()
+            self.publisher.close()
 
     def _claim_partitions(self, conn: Connection) -> list[int]:
         if not self._postgres:

@@ -6,12 +6,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from kombu import Connection
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import make_engine, make_session_factory
 from shared.health import Readiness
+from shared.messaging import memory
 from shared.messaging.consumer import EventConsumer, Handler
 from shared.messaging.publisher import Publisher, make_publisher
 from shared.messaging.supervisor import Supervisor
@@ -56,7 +56,7 @@ class Runtime:
 
     def consumer(self, spec: ConsumerSpec, handler: Handler, **options: Any) -> EventConsumer:
         m = self.settings.messaging
-        connection = Connection(m.amqp_url, heartbeat=m.heartbeat, connect_timeout=5)
+        connection = memory.connection(m.amqp_url, heartbeat=m.heartbeat, connect_timeout=5)
         return EventConsumer(
             connection,
             spec,

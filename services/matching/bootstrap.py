@@ -8,14 +8,20 @@ from datetime import timedelta
 from functools import partial
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from services.matching import handlers
 from services.matching.config import load_settings, proposal_ttl
 from services.matching.planning import run_planner
+from shared.events import Event
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.topology import matching_consumer
 from shared.runtime import Runtime, build_runtime
 from shared.settings import Settings
+from shared.wakeup import listener, wake_on_commit
+
+# Raised when the consumer commits a change of the read model; the planner listens on it.
+PLANNER_CHANNEL = "vir_matching_planner"
 
 
 def bootstrap(
@@ -26,12 +32,27 @@ def bootstrap(
     return runtime
 
 
+def handle_and_wake_planner(event: Event, session: Session) -> None:
+    """The consumer's handler: apply the event, and wake the planner once it has committed."""
+    handlers.handle(event, session)
+    if event.source != handlers.SOURCE:  # our own match.* events change nothing to plan
+        wake_on_commit(session, PLANNER_CHANNEL)
+
+
 def event_consumers(runtime: Runtime) -> list[EventConsumer]:
-    return [runtime.consumer(matching_consumer(), handlers.handle)]
+    return [runtime.consumer(matching_consumer(), handle_and_wake_planner)]
 
 
 def background_jobs(runtime: Runtime) -> list[tuple[str, Callable[[threading.Event], None]]]:
     """The planner: re-plans dirty agreements and expires unanswered proposals."""
     return [
-        ("planner", partial(run_planner, runtime.sessions, ttl=runtime.options["proposal_ttl"]))
+        (
+            "planner",
+            partial(
+                run_planner,
+                runtime.sessions,
+                ttl=runtime.options["proposal_ttl"],
+                wakeup=listener(runtime.engine, PLANNER_CHANNEL),
+            ),
+        )
     ]

@@ -41,6 +41,7 @@ from services.matching.handlers import (
 )
 from services.matching.problem import build_problem, is_pinned
 from shared.logging import get_logger
+from shared.wakeup import Waiter
 
 log = get_logger(__name__)
 SUPERSEDED = "superseded"  # reason codes: shared/codes.py CANCELLATION_REASONS
@@ -373,12 +374,26 @@ def lock_agreement(session: Session, agreement_id: str) -> AgreementView | None:
 
 
 def run_planner(
-    sessions: sessionmaker[Session], stop: threading.Event, ttl: timedelta, interval: float = 0.5
+    sessions: sessionmaker[Session],
+    stop: threading.Event,
+    ttl: timedelta,
+    interval: float = 2.0,
+    wakeup: Waiter | None = None,
 ) -> None:
-    """Plan dirty agreements until `stop` is set (the planner thread of a matching process)."""
-    while not stop.is_set():
-        try:
-            plan_dirty(sessions, ttl)
-        except Exception:  # noqa: BLE001 - log and keep planning; the next round retries
-            log.exception("matching.planning_failed")
-        stop.wait(interval)
+    """Plan dirty agreements until `stop` is set (the planner thread of a matching process).
+
+    Between rounds it sleeps until `wakeup` fires (the consumer committed a change) or
+    `interval` passes: the slow poll that also expires unanswered proposals on time."""
+    try:
+        while not stop.is_set():
+            try:
+                plan_dirty(sessions, ttl)
+            except Exception:  # noqa: BLE001 - log and keep planning; the next round retries
+                log.exception("matching.planning_failed")
+            if wakeup is None:
+                stop.wait(interval)
+            else:
+                wakeup.wait(interval, stop)
+    finally:
+        if wakeup is not None:
+            wakeup.close()

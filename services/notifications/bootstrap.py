@@ -18,6 +18,7 @@ from shared.messaging.consumer import EventConsumer
 from shared.messaging.topology import notifications_consumer
 from shared.runtime import Runtime, build_runtime
 from shared.settings import Settings, require_secret
+from shared.wakeup import listener
 
 
 def default_channels(runtime: Runtime, options: Options) -> dict[str, Channel]:
@@ -73,4 +74,5 @@ def event_consumers(runtime: Runtime) -> list[EventConsumer]:
 def background_jobs(runtime: Runtime) -> list[tuple[str, Callable[[threading.Event], None]]]:
     dispatcher: Dispatcher = runtime.options["dispatcher"]
     interval = runtime.options["notify"].dispatch_interval
-    return [("dispatcher", partial(dispatcher.run, interval=interval))]
+    wakeup = listener(runtime.engine, handlers.DELIVERIES_CHANNEL)
+    return [("dispatcher", partial(dispatcher.run, interval=interval, wakeup=wakeup))]

@@ -37,14 +37,14 @@ class Options:
     webhook_allowed_hosts: tuple[str, ...] = ()  # private/loopback hosts an operator allows
     public_base_url: str = "http://127.0.0.1:8020"
     link_secret: str = "change-me"  # signs unsubscribe links
-    dispatch_interval: float = 1.0
+    dispatch_interval: float = 5.0  # safety-net poll: new deliveries wake the dispatcher
 
 
 def load_options(environ: Mapping[str, str] | None = None) -> Options:
     env = os.environ if environ is None else environ
     try:
         port = int(env.get("SMTP_PORT", "25"))
-        interval = float(env.get("NOTIFY_DISPATCH_INTERVAL", "1.0"))
+        interval = float(env.get("NOTIFY_DISPATCH_INTERVAL", "5.0"))
     except ValueError as exc:
         raise SettingsError(f"SMTP_PORT / NOTIFY_DISPATCH_INTERVAL: {exc}") from exc
     driver = env.get("SMS_DRIVER", "file")

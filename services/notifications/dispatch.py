@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifications.adapters.directory import Directory
@@ -27,6 +27,7 @@ from services.notifications.domain.retry import DISABLE_AFTER, next_delay
 from shared.events import InvalidEvent, new_event
 from shared.logging import get_logger
 from shared.outbox import add_event
+from shared.wakeup import Waiter
 
 log = get_logger(__name__)
 ATTEMPTS = Counter(
@@ -52,6 +53,8 @@ class Dispatcher:
     # already handed to SMTP would go out again (seen on a restart of the compose network).
     batch: int = 1
     on_subscription_disabled: Callable[[Session, Subscription, str], None] | None = None
+    # Set by run_once: when the earliest pending delivery that was not due yet falls due.
+    next_due: datetime | None = None
 
     def run_once(self) -> int:
         """Attempt every due delivery once; return how many were attempted.
@@ -63,18 +66,23 @@ class Dispatcher:
         seen: set[str] = set()
         while True:
             with self.sessions.begin() as session:
+                at = self.clock()
                 due_ids = [
                     i
                     for i in session.scalars(
                         select(Delivery.id)
-                        .where(
-                            Delivery.status == "pending", Delivery.next_attempt_at <= self.clock()
-                        )
+                        .where(Delivery.status == "pending", Delivery.next_attempt_at <= at)
                         .order_by(Delivery.next_attempt_at, Delivery.id)
                         .limit(self.batch + len(seen))
                     )
                     if i not in seen
                 ][: self.batch]
+                if not due_ids:
+                    self.next_due = session.scalar(
+                        select(func.min(Delivery.next_attempt_at)).where(
+                            Delivery.status == "pending", Delivery.next_attempt_at > at
+                        )
+                    )
             if not due_ids:
                 return attempted
             for delivery_id in due_ids:
@@ -105,13 +113,29 @@ class Dispatcher:
                     self._log(session, delivery, at, "failed", delivery.last_error, None)
             return 1
 
-    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
-        while not stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # noqa: BLE001 - keep dispatching; the next round retries
-                log.exception("notifications.dispatch_failed")
-            stop.wait(interval)
+    def run(
+        self, stop: threading.Event, interval: float = 5.0, wakeup: Waiter | None = None
+    ) -> None:
+        """Dispatch until `stop` is set. Between rounds, sleep until the next delivery falls due,
+        or `wakeup` fires (new deliveries committed), or at most `interval` (the safety net)."""
+        try:
+            while not stop.is_set():
+                self.next_due = None
+                try:
+                    self.run_once()
+                except Exception:  # noqa: BLE001 - keep dispatching; the next round retries
+                    log.exception("notifications.dispatch_failed")
+                wait = interval
+                if self.next_due is not None:
+                    until_due = (_aware(self.next_due) - self.clock()).total_seconds()
+                    wait = min(interval, max(0.0, until_due))
+                if wakeup is None:
+                    stop.wait(wait)
+                else:
+                    wakeup.wait(wait, stop)
+        finally:
+            if wakeup is not None:
+                wakeup.close()
 
     # -- one delivery ------------------------------------------------------------------------------
 

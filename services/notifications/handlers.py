@@ -24,6 +24,10 @@ from services.notifications.domain.routing import (
 )
 from shared.events import Event
 from shared.messaging.topology import topic_matches
+from shared.wakeup import wake_on_commit
+
+# Raised when deliveries are committed; the dispatcher listens on it.
+DELIVERIES_CHANNEL = "vir_notifications_deliveries"
 
 FEED = "vir.public"
 
@@ -70,6 +74,7 @@ def _stage(session: Session, event: Event, route: Route, payload: dict[str, Any]
     session.execute(
         insert(Delivery).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
     )
+    wake_on_commit(session, DELIVERIES_CHANNEL)
 
 
 def people_payload(event: Event, session: Session) -> dict[str, Any]:

@@ -89,7 +89,7 @@ class EventConsumer(ConsumerMixin):
         self.declare_topology = declare_topology
         self.reconnect_max_delay = reconnect_max_delay
         self.max_event_bytes = max_event_bytes
-        self.embedded = connection.transport_cls in ("memory", "kombu.transport.memory:Transport")
+        self.embedded = connection.transport.driver_type == "memory"
         self.publisher = publisher or make_publisher(
             connection.as_uri(include_password=True), declare_topology=declare_topology
         )

@@ -11,7 +11,7 @@ import amqp
 from kombu import Connection, Producer
 
 from shared.logging import get_logger
-from shared.messaging import topology
+from shared.messaging import memory, topology
 
 log = get_logger(__name__)
 
@@ -169,7 +169,7 @@ class KombuPublisher:
     """For kombu's in-process `memory://` broker (embedded demo): it has no confirms at all."""
 
     def __init__(self, url: str = "memory://", connection: Connection | None = None):
-        self._connection = connection or Connection(url)
+        self._connection = connection or memory.connection(url)
         self._producer: Producer | None = None
 
     def publish_batch(self, messages: Sequence[OutgoingMessage]) -> None:
