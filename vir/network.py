@@ -39,13 +39,13 @@ class Node:
     app: Any = None
 
 
-def _database_url(base: str | None, var_dir: Path, name: str) -> str:
+def _database_url(base: str | None, var_dir: Path, name: str, prefix: str = "vir_") -> str:
     if not base:
         return f"sqlite:///{var_dir / (name + '.db')}"
     if base.startswith("sqlite"):
         raise ValueError("DATABASE_URL for a network must point at a PostgreSQL server")
     parts = urlsplit(base)
-    database = f"vir_{name.replace('-', '_')}"
+    database = f"{prefix}{name.replace('-', '_')}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         exists = conn.execute(
@@ -100,7 +100,15 @@ def prepare_trust(agencies: list[str], environ: Mapping[str, str]) -> Path:
     return path
 
 
-def start(agencies: list[str], environ: Mapping[str, str], host: str = "127.0.0.1") -> list[Node]:
+def start(
+    agencies: list[str],
+    environ: Mapping[str, str],
+    host: str = "127.0.0.1",
+    *,
+    free_ports: bool = False,
+    database_prefix: str = "vir_",
+) -> list[Node]:
+    """Start every node; `free_ports` lets the system pick the ports (benchmarks, tests)."""
     var_dir = Path(environ.get("VIR_VAR_DIR", "var"))
     private_dir(var_dir)
     prepare_trust(agencies, environ)
@@ -108,7 +116,9 @@ def start(agencies: list[str], environ: Mapping[str, str], host: str = "127.0.0.
     for name, service, agency, port in plan(agencies):
         env = dict(environ)
         env.pop("SIGNING_KEY_FILE", None)  # each node signs with its own principal's key
-        env["DATABASE_URL"] = _database_url(environ.get("DATABASE_URL"), var_dir, name)
+        env["DATABASE_URL"] = _database_url(
+            environ.get("DATABASE_URL"), var_dir, name, database_prefix
+        )
         if agency:
             env["AGENCY_CODE"] = agency
         else:
@@ -129,7 +139,8 @@ def start(agencies: list[str], environ: Mapping[str, str], host: str = "127.0.0.
         else:
             runtime = composition.bootstrap(settings)
         app = importlib.import_module(f"services.{service}.api").create_app(runtime=runtime)
-        server = make_server(host, port, app, threaded=True)
+        server = make_server(host, 0 if free_ports else port, app, threaded=True)
+        port = server.server_port
         runtime.start_thread(f"{name}-http", server.serve_forever)
         runtime.start_thread(f"{name}-relay", runtime.relay().run, runtime.stop)
         for consumer in composition.event_consumers(runtime):

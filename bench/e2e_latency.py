@@ -1,0 +1,479 @@
+"""Registration → proposal → e-mail, end to end, at 20 registrations/s.
+
+A whole network (registries TG and ML, matching, notifications) runs in a child process, as
+`vir network` runs it, with every port picked free; this process is the outside world: it
+registers volunteers through TG's `POST /api/v1/volunteers` at a steady rate, polls
+`GET /api/v1/matches` on both registries, and runs the SMTP server (aiosmtpd) the notifications
+instances send to. For each registration it reports the time until its `match.proposed` is
+visible on BOTH registries' API, and until both agencies' staff e-mails about that proposal were
+accepted by the SMTP server. The agreement TG→ML has room for every registration.
+
+Modes: PostgreSQL + RabbitMQ (fresh databases and vhost, dropped afterwards), and embedded
+(SQLite files, the in-process broker). Baseline, same run: the registration request itself.
+
+    python -m bench.e2e_latency --duration 10 --mode postgres   # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import json
+import logging
+import multiprocessing
+import os
+import re
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+NAME = "e2e_latency"
+RATE = 20.0  # registrations per second
+DURATION = 60.0
+POLL = 0.025  # how often each registry's matches are listed (bounds the measuring error)
+DRAIN = 30.0  # after the last registration, how long to wait for outstanding proposals
+TARGET_PROPOSAL_MS = 250
+TARGET_EMAIL_MS = 1000
+STAFF = {"TG": "echanges@anvt.example.tg", "ML": "echanges@cnpv.example.ml"}
+SUBJECT_MATCH = re.compile(r"\((m-[0-9a-f]+)\)")
+
+
+# -- the network, in a child process ----------------------------------------------------------
+
+
+def _seed(registries: dict[str, Any], slots: int) -> str:
+    """Agency profiles with staff addresses, ML placements with `slots` places in all, and an
+    active TG↔ML agreement whose TG→ML quota and balance tolerance leave room for all of them."""
+    from datetime import UTC, date, datetime
+
+    from services.registry import handlers
+    from services.registry.adapters.orm import AgencyProfile, Agreement
+
+    for code, node in registries.items():
+        with node.runtime.sessions.begin() as session:
+            session.merge(
+                AgencyProfile(
+                    code=code,
+                    name=f"Agency {code}",
+                    languages=["fr"],
+                    contact_email=STAFF[code],
+                    node_url=None,
+                    updated_at=datetime.now(UTC),
+                )
+            )
+    ml = handlers.Node("ML")
+    with registries["ML"].runtime.sessions.begin() as session:
+        org = handlers.create_host_organisation(
+            session,
+            ml,
+            {
+                "name": "Centre de santé communautaire de Sikasso",
+                "city": "Sikasso",
+                "domain": "health",
+                "contact_email": "contact@cscom.example.ml",
+                "contact_phone": None,
+            },
+        )
+        left = slots
+        while left > 0:
+            handlers.publish_placement(
+                session,
+                ml,
+                {
+                    "host_organisation_id": org.id,
+                    "title": f"Animateur·rice de santé communautaire {slots - left + 1}",
+                    "city": "Sikasso",
+                    "domain": "health",
+                    "required_skills": ["public health"],
+                    "required_languages": [{"code": "fr", "level": "B2"}],
+                    "start": date(2027, 10, 1),
+                    "end": date(2028, 7, 31),
+                    "slots": min(1000, left),
+                },
+            )
+            left -= 1000
+    with registries["TG"].runtime.sessions.begin() as session:
+        agreement = handlers.propose_agreement(
+            session,
+            handlers.Node("TG"),
+            {
+                "partners": ["ML"],
+                "start": date(2027, 9, 1),
+                "end": date(2028, 12, 31),
+                "quotas": [
+                    {"sending": "TG", "host": "ML", "volunteers": slots},
+                    {"sending": "ML", "host": "TG", "volunteers": 0},
+                ],
+                "balance_tolerance": slots,
+                "fields_of_cooperation": ["health"],
+            },
+        )
+        agreement_id, terms_hash = agreement.id, agreement.terms_hash
+    _until(lambda: _exists(registries["ML"], Agreement, agreement_id), "agreement reaches ML")
+    with registries["ML"].runtime.sessions.begin() as session:
+        handlers.approve_agreement(session, ml, agreement_id, terms_hash)
+    return agreement_id
+
+
+def _exists(node: Any, model: Any, key: str) -> bool:
+    with node.runtime.sessions() as session:
+        return session.get(model, key) is not None
+
+
+def _until(predicate: Any, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.05)
+
+
+def _serve(env: dict[str, str], prefix: str, slots: int, pipe: Any) -> None:
+    """Child process: start the network, seed it, report ports and tokens, run until told."""
+    from sqlalchemy import func, select
+
+    from services.matching.adapters.orm import AgreementView, PlacementView
+    from shared import logging as vir_logging
+    from shared.access import create_token
+    from shared.auth import Role
+    from vir import network
+
+    vir_logging.configure("WARNING", process="bench-network")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
+    nodes = network.start(["TG", "ML"], env, free_ports=True, database_prefix=prefix)
+    try:
+        by_name = {n.name: n for n in nodes}
+        registries = {"TG": by_name["registry-tg"], "ML": by_name["registry-ml"]}
+        tokens = {}
+        for code, node in registries.items():
+            with node.runtime.engine.begin() as conn:
+                tokens[code] = create_token(conn, code, Role.STAFF, "e2e latency bench")[1]
+        agreement_id = _seed(registries, slots)
+        matching = by_name["matching"]
+
+        def matching_ready() -> bool:
+            with matching.runtime.sessions() as session:
+                agreement = session.get(AgreementView, agreement_id)
+                places = session.scalar(select(func.count()).select_from(PlacementView))
+                return agreement is not None and agreement.status == "active" and places > 0
+
+        _until(matching_ready, "matching knows the active agreement and the placements")
+        pipe.send(
+            {
+                "ports": {code: node.port for code, node in registries.items()},
+                "tokens": tokens,
+                "databases": [n.runtime.settings.database_url for n in nodes],
+            }
+        )
+        pipe.recv()  # stop
+    except BaseException as exc:
+        pipe.send({"error": repr(exc)})
+        raise
+    finally:
+        network.stop(nodes)
+
+
+# -- the outside world: registrations, API polls, SMTP ----------------------------------------
+
+
+@dataclass
+class Observed:
+    registered: dict[str, float] = field(default_factory=dict)  # volunteer id -> request start
+    request_ms: list[float] = field(default_factory=list)
+    failures: int = 0
+    seen: dict[str, dict[str, float]] = field(default_factory=lambda: {"TG": {}, "ML": {}})
+    volunteer_of: dict[str, str] = field(default_factory=dict)  # match id -> volunteer id
+    mails: dict[str, dict[str, float]] = field(default_factory=lambda: {"TG": {}, "ML": {}})
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Mailbox:
+    """aiosmtpd handler: when each staff e-mail about a match was accepted."""
+
+    def __init__(self, observed: Observed):
+        self.observed = observed
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+        at = time.monotonic()
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        found = SUBJECT_MATCH.search(str(message["Subject"] or ""))
+        if found:
+            for code, address in STAFF.items():
+                if address in envelope.rcpt_tos:
+                    with self.observed.lock:
+                        self.observed.mails[code].setdefault(found.group(1), at)
+        return "250 2.0.0 Ok: queued"
+
+
+def _volunteer(n: int) -> dict[str, Any]:
+    return {
+        "first_name": "Ama",
+        "last_name": f"Mensah{n}",
+        "date_of_birth": "1995-04-02",
+        "gender": "female",
+        "nationality": "TG",
+        "identity_number": f"TG-E2E-{n:07d}",
+        "email": f"ama{n}@example.org",
+        "phone": "+228 90 00 00 00",
+        "preferred_language": "fr",
+        "consent": {"given_at": "2027-06-01T10:00:00Z", "purposes": ["registration", "matching"]},
+        "languages": [{"code": "fr", "level": "native"}],
+        "skills": ["public health"],
+        "domains": ["health"],
+        "education_level": "master",
+        "available_from": "2027-09-01",
+        "available_until": "2028-08-31",
+        "preferred_countries": ["ML"],
+    }
+
+
+_local = threading.local()
+
+
+def _register(base: str, token: str, n: int, observed: Observed) -> None:
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    start = time.monotonic()
+    try:
+        r = session.post(
+            f"{base}/api/v1/volunteers",
+            json=_volunteer(n),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+    except requests.RequestException:
+        with observed.lock:
+            observed.failures += 1
+        return
+    elapsed = time.monotonic() - start
+    with observed.lock:
+        if r.status_code == 201:
+            observed.registered[r.json()["id"]] = start
+            observed.request_ms.append(elapsed * 1000)
+        else:
+            observed.failures += 1
+
+
+def _watch(code: str, base: str, token: str, observed: Observed, stop: threading.Event) -> None:
+    """List the newest matches every POLL seconds; note when each match id first appears."""
+    session = requests.Session()
+    headers = {"Authorization": f"Bearer {token}"}
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            r = session.get(f"{base}/api/v1/matches?page_size=100", headers=headers, timeout=10)
+            at = time.monotonic()
+            if r.status_code == 200:
+                with observed.lock:
+                    for m in r.json():
+                        observed.seen[code].setdefault(m["id"], at)
+                        observed.volunteer_of[m["id"]] = m["volunteer_id"]
+        except requests.RequestException:
+            pass
+        stop.wait(max(0.0, POLL - (time.monotonic() - started)))
+
+
+def _all_matches(base: str, token: str, observed: Observed) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    page = 1
+    while True:
+        r = requests.get(
+            f"{base}/api/v1/matches?page_size=100&page={page}", headers=headers, timeout=30
+        )
+        rows = r.json() if r.status_code == 200 else []
+        for m in rows:
+            observed.volunteer_of[m["id"]] = m["volunteer_id"]
+        if len(rows) < 100:
+            return
+        page += 1
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1], 1)}
+
+
+def _latencies(observed: Observed) -> tuple[list[float], list[float], int, int]:
+    """Per registration: ms to its first proposal on both registries, and to both e-mails."""
+    first: dict[str, tuple[float, str]] = {}
+    for match_id, volunteer_id in observed.volunteer_of.items():
+        tg, ml = observed.seen["TG"].get(match_id), observed.seen["ML"].get(match_id)
+        if tg is None or ml is None:
+            continue
+        both = max(tg, ml)
+        if volunteer_id not in first or both < first[volunteer_id][0]:
+            first[volunteer_id] = (both, match_id)
+    proposal, mail = [], []
+    missing_mail = 0
+    for volunteer_id, start in observed.registered.items():
+        if volunteer_id not in first:
+            continue
+        seen_at, match_id = first[volunteer_id]
+        proposal.append((seen_at - start) * 1000)
+        tg, ml = observed.mails["TG"].get(match_id), observed.mails["ML"].get(match_id)
+        if tg is None or ml is None:
+            missing_mail += 1
+        else:
+            mail.append((max(tg, ml) - start) * 1000)
+    unproposed = len(observed.registered) - len(proposal)
+    return proposal, mail, unproposed, missing_mail
+
+
+def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
+    from aiosmtpd.controller import Controller
+
+    from tests.support import infra
+
+    observed = Observed()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        smtp_port = probe.getsockname()[1]
+    controller = Controller(Mailbox(observed), hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    total = int(rate * duration)
+    env = {k: v for k, v in os.environ.items() if k not in ("AMQP_URL", "DATABASE_URL")}
+    env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), LOG_LEVEL="WARNING")
+    prefix = f"vir_bench_{uuid.uuid4().hex[:8]}_"
+    vhost = None
+    var_dir = tempfile.mkdtemp(prefix="vir-e2e-")
+    env["VIR_VAR_DIR"] = var_dir
+    if mode == "postgres":
+        vhost = infra.create_vhost()
+        env["AMQP_URL"] = infra.amqp_url(vhost)
+        env["DATABASE_URL"] = infra.POSTGRES_ADMIN_URL
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_serve, args=(env, prefix, total + 100, child), daemon=True)
+    process.start()
+    info: dict[str, Any] = {}
+    try:
+        if not parent.poll(180):
+            raise TimeoutError("the network did not start")
+        info = parent.recv()
+        if "error" in info:
+            raise RuntimeError(f"the network failed to start: {info['error']}")
+        bases = {code: f"http://127.0.0.1:{port}" for code, port in info["ports"].items()}
+        tokens = info["tokens"]
+        stop = threading.Event()
+        watchers = [
+            threading.Thread(
+                target=_watch, args=(c, bases[c], tokens[c], observed, stop), daemon=True
+            )
+            for c in ("TG", "ML")
+        ]
+        for w in watchers:
+            w.start()
+        begin = time.monotonic()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for n in range(total):
+                delay = begin + n / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(_register, bases["TG"], tokens["TG"], n, observed)
+        sent_for = time.monotonic() - begin
+
+        def settled() -> bool:
+            with observed.lock:
+                seen = set(observed.seen["TG"]) & set(observed.seen["ML"])
+                proposed = {observed.volunteer_of[m] for m in seen}
+                mailed = set(observed.mails["TG"]) & set(observed.mails["ML"])
+                return set(observed.registered) <= proposed and seen <= mailed
+
+        deadline = time.monotonic() + DRAIN
+        while not settled() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stop.set()
+        for w in watchers:
+            w.join(10)
+        _all_matches(bases["TG"], tokens["TG"], observed)
+    finally:
+        if process.is_alive():
+            parent.send("stop")
+            process.join(60)
+        controller.stop()
+        if vhost:
+            infra.delete_vhost(vhost)
+        for url in info.get("databases", []):
+            if url.startswith("postgresql"):
+                infra.drop_database(url)
+    proposal, mail, unproposed, missing_mail = _latencies(observed)
+    return {
+        "mode": mode,
+        "registrations": len(observed.registered),
+        "registration_failures": observed.failures,
+        "rate_achieved_per_s": round(len(observed.registered) / sent_for, 1),
+        "without_proposal": unproposed,
+        "without_both_emails": missing_mail,
+        "registration_request_ms": _percentiles(observed.request_ms),
+        "to_proposal_on_both_registries_ms": _percentiles(proposal),
+        "to_both_staff_emails_ms": _percentiles(mail),
+    }
+
+
+def run(
+    duration: float | None = None,
+    modes: tuple[str, ...] = ("postgres", "embedded"),
+    rate: float = RATE,
+) -> dict:
+    duration = duration or float(os.environ.get("E2E_LATENCY_DURATION", DURATION))
+    results = {mode: run_mode(mode, duration, rate) for mode in modes}
+
+    def meets(r: dict[str, Any]) -> bool:
+        p, m = r["to_proposal_on_both_registries_ms"]["p95"], r["to_both_staff_emails_ms"]["p95"]
+        return (
+            p is not None
+            and m is not None
+            and p <= TARGET_PROPOSAL_MS
+            and m <= TARGET_EMAIL_MS
+            and r["without_proposal"] == 0
+        )
+
+    headline = results.get("postgres") or next(iter(results.values()))
+    value = headline["to_proposal_on_both_registries_ms"]["p95"] or float("nan")
+    baseline = headline["registration_request_ms"]["p95"] or float("nan")
+    return {
+        "name": NAME,
+        "value": value,
+        "unit": "ms p95",
+        "baseline_name": "the registration request itself (POST /volunteers, p95)",
+        "baseline_value": baseline,
+        "ratio": round(value / baseline, 2) if baseline else float("nan"),
+        "target": {"p95_to_proposal_ms": TARGET_PROPOSAL_MS, "p95_to_email_ms": TARGET_EMAIL_MS},
+        "meets_target": all(meets(r) for r in results.values()),
+        "details": {
+            "rate_per_s": rate,
+            "duration_s": duration,
+            "poll_interval_ms": POLL * 1000,
+            "note": "proposal times include up to one poll interval of measuring delay",
+            "modes": results,
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=DURATION)
+    parser.add_argument("--mode", choices=["postgres", "embedded", "both"], default="both")
+    parser.add_argument("--rate", type=float, default=RATE, help="registrations per second")
+    args = parser.parse_args()
+    modes = ("postgres", "embedded") if args.mode == "both" else (args.mode,)
+    print(json.dumps(run(args.duration, modes, args.rate), indent=2))
+
+
+if __name__ == "__main__":
+    main()
