@@ -39,6 +39,7 @@ NAME = "e2e_latency"
 RATE = 20.0  # registrations per second
 DURATION = 60.0
 POLL = 0.025  # how often each registry's matches are listed (bounds the measuring error)
+PAGE = 20  # newest matches per request
 DRAIN = 30.0  # after the last registration, how long to wait for outstanding proposals
 TARGET_PROPOSAL_MS = 250
 TARGET_EMAIL_MS = 1000
@@ -49,7 +50,7 @@ SUBJECT_MATCH = re.compile(r"\((m-[0-9a-f]+)\)")
 # -- the network, in a child process ----------------------------------------------------------
 
 
-def _seed(registries: dict[str, Any], slots: int) -> str:
+def _seed(registries: dict[str, Any], slots: int) -> str:  # code -> sessionmaker
     """Agency profiles with staff addresses, ML placements with `slots` places in all, and an
     active TG↔ML agreement whose TG→ML quota and balance tolerance leave room for all of them."""
     from datetime import UTC, date, datetime
@@ -57,8 +58,8 @@ def _seed(registries: dict[str, Any], slots: int) -> str:
     from services.registry import handlers
     from services.registry.adapters.orm import AgencyProfile, Agreement
 
-    for code, node in registries.items():
-        with node.runtime.sessions.begin() as session:
+    for code, sessions in registries.items():
+        with sessions.begin() as session:
             session.merge(
                 AgencyProfile(
                     code=code,
@@ -70,7 +71,7 @@ def _seed(registries: dict[str, Any], slots: int) -> str:
                 )
             )
     ml = handlers.Node("ML")
-    with registries["ML"].runtime.sessions.begin() as session:
+    with registries["ML"].begin() as session:
         org = handlers.create_host_organisation(
             session,
             ml,
@@ -100,7 +101,7 @@ def _seed(registries: dict[str, Any], slots: int) -> str:
                 },
             )
             left -= 1000
-    with registries["TG"].runtime.sessions.begin() as session:
+    with registries["TG"].begin() as session:
         agreement = handlers.propose_agreement(
             session,
             handlers.Node("TG"),
@@ -118,13 +119,13 @@ def _seed(registries: dict[str, Any], slots: int) -> str:
         )
         agreement_id, terms_hash = agreement.id, agreement.terms_hash
     _until(lambda: _exists(registries["ML"], Agreement, agreement_id), "agreement reaches ML")
-    with registries["ML"].runtime.sessions.begin() as session:
+    with registries["ML"].begin() as session:
         handlers.approve_agreement(session, ml, agreement_id, terms_hash)
     return agreement_id
 
 
-def _exists(node: Any, model: Any, key: str) -> bool:
-    with node.runtime.sessions() as session:
+def _exists(sessions: Any, model: Any, key: str) -> bool:
+    with sessions() as session:
         return session.get(model, key) is not None
 
 
@@ -136,41 +137,21 @@ def _until(predicate: Any, what: str, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def _serve(env: dict[str, str], prefix: str, slots: int, pipe: Any) -> None:
-    """Child process: start the network, seed it, report ports and tokens, run until told."""
-    from sqlalchemy import func, select
-
-    from services.matching.adapters.orm import AgreementView, PlacementView
+def _serve(env: dict[str, str], prefix: str, only: set[str] | None, pipe: Any) -> None:
+    """Child process: start the nodes named in `only` (all when None), report their ports and
+    databases, run until told to stop."""
     from shared import logging as vir_logging
-    from shared.access import create_token
-    from shared.auth import Role
     from vir import network
 
     vir_logging.configure("WARNING", process="bench-network")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
-    nodes = network.start(["TG", "ML"], env, free_ports=True, database_prefix=prefix)
+    nodes = []
     try:
-        by_name = {n.name: n for n in nodes}
-        registries = {"TG": by_name["registry-tg"], "ML": by_name["registry-ml"]}
-        tokens = {}
-        for code, node in registries.items():
-            with node.runtime.engine.begin() as conn:
-                tokens[code] = create_token(conn, code, Role.STAFF, "e2e latency bench")[1]
-        agreement_id = _seed(registries, slots)
-        matching = by_name["matching"]
-
-        def matching_ready() -> bool:
-            with matching.runtime.sessions() as session:
-                agreement = session.get(AgreementView, agreement_id)
-                places = session.scalar(select(func.count()).select_from(PlacementView))
-                return agreement is not None and agreement.status == "active" and places > 0
-
-        _until(matching_ready, "matching knows the active agreement and the placements")
+        nodes = network.start(["TG", "ML"], env, free_ports=True, database_prefix=prefix, only=only)
         pipe.send(
             {
-                "ports": {code: node.port for code, node in registries.items()},
-                "tokens": tokens,
-                "databases": [n.runtime.settings.database_url for n in nodes],
+                "ports": {n.name: n.port for n in nodes},
+                "databases": {n.name: n.runtime.settings.database_url for n in nodes},
             }
         )
         pipe.recv()  # stop
@@ -179,6 +160,84 @@ def _serve(env: dict[str, str], prefix: str, slots: int, pipe: Any) -> None:
         raise
     finally:
         network.stop(nodes)
+
+
+class Network:
+    """The nodes' processes: one per node on PostgreSQL + RabbitMQ (as in production), one for
+    the whole embedded network (its broker lives in that process)."""
+
+    def __init__(self, env: dict[str, str], prefix: str):
+        self.env, self.prefix = env, prefix
+        self.processes: list[tuple[Any, Any]] = []
+        self.ports: dict[str, int] = {}
+        self.databases: dict[str, str] = {}
+
+    def start(self, only: set[str] | None, env: dict[str, str] | None = None) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        process = ctx.Process(
+            target=_serve, args=(env or self.env, self.prefix, only, child), daemon=True
+        )
+        process.start()
+        self.processes.append((process, parent))
+        if not parent.poll(180):
+            raise TimeoutError(f"{only or 'the network'} did not start")
+        info = parent.recv()
+        if "error" in info:
+            raise RuntimeError(f"{only or 'the network'} failed to start: {info['error']}")
+        self.ports.update(info["ports"])
+        self.databases.update(info["databases"])
+
+    def stop(self) -> None:
+        for process, pipe in reversed(self.processes):
+            if process.is_alive():
+                pipe.send("stop")
+        for process, _ in self.processes:
+            process.join(60)
+
+
+def _start_network(net: Network, mode: str, slots: int) -> dict[str, str]:
+    """Start the network, give TG and ML staff tokens, seed it; return the tokens."""
+    from sqlalchemy import func, select
+
+    from services.matching.adapters.orm import AgreementView, PlacementView
+    from shared.access import create_token
+    from shared.auth import Role
+    from shared.db import make_engine, make_session_factory
+
+    env = net.env
+    if mode == "postgres":
+        net.start({"registry-tg"})
+        net.start({"registry-ml"})
+    else:
+        net.start(None)
+    engines = {code: make_engine(net.databases[f"registry-{code.lower()}"]) for code in STAFF}
+    tokens: dict[str, str] = {}
+    for code, engine in engines.items():
+        with engine.begin() as conn:
+            tokens[code] = create_token(conn, code, Role.STAFF, "e2e latency bench")[1]
+    if mode == "postgres":
+        net.start({"matching"})
+        net.start({"notifications"})
+        for code, engine in engines.items():
+            with engine.begin() as conn:
+                node_token = create_token(conn, code, Role.NODE, f"notifications-{code}")[1]
+            url = f"http://127.0.0.1:{net.ports[f'registry-{code.lower()}']}"
+            own = dict(env, NOTIFY_REGISTRY_URL=url, NOTIFY_REGISTRY_TOKEN=node_token)
+            net.start({f"notifications-{code.lower()}"}, own)
+    agreement_id = _seed({c: make_session_factory(e) for c, e in engines.items()}, slots)
+    matching = make_session_factory(make_engine(net.databases["matching"]))
+
+    def matching_ready() -> bool:
+        with matching() as session:
+            agreement = session.get(AgreementView, agreement_id)
+            places = session.scalar(select(func.count()).select_from(PlacementView))
+            return agreement is not None and agreement.status == "active" and places > 0
+
+    _until(matching_ready, "matching knows the active agreement and the placements")
+    for engine in engines.values():
+        engine.dispose()
+    return tokens
 
 
 # -- the outside world: registrations, API polls, SMTP ----------------------------------------
@@ -264,21 +323,30 @@ def _register(base: str, token: str, n: int, observed: Observed) -> None:
 
 
 def _watch(code: str, base: str, token: str, observed: Observed, stop: threading.Event) -> None:
-    """List the newest matches every POLL seconds; note when each match id first appears."""
+    """List the newest matches every POLL seconds; note when each match id first appears. When
+    a whole page is new, the next page is read too, so a slow round misses nothing."""
     session = requests.Session()
     headers = {"Authorization": f"Bearer {token}"}
     while not stop.is_set():
         started = time.monotonic()
-        try:
-            r = session.get(f"{base}/api/v1/matches?page_size=100", headers=headers, timeout=10)
+        for page in range(1, 21):
+            try:
+                r = session.get(
+                    f"{base}/api/v1/matches?page_size={PAGE}&page={page}",
+                    headers=headers,
+                    timeout=10,
+                )
+            except requests.RequestException:
+                break
             at = time.monotonic()
-            if r.status_code == 200:
-                with observed.lock:
-                    for m in r.json():
-                        observed.seen[code].setdefault(m["id"], at)
-                        observed.volunteer_of[m["id"]] = m["volunteer_id"]
-        except requests.RequestException:
-            pass
+            rows = r.json() if r.status_code == 200 else []
+            with observed.lock:
+                new = [m for m in rows if m["id"] not in observed.seen[code]]
+                for m in new:
+                    observed.seen[code][m["id"]] = at
+                    observed.volunteer_of[m["id"]] = m["volunteer_id"]
+            if len(rows) < PAGE or len(new) < len(rows):
+                break
         stop.wait(max(0.0, POLL - (time.monotonic() - started)))
 
 
@@ -356,19 +424,11 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
         vhost = infra.create_vhost()
         env["AMQP_URL"] = infra.amqp_url(vhost)
         env["DATABASE_URL"] = infra.POSTGRES_ADMIN_URL
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    process = ctx.Process(target=_serve, args=(env, prefix, total + 100, child), daemon=True)
-    process.start()
-    info: dict[str, Any] = {}
+    net = Network(env, prefix)
     try:
-        if not parent.poll(180):
-            raise TimeoutError("the network did not start")
-        info = parent.recv()
-        if "error" in info:
-            raise RuntimeError(f"the network failed to start: {info['error']}")
-        bases = {code: f"http://127.0.0.1:{port}" for code, port in info["ports"].items()}
-        tokens = info["tokens"]
+        tokens = _start_network(net, mode, total + 100)
+        registry = {code: f"registry-{code.lower()}" for code in STAFF}
+        bases = {code: f"http://127.0.0.1:{net.ports[name]}" for code, name in registry.items()}
         stop = threading.Event()
         watchers = [
             threading.Thread(
@@ -402,13 +462,11 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
             w.join(10)
         _all_matches(bases["TG"], tokens["TG"], observed)
     finally:
-        if process.is_alive():
-            parent.send("stop")
-            process.join(60)
+        net.stop()
         controller.stop()
         if vhost:
             infra.delete_vhost(vhost)
-        for url in info.get("databases", []):
+        for url in net.databases.values():
             if url.startswith("postgresql"):
                 infra.drop_database(url)
     proposal, mail, unproposed, missing_mail = _latencies(observed)

@@ -17,6 +17,7 @@ BENCHMARKS = [
     "bench.matching_plan",
     "bench.matching_stability",
     "bench.signing",
+    "bench.e2e_latency",
 ]
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -107,13 +107,18 @@ def start(
     *,
     free_ports: bool = False,
     database_prefix: str = "vir_",
+    only: set[str] | None = None,
 ) -> list[Node]:
-    """Start every node; `free_ports` lets the system pick the ports (benchmarks, tests)."""
+    """Start every node (or those named in `only`: one process per node, as in production);
+    `free_ports` lets the system pick the ports (benchmarks, tests). An agency's notifications
+    instance started without its registry reads NOTIFY_REGISTRY_URL/_TOKEN from `environ`."""
     var_dir = Path(environ.get("VIR_VAR_DIR", "var"))
     private_dir(var_dir)
     prepare_trust(agencies, environ)
     started: list[Node] = []
     for name, service, agency, port in plan(agencies):
+        if only is not None and name not in only:
+            continue
         env = dict(environ)
         env.pop("SIGNING_KEY_FILE", None)  # each node signs with its own principal's key
         env["DATABASE_URL"] = _database_url(
@@ -128,8 +133,10 @@ def start(
         upgrade(service, settings.database_url)
         composition = importlib.import_module(f"services.{service}.bootstrap")
         if service == "notifications":
-            if agency:
-                registry = next(n for n in started if n.name == f"registry-{agency.lower()}")
+            registry = next(
+                (n for n in started if n.name == f"registry-{(agency or '').lower()}"), None
+            )
+            if registry is not None and agency:
                 env["NOTIFY_REGISTRY_URL"] = f"http://{host}:{registry.port}"
                 env["NOTIFY_REGISTRY_TOKEN"] = _service_token(registry, agency, name)
             env.setdefault("NOTIFY_PUBLIC_URL", f"http://{host}:{port}")
