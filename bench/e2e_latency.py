@@ -40,6 +40,7 @@ RATE = 20.0  # registrations per second
 DURATION = 60.0
 POLL = 0.025  # how often each registry's matches are listed (bounds the measuring error)
 PAGE = 20  # newest matches per request
+LIGHT_RATE, LIGHT_DURATION = 2.0, 20.0  # the reference run below capacity
 DRAIN = 30.0  # after the last registration, how long to wait for outstanding proposals
 TARGET_PROPOSAL_MS = 250
 TARGET_EMAIL_MS = 1000
@@ -169,6 +170,7 @@ class Network:
     def __init__(self, env: dict[str, str], prefix: str):
         self.env, self.prefix = env, prefix
         self.processes: list[tuple[Any, Any]] = []
+        self.names: list[str] = []
         self.ports: dict[str, int] = {}
         self.databases: dict[str, str] = {}
 
@@ -180,6 +182,7 @@ class Network:
         )
         process.start()
         self.processes.append((process, parent))
+        self.names.append(",".join(sorted(only)) if only else "network")
         if not parent.poll(180):
             raise TimeoutError(f"{only or 'the network'} did not start")
         info = parent.recv()
@@ -187,6 +190,19 @@ class Network:
             raise RuntimeError(f"{only or 'the network'} failed to start: {info['error']}")
         self.ports.update(info["ports"])
         self.databases.update(info["databases"])
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each process has used so far."""
+        tick = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for name, (process, _) in zip(self.names, self.processes, strict=True):
+            try:
+                with open(f"/proc/{process.pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                used[name] = (int(fields[11]) + int(fields[12])) / tick
+            except (OSError, IndexError, ValueError):
+                used[name] = float("nan")
+        return used
 
     def stop(self) -> None:
         for process, pipe in reversed(self.processes):
@@ -438,6 +454,7 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
         ]
         for w in watchers:
             w.start()
+        cpu_before = net.cpu_seconds()
         begin = time.monotonic()
         with ThreadPoolExecutor(max_workers=8) as pool:
             for n in range(total):
@@ -458,6 +475,7 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
         while not settled() and time.monotonic() < deadline:
             time.sleep(0.1)
         stop.set()
+        cpu_after = net.cpu_seconds()
         for w in watchers:
             w.join(10)
         _all_matches(bases["TG"], tokens["TG"], observed)
@@ -470,6 +488,8 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
             if url.startswith("postgresql"):
                 infra.drop_database(url)
     proposal, mail, unproposed, missing_mail = _latencies(observed)
+    cpu = {name: cpu_after[name] - cpu_before[name] for name in cpu_before}
+    registered = max(1, len(observed.registered))
     return {
         "mode": mode,
         "registrations": len(observed.registered),
@@ -480,6 +500,10 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
         "registration_request_ms": _percentiles(observed.request_ms),
         "to_proposal_on_both_registries_ms": _percentiles(proposal),
         "to_both_staff_emails_ms": _percentiles(mail),
+        "network_cpu_ms_per_registration": {
+            name: round(1000 * used / registered, 1) for name, used in sorted(cpu.items())
+        },
+        "network_cpu_ms_per_registration_total": round(1000 * sum(cpu.values()) / registered, 1),
     }
 
 
@@ -487,9 +511,14 @@ def run(
     duration: float | None = None,
     modes: tuple[str, ...] = ("postgres", "embedded"),
     rate: float = RATE,
+    light: bool = True,
 ) -> dict:
     duration = duration or float(os.environ.get("E2E_LATENCY_DURATION", DURATION))
     results = {mode: run_mode(mode, duration, rate) for mode in modes}
+    # The same path at a rate far below capacity: the wake-up chain alone, without queueing.
+    reference = {
+        mode: run_mode(mode, min(duration, LIGHT_DURATION), LIGHT_RATE) for mode in modes if light
+    }
 
     def meets(r: dict[str, Any]) -> bool:
         p, m = r["to_proposal_on_both_registries_ms"]["p95"], r["to_both_staff_emails_ms"]["p95"]
@@ -519,6 +548,7 @@ def run(
             "poll_interval_ms": POLL * 1000,
             "note": "proposal times include up to one poll interval of measuring delay",
             "modes": results,
+            "light_load": reference,
         },
     }
 
@@ -528,9 +558,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=DURATION)
     parser.add_argument("--mode", choices=["postgres", "embedded", "both"], default="both")
     parser.add_argument("--rate", type=float, default=RATE, help="registrations per second")
+    parser.add_argument("--no-light", action="store_true", help="skip the light-load reference")
     args = parser.parse_args()
     modes = ("postgres", "embedded") if args.mode == "both" else (args.mode,)
-    print(json.dumps(run(args.duration, modes, args.rate), indent=2))
+    print(json.dumps(run(args.duration, modes, args.rate, not args.no_light), indent=2))
 
 
 if __name__ == "__main__":
