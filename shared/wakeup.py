@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from shared.logging import get_logger
 
@@ -31,7 +31,7 @@ log = get_logger(__name__)
 OUTBOX_CHANNEL = "vir_outbox"
 # How often a waiter looks at its stop event while it waits (bounds the time a shutdown takes).
 STOP_CHECK = 0.25
-_NOTIFIED = "vir_wakeup_notified"  # session.info: channels already notified in this transaction
+_NOTIFIED = "vir_wakeup_notified"  # session.info: channel -> the transaction that notified it
 _PENDING = "vir_wakeup_pending"  # session.info: in-process signals to raise after the commit
 
 
@@ -171,10 +171,13 @@ def wake_on_commit(session: Session | Connection, channel: str) -> None:
     if isinstance(session, Session):
         bind = session.get_bind()
         if bind.dialect.name == "postgresql":
-            notified: set[str] = session.info.setdefault(_NOTIFIED, set())
-            if channel not in notified:
+            # Once per transaction; but a notice sent inside a savepoint that was rolled back is
+            # gone, so it is sent again unless the (sub)transaction that sent it is still open.
+            notified: dict[str, Any] = session.info.setdefault(_NOTIFIED, {})
+            sent_in = notified.get(channel)
+            if sent_in is None or not sent_in.is_active:
                 session.execute(text("SELECT pg_notify(:c, '')"), {"c": channel})
-                notified.add(channel)
+                notified[channel] = session.get_nested_transaction() or session.get_transaction()
         else:
             session.info.setdefault(_PENDING, set()).add(_key(bind.engine.url, channel))
         return
@@ -191,7 +194,10 @@ def _after_commit(session: Session) -> None:
         raise_signal(key)
 
 
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_NOTIFIED, None)
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    # Only the outermost transaction's end forgets: a savepoint rolled back keeps what the
+    # transaction around it still has to signal.
+    if transaction.parent is None:
+        session.info.pop(_NOTIFIED, None)
+        session.info.pop(_PENDING, None)

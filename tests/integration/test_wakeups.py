@@ -301,3 +301,32 @@ def test_the_dispatcher_sleeps_until_a_retry_falls_due_and_not_longer(notificati
         wait_until(lambda: len(channel.sent) == 1, SOON, what="the delivery sent when due")
     sent_at = channel.sent[0][0]
     assert due <= sent_at < due + timedelta(seconds=1)
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_a_savepoint_rolled_back_loses_no_wake_up(database, request, tmp_path):
+    """As in a bulk import: rows in savepoints, some refused and rolled back alone."""
+    if database == "postgresql":
+        url = request.getfixturevalue("pg_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'registry.db'}"
+    engine = make_engine(url)
+    effects.prepare_database(url, engine)
+    waiter = listener(engine, OUTBOX_CHANNEL)
+    try:
+        if isinstance(waiter, PgListener):
+            assert waiter.wait(SOON) is True  # connected and listening
+        assert waiter.wait(0.3) is False  # nothing pending
+        for refused_first in (True, False):
+            with make_session_factory(engine).begin() as session:
+                if not refused_first:
+                    effects.write_change_with_event(session, 1)
+                with pytest.raises(RuntimeError), session.begin_nested():
+                    effects.write_change_with_event(session, 2)  # rolled back with its savepoint
+                    raise RuntimeError("this row is refused")
+                if refused_first:
+                    effects.write_change_with_event(session, 3)
+            assert waiter.wait(SOON) is True
+    finally:
+        waiter.close()
+        engine.dispose()
