@@ -432,6 +432,8 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
     total = int(rate * duration)
     env = {k: v for k, v in os.environ.items() if k not in ("AMQP_URL", "DATABASE_URL")}
     env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), LOG_LEVEL="WARNING")
+    # Services on a real broker refuse example secrets: give this run its own.
+    env.update(NOTIFY_LINK_SECRET=uuid.uuid4().hex, DASHBOARD_SECRET_KEY=uuid.uuid4().hex)
     prefix = f"vir_bench_{uuid.uuid4().hex[:8]}_"
     vhost = None
     var_dir = tempfile.mkdtemp(prefix="vir-e2e-")
