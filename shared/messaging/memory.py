@@ -67,5 +67,6 @@ def is_memory(url: str) -> bool:
 def connection(url: str, **options: Any) -> Connection:
     """A kombu Connection to `url`; the woken in-process transport for `memory://`."""
     if is_memory(url):
-        return Connection(url, transport=Transport, **options)
+        # A host name, or kombu warns on every connection that none was given.
+        return Connection("memory://localhost/", transport=Transport, **options)
     return Connection(url, **options)
