@@ -146,6 +146,8 @@ def _serve(env: dict[str, str], prefix: str, only: set[str] | None, pipe: Any) -
 
     vir_logging.configure("WARNING", process="bench-network")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
+    # The registry's app reads its dashboard settings from the process environment.
+    os.environ["DASHBOARD_SECRET_KEY"] = env["DASHBOARD_SECRET_KEY"]
     nodes = []
     try:
         nodes = network.start(["TG", "ML"], env, free_ports=True, database_prefix=prefix, only=only)
