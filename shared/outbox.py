@@ -59,6 +59,7 @@ def add_event(session: Session | Connection, event: Event) -> None:
             "created_at": datetime.now(UTC),
         },
     )
+    wake_on_commit(session, OUTBOX_CHANNEL)
 
 
 def add_events(session: Session | Connection, events: Sequence[Event]) -> None:
