@@ -458,7 +458,7 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
     if mode == "postgres":
         vhost = infra.create_vhost()
         env["AMQP_URL"] = infra.amqp_url(vhost)
-        env["DATABASE_URL"] = infra.POSTGRES_ADMIN_URL
+        env["DATABASE_URL"] = infra.postgres_admin_url()
     net = Network(env, prefix)
     try:
         tokens = _start_network(net, mode, total + 100)
