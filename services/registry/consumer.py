@@ -16,6 +16,7 @@ from services.registry.domain.errors import DomainError, Pending
 from services.registry.domain.matches import Match as MatchAggregate
 from services.registry.handlers import (
     Node,
+    free_volunteer,
     move_volunteer,
     now,
     open_mobility,
@@ -224,7 +225,7 @@ def match_decided(event: Event, session: Session, node: Node) -> None:
     repository.store_match(match, row)
     row.updated_at = now()
     if not accept and match.status.value == "declined":
-        move_volunteer(session, node, row.volunteer_id, row.sending_agency, "available")
+        free_volunteer(session, node, row)
 
 
 def match_confirmed(event: Event, session: Session, node: Node) -> None:
@@ -245,7 +246,7 @@ def match_cancelled(event: Event, session: Session, node: Node) -> None:
         return
     repository.store_match(match, row)
     row.updated_at = now()
-    move_volunteer(session, node, row.volunteer_id, row.sending_agency, "available")
+    free_volunteer(session, node, row)
 
 
 # -- mobilities ----------------------------------------------------------------------------------

@@ -625,7 +625,7 @@ def decide_match(
     repository.store_match(match, row)
     if not accept:
         row.status_note = note
-        _free_volunteer(session, node, row)
+        free_volunteer(session, node, row)
     row.updated_at = now()
     emit_event(session, node, event, row.id, [row.sending_agency, row.host_agency])
     return row
@@ -649,8 +649,19 @@ def move_volunteer(
     emit(session, node, "volunteer.updated", row.id, [node.agency], volunteer_profile(row))
 
 
-def _free_volunteer(session: Session, node: Node, match: Match) -> None:
-    move_volunteer(session, node, match.volunteer_id, match.sending_agency, "available")
+def free_volunteer(session: Session, node: Node, match: Match) -> None:
+    """A proposal ended (declined, cancelled): the volunteer is available again, unless another
+    proposal still holds them. Matching may propose the next placement before the cancellation
+    of the previous one arrives (their events travel independently), so look, don't assume."""
+    still_held = session.scalar(
+        select(Match.id).where(
+            Match.volunteer_id == match.volunteer_id,
+            Match.id != match.id,
+            Match.status.in_(("proposed", "confirmed")),
+        )
+    )
+    if still_held is None:
+        move_volunteer(session, node, match.volunteer_id, match.sending_agency, "available")
 
 
 # -- mobilities ----------------------------------------------------------------------------------

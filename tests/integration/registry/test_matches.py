@@ -167,3 +167,20 @@ def test_contact_details_go_only_to_this_agencys_own_services(setup):
     assert set(own.json) == fields
     assert tg.call("GET", path, who="node@ML").status_code == 403
     assert tg.call("GET", path, who="partner").status_code == 403
+
+
+def test_a_cancellation_arriving_after_the_next_proposal_leaves_the_volunteer_proposed(setup):
+    # Matching moved the volunteer to another place: the new proposal and the cancellation of the
+    # old one travel independently, and here the cancellation arrives last.
+    tg, volunteer, _other, agreement = setup
+    first = _proposal("m-3", agreement["id"], volunteer["id"], "pl-ml-1")
+    second = _proposal("m-4", agreement["id"], volunteer["id"], "pl-ml-2")
+    _apply(tg, "match.proposed", first)
+    _apply(tg, "match.proposed", second)
+    _apply(tg, "match.cancelled", _settled(first, "superseded"))
+    assert tg.call("GET", "/api/v1/matches/m-3").json["status"] == "cancelled"
+    assert tg.call("GET", "/api/v1/matches/m-4").json["status"] == "proposed"
+    assert tg.call("GET", f"/api/v1/volunteers/{volunteer['id']}").json["status"] == "proposed"
+    # Once the last proposal holding the volunteer ends, the volunteer is available again.
+    _apply(tg, "match.cancelled", _settled(second, "superseded"))
+    assert tg.call("GET", f"/api/v1/volunteers/{volunteer['id']}").json["status"] == "available"
