@@ -199,7 +199,9 @@ def match_proposed(event: Event, session: Session, node: Node) -> None:
 
 
 def _match_row(session: Session, event: Event) -> Match:
-    row = session.get(Match, event.data["match_id"])
+    # Locked: this node's own decision (API, dashboard) and a peer's may land at once; both
+    # rewrite the decisions, so one must wait for the other or a decision is lost.
+    row = session.get(Match, event.data["match_id"], with_for_update=True)
     if row is None:
         raise PermanentError(f"match {event.data['match_id']} was never proposed to this node")
     for key in ("agreement_id", "volunteer_id", "placement_id", "sending_agency", "host_agency"):
@@ -209,7 +211,7 @@ def _match_row(session: Session, event: Event) -> Match:
 
 
 def match_decided(event: Event, session: Session, node: Node) -> None:
-    row = session.get(Match, event.data["match_id"])
+    row = session.get(Match, event.data["match_id"], with_for_update=True)
     if row is None:
         # The other agency decides only on a proposal matching sent to both nodes; its decision
         # may overtake the proposal on a slow link.

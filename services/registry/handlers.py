@@ -598,7 +598,9 @@ def ledger(session: Session, node: Node, agreement_id: str) -> dict[str, Any]:
 
 
 def get_match(session: Session, node: Node, match_id: str) -> Match:
-    match = session.get(Match, match_id)
+    """The match, locked for this transaction: a peer's decision may be applied at the same time
+    (the consumer locks it too), and both rewrite the decisions."""
+    match = session.get(Match, match_id, with_for_update=True)
     if match is None or node.agency not in (match.sending_agency, match.host_agency):
         raise NotFound(f"No match {match_id}.")
     return match

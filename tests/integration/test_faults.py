@@ -19,6 +19,7 @@ from shared.messaging import topology
 from shared.outbox import backlog
 from tests.support import effects
 from tests.support.infra import broker_is_up, rabbitmqctl, wait_until
+from tests.support.keys import keyring
 from tests.support.running import running_consumer, running_relay
 
 pytestmark = pytest.mark.integration
@@ -105,6 +106,7 @@ def test_relay_killed_mid_batch_and_restarted_loses_nothing_and_applies_nothing_
         "OUTBOX_BATCH_SIZE": "50",
         "OUTBOX_IDLE_DELAY": "0.05",
         "LOG_LEVEL": "WARNING",
+        **keyring().env("TG"),  # the relay process signs with TG's key of the test trust list
     }
     with running_consumer(engine, amqp_url, effects.SPEC, effects.record_effect):
         with _process([VIR, "relay", "registry"], env) as relay:

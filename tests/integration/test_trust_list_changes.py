@@ -81,6 +81,15 @@ def test_a_third_country_joins_a_running_network_by_a_trust_list_change_only(amq
 
         # The network adds NE to the trust list; nothing restarts.
         write_list(trust, [(p, trusted_jwk(keyring().key(p))) for p in [*members, "NE"]])
+        # Each node re-reads the list on its own (every 0.2 s here); an event that arrives before
+        # is refused for good, so the test publishes once both have seen the change.
+        wait_until(
+            lambda: all(
+                "NE" in node.runtime.trust.current().principals() for node in (tg, matching)
+            ),
+            10,
+            what="TG and matching re-read the trust list",
+        )
         volunteer, proposal, agreement_id = ne_volunteer_and_proposal(2)
         wait_until(
             lambda: _applied(matching.runtime.engine, volunteer), 30, what="NE volunteer applied"

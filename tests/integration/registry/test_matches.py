@@ -10,6 +10,7 @@ from services.registry.adapters.orm import DossierAccess
 from services.registry.consumer import handle
 from services.registry.handlers import Node
 from shared.events import new_event
+from tests.support.infra import wait_until
 from tests.support.registry import PILOT_TERMS, volunteer_payload
 
 pytestmark = pytest.mark.integration
@@ -184,3 +185,46 @@ def test_a_cancellation_arriving_after_the_next_proposal_leaves_the_volunteer_pr
     # Once the last proposal holding the volunteer ends, the volunteer is available again.
     _apply(tg, "match.cancelled", _settled(second, "superseded"))
     assert tg.call("GET", f"/api/v1/volunteers/{volunteer['id']}").json["status"] == "available"
+
+
+def test_our_acceptance_and_the_peers_landing_at_once_are_both_kept(setup):
+    # The peer's acceptance is being applied (its transaction open) when our staff accept: ours
+    # must wait for it, not overwrite it with the decisions read before it committed.
+    import threading
+
+    from sqlalchemy import text
+
+    tg, volunteer, _other, agreement = setup
+    proposal = _proposal("m-5", agreement["id"], volunteer["id"])
+    _apply(tg, "match.proposed", proposal)
+    peer = new_event(
+        "match.accepted",
+        source="/agencies/ML/registry",
+        subject="m-5",
+        agencies=["TG", "ML"],
+        data=_decision(proposal, "ML"),
+    )
+    ours: dict = {}
+    with tg.runtime.sessions.begin() as session:
+        handle(peer, session, Node("TG"))
+        session.flush()
+        thread = threading.Thread(
+            target=lambda: ours.update(r=tg.call("POST", "/api/v1/matches/m-5/accept"))
+        )
+        thread.start()
+
+        def waiting_on_our_lock() -> bool:
+            with tg.engine.connect() as conn:
+                blocked = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                ).scalar_one()
+            return blocked > 0 or not thread.is_alive()
+
+        wait_until(waiting_on_our_lock, 30, what="our acceptance to wait or finish")
+    thread.join(30)
+    assert ours["r"].status_code == 200
+    decisions = tg.call("GET", "/api/v1/matches/m-5").json["decisions"]
+    assert {k: v["decision"] for k, v in decisions.items()} == {"TG": "accepted", "ML": "accepted"}
