@@ -107,29 +107,42 @@ def _mobility_step(principal: str, event: Event) -> str | None:
     return None
 
 
-def _mobility_report(principal: str, event: Event) -> str | None:
+def _submitted_by_a_party(principal: str, event: Event, what: str) -> str | None:
+    """One of the mobility's two agencies, in its own name (`data.submitted_by`)."""
     if len(event.agencies) != 2 or principal not in event.agencies:
         return f"{principal} is neither the sending nor the host agency of the mobility"
     if _data(event).get("submitted_by") != principal:
-        return f"{principal} may only file reports in its own name"
+        return f"{principal} may only {what} in its own name"
     return None
 
 
-def _sending_agency(principal: str, event: Event) -> str | None:
-    refused = _mobility_step(principal, event)
-    if refused:
-        return refused
-    if principal != _data(event).get("sending_agency"):
-        return f"only the sending agency publishes {event.type}, not {principal}"
-    return None
+def _mobility_report(principal: str, event: Event) -> str | None:
+    return _submitted_by_a_party(principal, event, "file reports")
+
+
+def _only(side: str) -> Check:
+    """A mobility step that only its sending (or host) agency takes: `side` names the field."""
+
+    def check(principal: str, event: Event) -> str | None:
+        refused = _mobility_step(principal, event)
+        if refused:
+            return refused
+        if principal != _data(event).get(side):
+            return f"only the {side.replace('_', ' ')} publishes {event.type}, not {principal}"
+        return None
+
+    return check
+
+
+_sending_agency = _only("sending_agency")
+_host_agency = _only("host_agency")
 
 
 def _check_in_answer(principal: str, event: Event) -> str | None:
-    if len(event.agencies) != 2 or principal not in event.agencies:
-        return f"{principal} is neither the sending nor the host agency of the mobility"
+    refused = _submitted_by_a_party(principal, event, "answer")
+    if refused:
+        return refused
     d = _data(event)
-    if d.get("submitted_by") != principal:
-        return f"{principal} may only answer in its own name"
     # the host agency answers for itself; the volunteer's answers come from its sending agency
     if d.get("respondent") == "host_agency" and principal != event.agencies[1]:
         return f"{principal} is not the host agency"
@@ -150,21 +163,11 @@ def _check_in_due(principal: str, event: Event) -> str | None:
     return None
 
 
-def _host_agency(principal: str, event: Event) -> str | None:
-    refused = _mobility_step(principal, event)
+def _review(principal: str, event: Event) -> str | None:
+    refused = _submitted_by_a_party(principal, event, "answer")
     if refused:
         return refused
-    if principal != _data(event).get("host_agency"):
-        return f"only the host agency publishes {event.type}, not {principal}"
-    return None
-
-
-def _review(principal: str, event: Event) -> str | None:
-    if len(event.agencies) != 2 or principal not in event.agencies:
-        return f"{principal} is neither the sending nor the host agency of the mobility"
     d = _data(event)
-    if d.get("submitted_by") != principal:
-        return f"{principal} may only answer in its own name"
     host_side = d.get("respondent") in ("host_organisation", "host_agency")
     if principal != event.agencies[1 if host_side else 0]:
         return f"{principal} does not record the {d.get('respondent')} review"
