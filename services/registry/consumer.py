@@ -256,7 +256,8 @@ def match_cancelled(event: Event, session: Session, node: Node) -> None:
 
 def _apply_mobility(event: Event, session: Session, node: Node) -> None:
     """The other agency recorded a step of the mission: apply it to this node's copy."""
-    row = session.get(Mobility, event.data["mobility_id"])
+    # Locked like the match: this node's own step and the peer's may land at once.
+    row = session.get(Mobility, event.data["mobility_id"], with_for_update=True)
     if row is None:
         raise NotYet(f"mobility {event.data['mobility_id']} not known yet")
     author = _author(event)
@@ -312,7 +313,7 @@ def _apply_incident(event: Event, session: Session, node: Node) -> None:
 
     d = dict(event.data)
     author = _author(event)
-    mobility_row = session.get(Mobility, d["mobility_id"])
+    mobility_row = session.get(Mobility, d["mobility_id"], with_for_update=True)
     if mobility_row is None:
         raise NotYet(f"mobility {d['mobility_id']} not known yet")
     mobility = repository.mobility(mobility_row)

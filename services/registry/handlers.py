@@ -754,7 +754,9 @@ def describe_placement(session: Session, node: Node, mobility: Mobility) -> None
 
 
 def get_mobility(session: Session, node: Node, mobility_id: str) -> Mobility:
-    mobility = session.get(Mobility, mobility_id)
+    # Locked for the transaction: a peer's step applied at the same moment rewrites the same
+    # row (check-in answers, reports), and one of the two would otherwise be lost.
+    mobility = session.get(Mobility, mobility_id, with_for_update=True)
     if mobility is None or node.agency not in (mobility.sending_agency, mobility.host_agency):
         raise NotFound(f"No mobility {mobility_id}.")
     return mobility
