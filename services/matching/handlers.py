@@ -15,14 +15,19 @@ Re-matching policy:
   or filled placement, terms that exclude it, quota taken by confirmations) or the new plan's
   total score is higher by more than KEEP_BONUS (0.05) per proposal withdrawn (planner.py).
 - A declined pair, and a pair whose proposal expired unanswered, are never proposed again.
+- An acceptance that crosses a cancellation in flight (an agency accepted before the cancellation
+  reached its node) is void: the proposal stays cancelled on both nodes with its reason, and the
+  plan's new proposal is the one to answer. Counted in `vir_matching_crossed_decisions_total`.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -42,6 +47,11 @@ log = get_logger(__name__)
 SOURCE = "/network/matching"
 OPEN = ("proposed",)
 HOLDING = ("proposed", "confirmed")  # statuses that hold a volunteer and a slot
+CROSSED = Counter(
+    "vir_matching_crossed_decisions_total",
+    "Acceptances that arrived after matching had cancelled the proposal",
+    ["decision"],
+)
 
 
 class NotYet(Exception):
@@ -167,6 +177,7 @@ def volunteer_changed(event: Event, session: Session) -> None:
     row.available_from, row.available_until = _d(d["available_from"]), _d(d["available_until"])
     row.preferred_countries = list(d["preferred_countries"])
     row.registered_at = datetime.fromisoformat(d["registered_at"])
+    row.version = secrets.randbits(62)
     session.add(row)
     after = _volunteer_profile(row)
     if before == after:
@@ -192,7 +203,7 @@ def volunteer_withdrawn(event: Event, session: Session) -> None:
     row = session.get(VolunteerView, event.data["volunteer_id"])
     if row is None:
         raise NotYet(f"volunteer {event.data['volunteer_id']} not known yet")
-    row.status = "withdrawn"
+    row.status, row.version = "withdrawn", secrets.randbits(62)
     for proposal in session.scalars(
         select(Proposal).where(Proposal.volunteer_id == row.id, Proposal.status.in_(HOLDING))
     ):
@@ -324,9 +335,14 @@ def match_decided(event: Event, session: Session) -> None:
     if agency not in (proposal.sending_agency, proposal.host_agency):
         log.warning("match.decision_from_outsider", match_id=proposal.id, agency=agency)
         return
-    if proposal.status != "proposed":
-        return  # already confirmed, declined or cancelled: a late or repeated decision
     decision = event.type.removeprefix("match.")
+    if proposal.status != "proposed":
+        if proposal.status == "cancelled" and decision == "accepted":
+            # The agency accepted before the cancellation reached it: void, its node shows the
+            # cancellation and the reason (see the policy above).
+            CROSSED.labels(decision).inc()
+            log.info("match.decision_crossed_cancellation", match_id=proposal.id, agency=agency)
+        return  # already confirmed, declined or cancelled: a late or repeated decision
     proposal.decisions = {**proposal.decisions, agency: decision}
     proposal.updated_at = now()
     if decision == "declined":

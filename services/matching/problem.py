@@ -1,7 +1,12 @@
-"""The planning problem of one agreement, read from matching's read model."""
+"""The planning problem of one agreement, read from matching's read model.
+
+Volunteers are read as (id, version) first; only those whose version this process has not
+converted yet are loaded in full. An agreement re-planned for one new volunteer among thousands
+then reads two short columns per volunteer instead of every JSON field."""
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 
 from sqlalchemy import select
@@ -30,6 +35,56 @@ def _volunteer(v: VolunteerView) -> model.Volunteer:
         preferred_countries=frozenset(v.preferred_countries),
         registered_at=v.registered_at,
     )
+
+
+class _Converted:
+    """Volunteers converted for the planner, by id, valid while their version holds."""
+
+    LOAD_CHUNK = 1000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_id: dict[str, tuple[int, model.Volunteer]] = {}
+
+    def candidates(
+        self, session: Session, parties: list[str], busy: set[str]
+    ) -> list[model.Volunteer]:
+        current = [
+            (vid, version)
+            for vid, version in session.execute(
+                select(VolunteerView.id, VolunteerView.version).where(
+                    VolunteerView.status.in_(CANDIDATE_STATUSES),
+                    VolunteerView.agency.in_(parties),
+                )
+            )
+            if vid not in busy
+        ]
+        with self._lock:
+            known = dict(self._by_id)
+        stale = [vid for vid, version in current if known.get(vid, (None,))[0] != version]
+        for start in range(0, len(stale), self.LOAD_CHUNK):
+            chunk = stale[start : start + self.LOAD_CHUNK]
+            for row in session.scalars(select(VolunteerView).where(VolunteerView.id.in_(chunk))):
+                known[row.id] = (row.version, _volunteer(row))
+        found = []
+        for vid, version in current:
+            entry = known.get(vid)
+            if entry is not None and entry[0] == version:
+                found.append(entry[1])
+            else:  # written between the two reads: read it again
+                row = session.get(VolunteerView, vid, populate_existing=True)
+                if row is not None and row.status in CANDIDATE_STATUSES:
+                    known[vid] = (row.version, _volunteer(row))
+                    found.append(known[vid][1])
+        if stale:
+            with self._lock:
+                if len(self._by_id) > 4 * max(len(current), 1000):
+                    self._by_id.clear()  # bounded: withdrawn and busy volunteers fall out
+                self._by_id.update((vid, known[vid]) for vid in stale if vid in known)
+        return found
+
+
+_converted = _Converted()
 
 
 def _placement(p: PlacementView, slots: int) -> model.Placement:
@@ -62,29 +117,19 @@ def build_problem(
             )
         )
     )
-    elsewhere = list(
-        session.scalars(
-            select(Proposal).where(
-                Proposal.agreement_id != agreement.id, Proposal.status.in_(HOLDING)
-            )
+    elsewhere = session.execute(
+        select(Proposal.volunteer_id, Proposal.placement_id).where(
+            Proposal.agreement_id != agreement.id, Proposal.status.in_(HOLDING)
         )
-    )
-    busy = {p.volunteer_id for p in elsewhere}
+    ).all()
+    busy = {volunteer_id for volunteer_id, _ in elsewhere}
     parties = list(agreement.parties)
-    volunteers = [
-        _volunteer(v)
-        for v in session.scalars(
-            select(VolunteerView).where(
-                VolunteerView.status.in_(CANDIDATE_STATUSES), VolunteerView.agency.in_(parties)
-            )
-        )
-        if v.id not in busy
-    ]
+    volunteers = _converted.candidates(session, parties, busy)
     pinned = [p for p in mine if is_pinned(p)]
     # A pinned pair's volunteer is a candidate nowhere else; keep it in the problem for the check.
     taken_elsewhere: dict[str, int] = {}
-    for p in elsewhere:
-        taken_elsewhere[p.placement_id] = taken_elsewhere.get(p.placement_id, 0) + 1
+    for _, placement_id in elsewhere:
+        taken_elsewhere[placement_id] = taken_elsewhere.get(placement_id, 0) + 1
     placements = [
         _placement(p, max(0, p.slots - taken_elsewhere.get(p.id, 0)))
         for p in session.scalars(

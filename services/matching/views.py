@@ -54,6 +54,9 @@ class PlanOut(Schema):
     status = fields.String()
     balance_tolerance = fields.Integer()
     planned_at = fields.DateTime(allow_none=True)
+    planning_pending = fields.Boolean(
+        metadata={"description": "A change arrived that the planner has not planned yet."}
+    )
     directions = fields.List(fields.Nested(DirectionOut))
     proposals = fields.List(fields.Nested(ProposalOut))
 
@@ -108,6 +111,7 @@ def _plan(session: Any, agreement: AgreementView) -> dict[str, Any]:
         "status": agreement.status,
         "balance_tolerance": agreement.balance_tolerance,
         "planned_at": agreement.planned_at,
+        "planning_pending": bool(agreement.dirty),
         "directions": directions,
         "proposals": proposals,
     }

@@ -150,8 +150,9 @@ def _context(notification: Notification, language: str) -> dict[str, Any]:
     }
 
 
-def render(notification: Notification) -> Message:
-    """Subject, text, HTML and SMS of one notification, in its recipient's language."""
+def render(notification: Notification, sms: bool = True) -> Message:
+    """Subject, text, HTML and SMS of one notification, in its recipient's language (without
+    `sms`, the SMS is left empty: an e-mail does not pay for it)."""
     language = language_of(notification.recipient.language)
     env = environment(language)
     kind = template_kind(notification)
@@ -160,8 +161,8 @@ def render(notification: Notification) -> Message:
     subject = " ".join(str(vars(text_module).get("subject", "VIR Exchange")).split())
     text = str(text_module).strip() + "\n"
     html = env.get_template(f"{kind}.html.j2").render(context, subject=subject)
-    sms = _fit_sms(env.get_template(f"{kind}.sms.j2"), context)
-    return Message(subject=subject, text=text, html=html, sms=sms, language=language)
+    short = _fit_sms(env.get_template(f"{kind}.sms.j2"), context) if sms else ""
+    return Message(subject=subject, text=text, html=html, sms=short, language=language)
 
 
 def unsubscribe_page(

@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.infra import wait_until
 from tests.support.nodes import running_matching, running_registry
-from tests.support.registry import pilot_between, prepare_departure
+from tests.support.registry import pilot_between, prepare_departure, settled_pilot
 
 pytestmark = pytest.mark.integration
 
@@ -16,9 +16,6 @@ def _matches(node, status="proposed"):
     return node.call("GET", f"/api/v1/matches?status={status}&page_size=50").json
 
 
-# Known race: matching can supersede a proposal whose acceptance is in flight, and the pilot
-# then settles with fewer than 6 open proposals within the wait (seen about once in eight runs).
-@pytest.mark.flaky(reruns=1)
 def test_registry_events_in_match_proposals_out_and_confirmed_on_both_sides(amqp_url):
     with (
         running_registry("TG", amqp_url) as tg,
@@ -27,11 +24,7 @@ def test_registry_events_in_match_proposals_out_and_confirmed_on_both_sides(amqp
     ):
         agreement = pilot_between(tg, ml)
 
-        wait_until(
-            lambda: len(_matches(tg)) == 6 and len(_matches(ml)) == 6,
-            60,
-            what="6 proposals on both registries",
-        )
+        settled_pilot(matching, tg, ml, agreement["id"])
         plan = matching.call("GET", f"/api/v1/agreements/{agreement['id']}/plan").json
         assert {(d["sending"], d["proposed"]) for d in plan["directions"]} == {("TG", 4), ("ML", 2)}
         assert {m["id"] for m in _matches(tg)} == {m["id"] for m in _matches(ml)}

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.infra import wait_until
 from tests.support.nodes import running_matching, running_registry
-from tests.support.registry import pilot_between, prepare_departure
+from tests.support.registry import pilot_between, prepare_departure, settled_pilot
 
 pytestmark = pytest.mark.integration
 
@@ -31,17 +31,14 @@ def _confirm(tg, ml, match_id):
     return mob
 
 
-# Known race: matching can supersede a proposal whose acceptance is in flight, and the pilot
-# then settles with fewer than 6 open proposals within the wait (seen about once in eight runs).
-@pytest.mark.flaky(reruns=1)
 def test_a_mission_walks_through_every_step_on_both_nodes(amqp_url):
     with (
         running_registry("TG", amqp_url) as tg,
         running_registry("ML", amqp_url) as ml,
-        running_matching(amqp_url),
+        running_matching(amqp_url) as matching,
     ):
         agreement = pilot_between(tg, ml)
-        wait_until(lambda: len(_matches(tg)) == 6, 60, what="6 proposals")
+        settled_pilot(matching, tg, ml, agreement["id"])
         first, second = [m["id"] for m in _matches(tg) if m["sending_agency"] == "TG"][:2]
         mob, other = _confirm(tg, ml, first), _confirm(tg, ml, second)
         path = f"/api/v1/mobilities/{mob}"

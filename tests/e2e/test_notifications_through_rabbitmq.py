@@ -23,7 +23,7 @@ from shared.messaging.publisher import ConfirmingPublisher, OutgoingMessage
 from tests.support.infra import wait_until
 from tests.support.keys import keyring
 from tests.support.nodes import running_matching, running_notifications, running_registry, serving
-from tests.support.registry import pilot_between, volunteer_payload
+from tests.support.registry import pilot_between, settled_pilot, volunteer_payload
 
 pytestmark = pytest.mark.integration
 
@@ -86,9 +86,6 @@ def _agency_contacts(node, email):
     assert r.status_code == 200, r.json
 
 
-# Known race: matching can supersede a proposal whose acceptance is in flight, and the pilot
-# then settles with fewer than 6 open proposals within the wait (seen about once in eight runs).
-@pytest.mark.flaky(reruns=1)
 def test_a_confirmed_match_informs_everyone_who_must_know(
     amqp_url, mailbox, partner_endpoint, tmp_path
 ):
@@ -141,12 +138,12 @@ def test_a_confirmed_match_informs_everyone_who_must_know(
             assert sub.status_code == 201, sub.json
             secret = sub.json["secret"]
 
-            pilot_between(tg, ml)
+            agreement = pilot_between(tg, ml)
 
             def proposals():
                 return tg.call("GET", "/api/v1/matches?status=proposed&page_size=50").json
 
-            wait_until(lambda: len(proposals()) == 6, 60, what="proposals")
+            settled_pilot(matching, tg, ml, agreement["id"])
             match = next(m for m in proposals() if m["sending_agency"] == "TG")
             volunteer = tg.call("GET", f"/api/v1/volunteers/{match['volunteer_id']}").json
             assert tg.call("POST", f"/api/v1/matches/{match['id']}/accept").status_code == 200

@@ -200,6 +200,34 @@ def pilot_between(tg: RegistryNode, ml: RegistryNode) -> dict[str, Any]:
     return agreement
 
 
+def settled_pilot(matching: Any, tg: RegistryNode, ml: RegistryNode, agreement_id: str) -> None:
+    """Wait until matching has heard every pilot volunteer and placement, planned them, and both
+    registries show exactly its 6 open proposals: from then on nothing re-plans the pilot, so a
+    proposal a test accepts cannot be superseded while its acceptance travels."""
+    from services.matching.adapters.orm import PlacementView, VolunteerView
+    from tests.support.infra import wait_until
+
+    def heard_all() -> bool:
+        with matching.runtime.sessions() as session:
+            volunteers = session.scalar(select(func.count()).select_from(VolunteerView))
+            placements = session.scalar(select(func.count()).select_from(PlacementView))
+        return volunteers == 9 and placements == 6
+
+    def settled() -> bool:
+        plan = matching.call("GET", f"/api/v1/agreements/{agreement_id}/plan").json
+        if plan["planning_pending"]:
+            return False
+        open_ = {p["id"] for p in plan["proposals"] if p["status"] == "proposed"}
+        shown = [
+            {m["id"] for m in n.call("GET", "/api/v1/matches?status=proposed&page_size=50").json}
+            for n in (tg, ml)
+        ]
+        return len(open_) == 6 and all(ids == open_ for ids in shown)
+
+    wait_until(heard_all, 60, what="matching has heard the pilot's 9 volunteers and 6 placements")
+    wait_until(settled, 60, what="the same 6 proposals on matching and both nodes")
+
+
 def prepare_departure(node: RegistryNode, mobility_id: str, on: str = "2027-09-15") -> None:
     """The sending agency ticks every mandatory item of a mobility's pre-departure checklist."""
     mobility = node.call("GET", f"/api/v1/mobilities/{mobility_id}").json

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import NAMING_CONVENTION
@@ -32,6 +43,9 @@ class VolunteerView(Base):
     available_until: Mapped[date | None] = mapped_column(Date)
     preferred_countries: Mapped[list[Any]] = mapped_column(JSON)
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # A new random value at every write: the planner's cache of converted volunteers is valid
+    # while it holds (random, so a rebuilt read model never reuses an old value).
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class PlacementView(Base):

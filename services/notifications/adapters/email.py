@@ -67,7 +67,7 @@ class SmtpChannel:
         """The message as it will be sent (also what tests and previews look at)."""
         recipient = notification.recipient
         try:
-            rendered = render(notification)
+            rendered = render(notification, sms=False)
         except DeliveryFailed:
             raise
         except Exception as exc:  # noqa: BLE001 - a template fault must not block the queue

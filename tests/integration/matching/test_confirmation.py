@@ -286,6 +286,43 @@ def test_unanswered_proposals_expire_but_half_accepted_ones_are_kept(matching):
     assert set(cancelled.values()) == {"expired"}
 
 
+def test_an_acceptance_crossing_a_cancellation_is_void_and_counted(matching):
+    """TG accepts a proposal while its cancellation travels: the proposal stays cancelled, no
+    confirmation follows whatever ML does, and the crossing is counted."""
+    from services.matching.handlers import CROSSED
+
+    _pilot(matching)
+    victim = next(p for p in _open(matching)[0] if p["sending_agency"] == "TG")
+    _apply(
+        matching,
+        "volunteer.withdrawn",
+        {"volunteer_id": victim["volunteer_id"], "agency": "TG", "reason": "health"},
+        ["TG"],
+        "/agencies/TG/registry",
+    )
+    crossed = CROSSED.labels("accepted")._value.get()
+    for agency in ("TG", "ML"):
+        _apply(
+            matching,
+            "match.accepted",
+            _decision(victim, agency, "accepted"),
+            ["TG", "ML"],
+            f"/agencies/{agency}/registry",
+        )
+    assert CROSSED.labels("accepted")._value.get() == crossed + 2
+    assert _events(matching, "match.confirmed") == []
+    assert victim["id"] not in {p["id"] for p in _open(matching)[0]}
+
+
+def test_the_plan_says_when_a_change_waits_for_the_planner(matching):
+    _pilot(matching)
+    assert _open(matching)[1]["planning_pending"] is False
+    _volunteer(matching, "vol-tg-late", "TG")
+    assert _open(matching)[1]["planning_pending"] is True
+    plan_dirty(matching.runtime.sessions, TTL)
+    assert _open(matching)[1]["planning_pending"] is False
+
+
 def test_the_plan_is_only_visible_to_the_parties_and_rematch_needs_an_admin(matching):
     _pilot(matching)
     assert matching.call("GET", "/api/v1/agreements/agr-1/plan", who="staff@NE").status_code == 404
