@@ -85,9 +85,16 @@ def registry_consumer(agency: str) -> ConsumerSpec:
 
 
 def matching_consumer() -> ConsumerSpec:
+    """Matching hears the registries' facts and the agencies' decisions, not its own match.*."""
     return ConsumerSpec(
         name="matching",
-        bindings=("volunteer.#", "placement.#", "agreement.#", "match.#"),
+        bindings=(
+            "volunteer.#",
+            "placement.#",
+            "agreement.#",
+            "match.accepted.#",
+            "match.declined.#",
+        ),
     )
 
 
