@@ -633,21 +633,30 @@ def decide_match(
     return row
 
 
+# Moves between these statuses follow matching's own proposals and their end: matching already
+# knows them, and a volunteer in either is a candidate, so they are not announced.
+MATCHING_OWN_MOVES = frozenset({"available", "proposed"})
+
+
 def move_volunteer(
     session: Session, node: Node, volunteer_id: str, sending_agency: str, status: str
 ) -> None:
     """The one place a match or a mission moves a volunteer's status (on the sending agency's
-    node only, as the volunteer's rules allow), announcing the new matching profile."""
+    node only, as the volunteer's rules allow), announcing the new matching profile unless
+    only matching's own move between available and proposed happened."""
     if sending_agency != node.agency:
         return
     row = session.get(Volunteer, volunteer_id)
     if row is None or row.agency != node.agency:
         return
     volunteer = repository.volunteer(row)
+    before = volunteer.status.value
     if not volunteer.follow(status):
         return
     repository.store_volunteer(volunteer, row)
     row.updated_at = now()
+    if {before, status} <= MATCHING_OWN_MOVES:
+        return  # matching made this move itself (proposed, or freed again): nobody to tell
     emit(session, node, "volunteer.updated", row.id, [node.agency], volunteer_profile(row))
 
 

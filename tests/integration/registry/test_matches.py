@@ -74,6 +74,8 @@ def test_a_proposal_accepted_by_both_and_confirmed_moves_the_ledger(setup):
         "criterion"
     ] == "skills"
     assert tg.call("GET", f"/api/v1/volunteers/{volunteer['id']}").json["status"] == "proposed"
+    # Matching made that move itself: it is not announced back (a candidate either way).
+    assert tg.outbox_count("volunteer.updated") == 0
 
     accepted = tg.call("POST", "/api/v1/matches/m-1/accept")
     assert (
@@ -89,6 +91,7 @@ def test_a_proposal_accepted_by_both_and_confirmed_moves_the_ledger(setup):
     match = tg.call("GET", "/api/v1/matches/m-1").json
     assert match["status"] == "confirmed" and set(match["decisions"]) == {"TG", "ML"}
     assert tg.call("GET", f"/api/v1/volunteers/{volunteer['id']}").json["status"] == "matched"
+    assert tg.outbox_count("volunteer.updated") == 1  # matched: no longer a candidate, announced
 
     ledger = tg.call("GET", f"/api/v1/agreements/{agreement['id']}/ledger").json
     tg_ml = next(d for d in ledger["directions"] if d["sending"] == "TG")
