@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Protocol
 
 import requests
@@ -20,10 +21,17 @@ class RegistryDirectory:
         self.base_url = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"}
         self.timeout = timeout
+        self._local = threading.local()  # one kept-alive connection pool per thread
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
 
     def _get(self, path: str) -> dict[str, Any]:
         try:
-            response = requests.get(
+            response = self._session().get(
                 f"{self.base_url}{path}", headers=self.headers, timeout=self.timeout
             )
         except requests.RequestException as exc:
