@@ -12,6 +12,8 @@ import hashlib
 import re
 import smtplib
 import ssl
+import threading
+import time
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -62,6 +64,7 @@ class SmtpChannel:
             raise ValueError("SmtpChannel needs SMTP_HOST")
         self.host: str = options.smtp_host
         self.options = options
+        self._local = threading.local()
 
     def build(self, notification: Notification) -> EmailMessage:
         """The message as it will be sent (also what tests and previews look at)."""
@@ -94,6 +97,29 @@ class SmtpChannel:
     def send(self, notification: Notification) -> str:
         msg = self.build(notification)
         address = notification.recipient.address.strip()
+        smtp, reused = self._connection(address)
+        try:
+            code, answer = self._transact(smtp, msg, address, greet=not reused)
+        except _StaleConnection:
+            # The server closed the kept connection while it was idle: nothing of this message
+            # was sent, so a fresh connection tries at once.
+            self._drop()
+            smtp, _ = self._connection(address)
+            code, answer = self._transact(smtp, msg, address, greet=True)
+        self._local.idle_since = time.monotonic()
+        return mask(f"{code} {_text(answer)}", address)
+
+    # One connection per thread, kept open between messages (connecting, greeting, EHLO,
+    # STARTTLS and AUTH once instead of per message), closed after KEEP_IDLE seconds unused or
+    # after any failure.
+    KEEP_IDLE = 30.0
+
+    def _connection(self, address: str) -> tuple[smtplib.SMTP, bool]:
+        smtp = getattr(self._local, "smtp", None)
+        idle = time.monotonic() - getattr(self._local, "idle_since", 0.0)
+        if smtp is not None and idle < self.KEEP_IDLE:
+            return smtp, True
+        self._drop()
         try:
             smtp = smtplib.SMTP(self.host, self.options.smtp_port, timeout=TIMEOUT)
         except smtplib.SMTPResponseException as exc:  # the greeting was a refusal
@@ -101,34 +127,61 @@ class SmtpChannel:
             raise  # unreachable: _classify raised
         except (smtplib.SMTPException, OSError) as exc:
             raise RetryLater(f"SMTP server unreachable: {exc.__class__.__name__}: {exc}") from exc
+        self._local.smtp = smtp
+        return smtp, False
+
+    def _drop(self) -> None:
+        smtp = getattr(self._local, "smtp", None)
+        self._local.smtp = None
+        if smtp is not None:
+            _close(smtp)
+
+    def close(self) -> None:
+        """Close this thread's kept connection (a dispatcher stopping)."""
+        self._drop()
+
+    def _transact(
+        self, smtp: smtplib.SMTP, msg: EmailMessage, address: str, greet: bool
+    ) -> tuple[int, bytes | str]:
+        """One message on `smtp`. Raises _StaleConnection when a kept connection turns out
+        closed before anything of the message was sent; closes the connection on any failure."""
         try:
-            code, answer = self._transact(smtp, msg, address)
+            if greet:
+                smtp.ehlo()
+                if self.options.smtp_starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.ehlo()
+                if self.options.smtp_user:
+                    smtp.login(self.options.smtp_user, self.options.smtp_password or "")
+            try:
+                reply = smtp.mail(_addr_spec(self.options.smtp_from))
+            except (smtplib.SMTPServerDisconnected, ConnectionError) as exc:
+                if greet:
+                    raise
+                raise _StaleConnection(str(exc)) from exc
+            if not greet and reply[0] in (421, -1):  # "closing channel" on a kept connection
+                raise _StaleConnection(f"{reply[0]} {_text(reply[1])}")
+            self._expect(reply, (250,), "MAIL FROM", address)
+            self._expect(smtp.rcpt(address), (250, 251), "RCPT TO", address)
+            reply = smtp.data(msg.as_bytes(policy=WIRE))
+            self._expect(reply, (250,), "DATA", address)
+            return reply
+        except _StaleConnection:
+            raise
         except smtplib.SMTPAuthenticationError as exc:
+            self._drop()
             # Our credentials, not the recipient: retried while an operator fixes the settings.
             raise RetryLater("SMTP server refused our credentials", _answer(exc)) from exc
         except smtplib.SMTPResponseException as exc:
+            self._drop()
             self._classify(exc.smtp_code, exc.smtp_error, "SMTP", address)
             raise  # unreachable: _classify raised
         except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
             raise RetryLater(f"SMTP connection lost: {exc.__class__.__name__}: {exc}") from exc
-        finally:
-            _close(smtp)
-        return mask(f"{code} {_text(answer)}", address)
-
-    def _transact(
-        self, smtp: smtplib.SMTP, msg: EmailMessage, address: str
-    ) -> tuple[int, bytes | str]:
-        smtp.ehlo()
-        if self.options.smtp_starttls:
-            smtp.starttls(context=ssl.create_default_context())
-            smtp.ehlo()
-        if self.options.smtp_user:
-            smtp.login(self.options.smtp_user, self.options.smtp_password or "")
-        self._expect(smtp.mail(_addr_spec(self.options.smtp_from)), (250,), "MAIL FROM", address)
-        self._expect(smtp.rcpt(address), (250, 251), "RCPT TO", address)
-        reply = smtp.data(msg.as_bytes(policy=WIRE))
-        self._expect(reply, (250,), "DATA", address)
-        return reply
+        except DeliveryFailed:
+            self._drop()  # refused mid-transaction: the next message starts on a clean line
+            raise
 
     def _expect(
         self, reply: tuple[int, bytes | str], ok: tuple[int, ...], step: str, address: str
@@ -157,6 +210,10 @@ def _to(recipient: Recipient) -> Address:
         return Address(display_name=recipient.name or "", username=local, domain=domain)
     except (ValueError, TypeError) as exc:
         raise Undeliverable("the e-mail address on file is not valid") from exc
+
+
+class _StaleConnection(Exception):
+    """A kept connection was closed by the server while idle; nothing was sent on it."""
 
 
 def _close(smtp: smtplib.SMTP) -> None:

@@ -581,6 +581,39 @@ def test_an_smtp_server_that_does_not_answer_means_retry_later() -> None:
         channel.send(notification("match.confirmed", "volunteer", VOLUNTEER_EMAIL))
 
 
+def test_one_connection_carries_many_messages_and_a_closed_one_is_replaced() -> None:
+    """Messages share one kept SMTP connection; when the server went away and came back in
+    between (the kept connection is dead), the next message goes out on a new one, once."""
+    box = Mailbox(port=free_port())
+    greeted: list[str] = []
+
+    class Counting(Mailbox):
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: ANN001, ANN201, N802
+            greeted.append(hostname)
+            session.host_name = hostname  # what aiosmtpd does when no hook is set
+            return responses
+
+    handler = Counting(port=box.port)
+    channel = SmtpChannel(Options(smtp_host="127.0.0.1", smtp_port=box.port))
+    message = notification("match.confirmed", "volunteer", VOLUNTEER_EMAIL)
+    controller = Controller(handler, hostname="127.0.0.1", port=box.port)
+    controller.start()
+    try:
+        for _ in range(3):
+            assert channel.send(message).startswith("250")
+        assert len(greeted) == 1 and len(handler.to(VOLUNTEER_EMAIL)) == 3
+    finally:
+        controller.stop()
+    controller = Controller(handler, hostname="127.0.0.1", port=box.port)
+    controller.start()
+    try:
+        assert channel.send(message).startswith("250")
+        assert len(greeted) == 2 and len(handler.to(VOLUNTEER_EMAIL)) == 4
+    finally:
+        channel.close()
+        controller.stop()
+
+
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_the_channel_logs_in_when_the_server_wants_credentials() -> None:
     def authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
