@@ -176,16 +176,29 @@ def _unchanged(session: Session, agreement: AgreementView, solved: _Solved) -> b
         ).first()
         if elsewhere is not None:
             return False
+    # Every open or confirmed proposal is compared with what the plan read, but only those the
+    # plan cancels are locked: a decision landing meanwhile on one it keeps changes nothing it
+    # writes (a decline marks the agreement dirty, which waits for the agreement lock below).
     before = {p.id: (p.status, dict(p.decisions)) for p in solved.current}
-    now_holding = session.scalars(
-        locked(
-            select(Proposal)
-            .where(Proposal.agreement_id == agreement.id, Proposal.status.in_(HOLDING))
-            .order_by(Proposal.id)
+    now_holding = session.execute(
+        select(Proposal.id, Proposal.status, Proposal.decisions).where(
+            Proposal.agreement_id == agreement.id, Proposal.status.in_(HOLDING)
         )
     )
-    if {p.id: (p.status, dict(p.decisions)) for p in now_holding} != before:
+    if {i: (status, dict(decisions)) for i, status, decisions in now_holding} != before:
         return False
+    wanted = {(p.volunteer_id, p.placement_id) for p in solved.result.proposals}
+    dropped = sorted(
+        p.id
+        for p in solved.current
+        if not is_pinned(p) and (p.volunteer_id, p.placement_id) not in wanted
+    )
+    if dropped:
+        rows = session.scalars(
+            locked(select(Proposal).where(Proposal.id.in_(dropped)).order_by(Proposal.id))
+        ).all()
+        if {p.id: (p.status, dict(p.decisions)) for p in rows} != {i: before[i] for i in dropped}:
+            return False
     fresh = session.scalars(
         locked(select(AgreementView).where(AgreementView.id == agreement.id))
     ).first()

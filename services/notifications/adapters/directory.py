@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Protocol
 
 import requests
@@ -11,17 +12,29 @@ from services.notifications.domain.messages import Recipient, RetryLater, Undeli
 
 
 class Directory(Protocol):
+    def _agency_profile(self) -> dict[str, Any]:
+        kept = self._agency
+        if kept is not None and time.monotonic() - kept[0] < self.agency_ttl:
+            return kept[1]
+        profile = self._get("/api/v1/agency")
+        self._agency = (time.monotonic(), profile)
+        return profile
+
     def resolve(self, kind: str, recipient_id: str, channel: str) -> Recipient: ...
 
 
 class RegistryDirectory:
     """Asks this agency's registry (`NOTIFY_REGISTRY_URL`, token `NOTIFY_REGISTRY_TOKEN`)."""
 
-    def __init__(self, base_url: str, token: str, timeout: float = 10.0):
+    def __init__(self, base_url: str, token: str, timeout: float = 10.0, agency_ttl: float = 30.0):
         self.base_url = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"}
         self.timeout = timeout
         self._local = threading.local()  # one kept-alive connection pool per thread
+        # The agency's own profile (its staff contacts) is read at most every `agency_ttl`
+        # seconds: every staff message needs it, and it changes seldom.
+        self.agency_ttl = agency_ttl
+        self._agency: tuple[float, dict[str, Any]] | None = None
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -44,6 +57,14 @@ class RegistryDirectory:
             raise Undeliverable(f"registry refused {path}: {response.status_code}")
         return response.json()
 
+    def _agency_profile(self) -> dict[str, Any]:
+        kept = self._agency
+        if kept is not None and time.monotonic() - kept[0] < self.agency_ttl:
+            return kept[1]
+        profile = self._get("/api/v1/agency")
+        self._agency = (time.monotonic(), profile)
+        return profile
+
     def resolve(self, kind: str, recipient_id: str, channel: str) -> Recipient:
         if kind == "volunteer":
             c = self._get(f"/api/v1/volunteers/{recipient_id}/contact")
@@ -55,7 +76,7 @@ class RegistryDirectory:
             address = c.get("contact_email") if channel == "email" else c.get("contact_phone")
             name, language = c.get("name"), "fr"
         elif kind == "staff":
-            c = self._get("/api/v1/agency")
+            c = self._agency_profile()
             address = c.get("contact_email") if channel == "email" else c.get("contact_phone")
             name = c.get("name")
             languages = c.get("languages") or ["fr"]
