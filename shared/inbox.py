@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,13 +28,15 @@ def record_once(session: Session | Connection, consumer: str, event: Event) -> b
         "processed_at": datetime.now(UTC),
     }
     bind = session.get_bind() if isinstance(session, Session) else session
-    dialect = bind.dialect.name
-    stmt: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        stmt = postgresql.insert(inbox).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(inbox).values(**values).on_conflict_do_nothing()
-    else:  # pragma: no cover - only PostgreSQL and SQLite are supported
-        raise RuntimeError(f"unsupported database dialect {dialect}")
     # RETURNING rather than rowcount: through an ORM session rowcount is not reliable here.
-    return session.execute(stmt.returning(inbox.c.event_id)).first() is not None
+    return session.execute(_statement(bind.dialect.name), values).first() is not None
+
+
+@functools.cache
+def _statement(dialect: str) -> Any:
+    """The insert, built once per dialect with bound parameters (compiled once, then cached)."""
+    if dialect == "postgresql":
+        return postgresql.insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+    if dialect == "sqlite":
+        return sqlite.insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
+    raise RuntimeError(f"unsupported database dialect {dialect}")  # pragma: no cover
