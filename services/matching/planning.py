@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Callable
@@ -299,7 +300,10 @@ def _set_dirty(sessions: sessionmaker[Session], agreement_id: str, dirty: bool) 
 
 
 def plan_dirty(
-    sessions: sessionmaker[Session], ttl: timedelta, clock: Callable[[], datetime] | None = None
+    sessions: sessionmaker[Session],
+    ttl: timedelta,
+    clock: Callable[[], datetime] | None = None,
+    expiring: bool = True,
 ) -> int:
     """Expire stale proposals, then plan each dirty agreement in its own transaction.
 
@@ -307,8 +311,9 @@ def plan_dirty(
     keeps two planners off the same agreement, without locking the row consumers update. The
     dirty flag is cleared before reading, so a change arriving during planning plans it again."""
     at = (clock or (lambda: datetime.now(UTC)))()
-    with sessions.begin() as session:
-        expire(session, at)
+    if expiring:
+        with sessions.begin() as session:
+            expire(session, at)
     planned = 0
     passed: set[str] = set()
     while True:
@@ -397,10 +402,16 @@ def run_planner(
 
     Between rounds it sleeps until `wakeup` fires (the consumer committed a change) or
     `interval` passes: the slow poll that also expires unanswered proposals on time."""
+    expired_at = float("-inf")
     try:
         while not stop.is_set():
+            # Expiry runs on the slow poll's rhythm, not at every wake-up: proposals live for
+            # days, and a registration's path to its proposal then costs one transaction less.
+            expiring = time.monotonic() - expired_at >= interval
             try:
-                plan_dirty(sessions, ttl)
+                plan_dirty(sessions, ttl, expiring=expiring)
+                if expiring:
+                    expired_at = time.monotonic()
             except Exception:  # noqa: BLE001 - log and keep planning; the next round retries
                 log.exception("matching.planning_failed")
             if wakeup is None:
