@@ -27,9 +27,10 @@ blp = Blueprint(
 )
 
 
+# Schemas given as instances: webargs would otherwise build (and deep-copy) a new one per request.
 @blp.route("", methods=["POST"])
 @allow(*STAFF)
-@blp.arguments(VolunteerIn)
+@blp.arguments(VolunteerIn())
 @blp.response(201, VolunteerOut)
 def register(data: dict[str, Any]) -> Volunteer:
     """Register a volunteer (emits volunteer.registered without personal data)."""
