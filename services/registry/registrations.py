@@ -1,8 +1,8 @@
 """Registering many volunteers in one transaction (a bulk import), at the speed of the database.
 
 The rows come already validated (`VolunteerIn`). Identities already registered are found with one
-query; the rest are stored with one multi-row INSERT of volunteers and one of their
-`volunteer.registered` outbox rows, inside a single SAVEPOINT. Only when the database refuses
+query; the rest are stored with one COPY of volunteers (on SQLite, one executemany INSERT) and one
+multi-row INSERT of their `volunteer.registered` outbox rows, inside a single SAVEPOINT. Only when the database refuses
 that batch (a value too long for its column, a concurrent registration of the same identity) is
 it split in halves, each in its own savepoint, down to the row at fault: good rows never pay a
 savepoint each, and a refused row is rolled back alone.
@@ -10,10 +10,12 @@ savepoint each, and a refused row is rolled back alone.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+import psycopg
+from sqlalchemy import JSON, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,8 +25,13 @@ from shared.events import Event, new_event
 from shared.events.contracts import CURRENT_VERSION
 from shared.outbox import add_events
 
-# The table, not the ORM entity: a multi-row INSERT without the ORM's per-row bookkeeping.
-_INSERT = insert(Volunteer.__table__)
+# The table, not the ORM entity: no per-row bookkeeping.
+_TABLE = Volunteer.__table__
+_INSERT = insert(_TABLE)
+# PostgreSQL: the rows go in with one COPY (values adapted by psycopg's C code; JSON columns as
+# their text), three to four times cheaper than the same rows as INSERTs in a pipeline.
+_COPY = f"COPY {_TABLE.name} ({', '.join(c.name for c in _TABLE.columns)}) FROM STDIN"
+_JSON = frozenset(c.name for c in _TABLE.columns if isinstance(c.type, JSON))
 ALREADY_REGISTERED = "A volunteer with this identity number is already registered"
 
 
@@ -107,20 +114,33 @@ def _registered(session: Session, node: Node, items: Sequence[Mapping]) -> dict[
     }
 
 
+def _insert(session: Session, rows: list[dict]) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(_INSERT, rows)
+        return
+    names = [c.name for c in _TABLE.columns]
+    cells = [[json.dumps(r[n]) if n in _JSON else r[n] for n in names] for r in rows]
+    driver = session.connection().connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(_COPY) as copy:
+        for row in cells:
+            copy.write_row(row)
+
+
 def _store(session: Session, batch: list[_Pending], refused: list[Refused]) -> None:
     if not batch:
         return
     try:
         with session.begin_nested():
-            session.execute(_INSERT, [p.columns for p in batch])
+            _insert(session, [p.columns for p in batch])
             add_events(session, [p.event for p in batch])
-    except (DataError, IntegrityError) as exc:
+    except (DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError) as exc:
         if len(batch) > 1:
             half = len(batch) // 2
             _store(session, batch[:half], refused)
             _store(session, batch[half:], refused)
-        elif isinstance(exc, IntegrityError):  # registered meanwhile by another request
+        elif isinstance(exc, IntegrityError | psycopg.IntegrityError):  # registered meanwhile
             refused.append(Refused(batch[0].position, "identity_number", f"{ALREADY_REGISTERED}."))
         else:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            cause = getattr(exc, "orig", exc)
+            reason = str(cause).strip().splitlines()[0] if cause else type(exc).__name__
             refused.append(Refused(batch[0].position, "row", f"The database refused it: {reason}"))

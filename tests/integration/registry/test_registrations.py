@@ -83,3 +83,30 @@ def test_identities_already_registered_are_refused_naming_the_volunteer(tg):
     assert [(r.position, r.field) for r in refused] == [(1, "identity_number")]
     assert "already registered (vol-" in refused[0].message
     assert tg.volunteer_count() == 2 and tg.outbox_count("volunteer.registered") == 2
+
+
+def test_a_volunteer_registered_in_bulk_reads_back_as_one_registered_alone(tg):
+    # The bulk path writes with COPY, the API with an INSERT: the same columns either way.
+    alone = tg.call("POST", "/api/v1/volunteers", json=volunteer_payload(1, notes="n"))
+    assert alone.status_code == 201
+    with tg.runtime.sessions.begin() as session:
+        assert (
+            registrations.register_volunteers(
+                session, Node("TG"), [loaded(2, notes="n", identity_number="TG-BULK-2")]
+            )
+            == []
+        )
+    with tg.engine.connect() as conn:
+        bulk_id = conn.execute(
+            text("SELECT id FROM volunteer WHERE identity_number = 'TG-BULK-2'")
+        ).scalar_one()
+    read = {
+        v: tg.call("GET", f"/api/v1/volunteers/{i}").json
+        for v, i in (("alone", alone.json["id"]), ("bulk", bulk_id))
+    }
+    differ = {"id", "identity_number", "last_name", "email", "created_at", "updated_at"}
+    assert {k: v for k, v in read["bulk"].items() if k not in differ} == {
+        k: v for k, v in read["alone"].items() if k not in differ
+    }
+    assert read["bulk"]["created_at"].endswith("+00:00")
+    assert tg.outbox_count("volunteer.registered") == 2
