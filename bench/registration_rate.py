@@ -34,11 +34,13 @@ from tests.support.infra import wait_until
 from tests.support.registry import volunteer_payload
 
 NAME = "registration_rate"
-WORKERS = 3
-THREADS = 1
-CONNECTIONS = 8
-SECONDS = 15
-ROUNDS = 3
+# Overridable from the environment to compare server set-ups on the same machine, e.g.
+# REGISTRATION_RATE_WORKERS=3 REGISTRATION_RATE_THREADS=1 python -m bench.run registration_rate
+WORKERS = int(os.environ.get("REGISTRATION_RATE_WORKERS", 2))  # `vir serve`'s defaults
+THREADS = int(os.environ.get("REGISTRATION_RATE_THREADS", 4))
+CONNECTIONS = int(os.environ.get("REGISTRATION_RATE_CONNECTIONS", 8))
+SECONDS = int(os.environ.get("REGISTRATION_RATE_SECONDS", 15))
+ROUNDS = int(os.environ.get("REGISTRATION_RATE_ROUNDS", 3))
 TARGET_RATE = 500.0
 TARGET_P95_MS = 50.0
 
@@ -216,7 +218,12 @@ def run() -> dict:
             "rates": [round(r["post"]["rate"], 1) for r in rounds],
             "p95s_ms": [round(r["post"]["p95"] / 1000, 1) for r in rounds],
             "ceilings": [round(r["get"]["rate"], 1) for r in rounds],
-            "gunicorn": {"workers": WORKERS, "threads": THREADS, "access_log": False},
+            "gunicorn": {
+                "workers": WORKERS,
+                "threads": THREADS,
+                "worker_class": "gthread" if THREADS > 1 else "sync",
+                "access_log": False,
+            },
             "load": f"wrk, 2 threads, {CONNECTIONS} connections, {SECONDS} s per measure",
             "load_average_at_end": round(os.getloadavg()[0], 1),
             "rounds": ROUNDS,

@@ -297,11 +297,18 @@ def tokens_list(service: str) -> None:
 @click.option(
     "--workers",
     type=int,
-    default=3,
+    default=2,
     show_default=True,
-    help="Processes; on 2 cores, 3 keep both busy while one waits on the database.",
+    help="Processes: one per core.",
 )
-@click.option("--threads", type=int, default=1, show_default=True, help="Threads per worker.")
+@click.option(
+    "--threads",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Threads per worker (more than 1: gunicorn's gthread worker, which keeps connections "
+    "alive; its threads overlap the database waits).",
+)
 @click.option(
     "--access-log/--no-access-log",
     default=True,
