@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench.matching_stability",
     "bench.signing",
     "bench.e2e_latency",
+    "bench.load",
 ]
 RESULTS = Path(__file__).resolve().parent / "results"
 
