@@ -1,11 +1,11 @@
 """Registering many volunteers in one transaction (a bulk import), at the speed of the database.
 
 The rows come already validated (`VolunteerIn`). Identities already registered are found with one
-query; the rest are stored with one COPY of volunteers (on SQLite, one executemany INSERT) and one
-multi-row INSERT of their `volunteer.registered` outbox rows, inside a single SAVEPOINT. Only when the database refuses
-that batch (a value too long for its column, a concurrent registration of the same identity) is
-it split in halves, each in its own savepoint, down to the row at fault: good rows never pay a
-savepoint each, and a refused row is rolled back alone.
+query; the rest are stored with one COPY of volunteers (on SQLite, one executemany INSERT) and
+one multi-row INSERT of their `volunteer.registered` outbox rows, inside a single SAVEPOINT.
+Only when the database refuses that batch (a value too long for its column, a concurrent
+registration of the same identity) is it split in halves, each in its own savepoint, down to
+the row at fault: good rows never pay a savepoint each, and a refused row is rolled back alone.
 """
 
 from __future__ import annotations
