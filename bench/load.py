@@ -14,7 +14,7 @@ both staff e-mails (lower bounds when some had not arrived by the end: `lower_bo
 end: resident memory (RSS) of every process, and CPU used by each. Writes
 bench/results/load.json (through `bench.run`) and the chart docs/img/load.png.
 
-    python -m bench.load                      # the whole bench, about 4 minutes
+    python -m bench.load                      # the whole bench, 2-4 minutes
     python -m bench.load --step-seconds 10    # quicker
 """
 
