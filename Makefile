@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 AGENCIES ?= TG,ML
 
-.PHONY: run test prepare lint format bench venv unit integration clean compose-test
+.PHONY: run test prepare lint format bench venv unit integration clean compose-test chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ prepare:
 ## The docker compose network end to end (tests/compose/run.sh: engine, images, pilot, restart).
 compose-test: venv
 	bash tests/compose/run.sh
+
+## Whole-network fault injection (tests/chaos): every service in its own process on a private
+## RabbitMQ node and PostgreSQL cluster, every fault kind, >= 10,000 events; var/chaos/<run>/.
+SEED ?= 1
+chaos: venv prepare
+	$(BIN)/python -m tests.chaos --seed $(SEED) --events 10000
 
 unit: venv
 	$(BIN)/pytest -q tests/unit

@@ -25,7 +25,7 @@ def main() -> int:
         "--rounds", type=int, default=1, help="rounds of every fault kind, at least"
     )
     parser.add_argument("--faults", default="", help="only these fault kinds, comma-separated")
-    parser.add_argument("--quiesce", type=float, default=300, help="longest wait for quiescence")
+    parser.add_argument("--quiesce", type=float, default=600, help="longest wait for quiescence")
     args = parser.parse_args()
     out = args.out or Path("var/chaos") / f"{time.strftime('%Y%m%d-%H%M%S')}-seed{args.seed}"
     summary = run(

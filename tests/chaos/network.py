@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,18 +103,26 @@ class Proc:
             pass
         self.popen.wait(10)
 
-    def stop(self) -> None:
-        if not self.running():
+    def terminate(self) -> None:
+        if self.running():
+            assert self.popen is not None
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def finish(self, timeout: float) -> None:
+        """Wait up to `timeout` for the process to end after `terminate`, then SIGKILL it."""
+        if self.popen is None:
             return
-        assert self.popen is not None
         try:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            self.popen.wait(20)
+            self.popen.wait(max(timeout, 0.1))
         except subprocess.TimeoutExpired:
-            os.killpg(self.popen.pid, signal.SIGKILL)
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.popen.wait(10)
-        except ProcessLookupError:
-            pass
 
     def ready(self) -> bool:
         if not self.running():
@@ -265,9 +274,12 @@ class Network:
         self._stop.set()
         if self._supervisor is not None:
             self._supervisor.join(5)
+        for proc in self.procs:  # all at once, then one shared grace period
+            proc.terminate()
+        deadline = time.monotonic() + 15
         for proc in self.procs:
             try:
-                proc.stop()
+                proc.finish(deadline - time.monotonic())
             except Exception:  # noqa: BLE001 - stop the others whatever happens to one
                 pass
         for stopper in (self.smtp.stop, self.webhook.stop, self.rabbit.stop, self.postgres.stop):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ class Options:
     hold: float = 3.0
     gap: float = 2.0
     workers: int = 3
-    quiesce: float = 300.0
+    quiesce: float = 600.0
     sabotage: str = ""  # tests of the checker only (see tests/chaos/child.py)
     rounds: int = 1  # rounds of every fault kind, at least
     faults: tuple[str, ...] = ()  # only these kinds (default: all)
@@ -107,6 +108,7 @@ def run(options: Options, say: Any = print) -> dict[str, Any]:
             },
             "quiescent": quiet["quiescent"],
             "faults": dict(sorted(nemesis.counts.items())),
+            "per_fault": per_fault(history, options.gap),
             "fault_kinds": nemesis.kinds(),
             "crash_restarts": dict(net.restarts),
             **result,
@@ -128,6 +130,21 @@ def run(options: Options, say: Any = print) -> dict[str, Any]:
                 part.stop()
         history.close()
         net.stop()
+
+
+def per_fault(history: History, gap: float) -> dict[str, dict[str, Any]]:
+    """Per fault kind: how often it was injected and the API operations' outcomes while it held
+    (and in the calm that followed)."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in history.faults:
+        entry = out.setdefault(f["fault"], {"injected": 0, "errors": 0, "operations": Counter()})
+        entry["injected"] += 1
+        entry["errors"] += f["outcome"] != "done"
+        began, ended = f["t"] - f["seconds"], f["t"] + gap
+        for op in history.ops:
+            if began <= op["t"] <= ended and "outcome" in op:
+                entry["operations"][op["outcome"]] += 1
+    return {k: {**v, "operations": dict(v["operations"])} for k, v in sorted(out.items())}
 
 
 def table(s: dict[str, Any]) -> str:
@@ -156,7 +173,11 @@ def table(s: dict[str, Any]) -> str:
             f"pending {c['pending']}, failed {c['failed']}, "
             f"refused by the receiver {c['refused_by_receiver']}"
         )
-    lines.append("  faults: " + ", ".join(f"{k} {n}" for k, n in s["faults"].items()))
+    lines.append(f"  {'fault':<28}{'injected':>9}  API calls meanwhile (ok/refused/failed/unknown)")
+    for kind, f in s["per_fault"].items():
+        ops = f["operations"]
+        calls = "/".join(str(ops.get(o, 0)) for o in ("ok", "refused", "failed", "unknown"))
+        lines.append(f"  {kind:<28}{f['injected']:>9}  {calls}")
     if s["crash_restarts"]:
         lines.append(
             "  processes that exited by themselves (restarted): " + str(s["crash_restarts"])
