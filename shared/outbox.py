@@ -13,6 +13,7 @@ from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from shared.db import OUTBOX_PARTITIONS, outbox, outbox_partition
@@ -33,6 +34,11 @@ FEED_POSITION_LOCK = 0x56495246  # "VIRF"
 PUBLISHED = Counter("vir_outbox_published_total", "Events confirmed by the broker", ["service"])
 # Longest first wait after a failed batch (doubled on each further failure, up to max_backoff).
 RETRY_DELAY = 0.2
+DATABASE_UNAVAILABLE = Counter(
+    "vir_outbox_database_unavailable_total",
+    "Relay rounds that found the database unreachable (retried with backoff)",
+    ["service"],
+)
 PUBLISH_FAILURES = Counter(
     "vir_outbox_publish_failures_total", "Relay batches not confirmed (will be resent)", ["service"]
 )
@@ -203,6 +209,19 @@ class OutboxRelay:
                     PUBLISH_FAILURES.labels(self.service).inc()
                     wait = min(limit, min(self.settings.idle_delay, RETRY_DELAY) * (2**failures))
                     log.warning("outbox.publish_failed", error=str(exc), retry_in=round(wait, 2))
+                    stop.wait(wait)
+                    continue
+                except OperationalError as exc:
+                    # The database is gone (stopped, restarting, network): nothing was marked,
+                    # so wait and look again rather than let the relay process die.
+                    failures += 1
+                    DATABASE_UNAVAILABLE.labels(self.service).inc()
+                    wait = min(limit, min(self.settings.idle_delay, RETRY_DELAY) * (2**failures))
+                    log.warning(
+                        "outbox.database_unavailable",
+                        error=str(exc).splitlines()[0],
+                        retry_in=round(wait, 2),
+                    )
                     stop.wait(wait)
                     continue
                 if failures:

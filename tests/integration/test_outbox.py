@@ -77,6 +77,58 @@ def test_rows_stay_unpublished_until_the_broker_confirms(engine, amqp_url):
         assert [e.position for e in read_feed(conn)] == [1, 2, 3, 4, 5]
 
 
+def test_the_relay_outlives_its_database_going_away_and_publishes_once_it_is_back(
+    engine, pg_url, amqp_url
+):
+    """PostgreSQL stopped or unreachable: the relay keeps trying instead of dying, and
+    publishes what was waiting when the database returns."""
+    from sqlalchemy import create_engine, text
+
+    from shared.outbox import DATABASE_UNAVAILABLE
+
+    sessions = make_session_factory(engine)
+    with sessions.begin() as session:
+        for n in range(5):
+            effects.write_change_with_event(session, n)
+    engine.dispose()
+    name = pg_url.rsplit("/", 1)[1]
+    admin = create_engine(pg_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+
+    def rename(old: str, new: str) -> None:
+        with admin.connect() as conn:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
+                {"d": old},
+            )
+            conn.execute(text(f'ALTER DATABASE "{old}" RENAME TO "{new}"'))
+
+    rename(name, f"{name}_away")
+    relay = OutboxRelay(engine, ConfirmingPublisher(amqp_url), RelaySettings(idle_delay=0.2))
+    failed = DATABASE_UNAVAILABLE.labels(relay.service)._value.get()
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop, 0.5), daemon=True)
+    thread.start()
+    try:
+        wait_until(
+            lambda: DATABASE_UNAVAILABLE.labels(relay.service)._value.get() >= failed + 2,
+            30,
+            what="the relay meeting the missing database twice",
+        )
+        assert thread.is_alive()
+        rename(f"{name}_away", name)
+        wait_until(lambda: _unpublished(engine) == 0, 30, what="the waiting rows published")
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(10)
+        admin.dispose()
+
+
+def _unpublished(engine) -> int:
+    with engine.connect() as conn:
+        return backlog(conn).unpublished
+
+
 def test_several_relays_keep_each_aggregate_in_order_and_the_feed_complete(engine, amqp_url):
     sessions = make_session_factory(engine)
     aggregates = [f"vol-{a}" for a in range(24)]
