@@ -330,3 +330,57 @@ def test_a_savepoint_rolled_back_loses_no_wake_up(database, request, tmp_path):
     finally:
         waiter.close()
         engine.dispose()
+
+
+class ThreadRecordingChannel(RecordingChannel):
+    """Also remembers which dispatcher thread sent each message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def send(self, notification: Notification) -> str:
+        self.threads.add(threading.current_thread().name)
+        return super().send(notification)
+
+
+def test_dispatcher_threads_share_the_work_and_keep_each_recipients_order(notifications):
+    """Four threads send 60 messages to 12 recipients: all go out once, several threads take
+    part, and each recipient's messages leave in the order they fell due."""
+    sessions = make_session_factory(notifications)
+    channel = ThreadRecordingChannel()
+    dispatcher = Dispatcher(
+        sessions, {"email": channel}, StaffDirectory(), "/agencies/TG/n", workers=4
+    )
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    with sessions.begin() as session:
+        for n in range(60):
+            at = start + timedelta(seconds=n)
+            session.add(
+                Delivery(
+                    id=f"dlv-{n:03d}",
+                    idempotency_key=f"k-{n:03d}",
+                    event_id=f"e-{n:03d}",
+                    event_type="agreement.proposed",
+                    agencies=["TG"],
+                    category="agreement",
+                    mandatory=True,
+                    recipient_kind="staff",
+                    recipient_id=f"R{n % 12:02d}",
+                    channel="email",
+                    payload={},
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=at,
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+    waiter = Watched(listener(notifications, notifications_handlers.DELIVERIES_CHANNEL))
+    with looping(dispatcher.run, interval=NEVER, wakeup=waiter):
+        wait_until(lambda: len(channel.sent) == 60, SOON, what="the 60 messages sent")
+    assert sorted(n.delivery_id for _, n in channel.sent) == [f"dlv-{n:03d}" for n in range(60)]
+    assert len(channel.threads) > 1
+    for r in range(12):
+        mine = [n.delivery_id for _, n in channel.sent if n.recipient.id == f"R{r:02d}"]
+        assert mine == sorted(mine)

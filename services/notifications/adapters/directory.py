@@ -12,14 +12,6 @@ from services.notifications.domain.messages import Recipient, RetryLater, Undeli
 
 
 class Directory(Protocol):
-    def _agency_profile(self) -> dict[str, Any]:
-        kept = self._agency
-        if kept is not None and time.monotonic() - kept[0] < self.agency_ttl:
-            return kept[1]
-        profile = self._get("/api/v1/agency")
-        self._agency = (time.monotonic(), profile)
-        return profile
-
     def resolve(self, kind: str, recipient_id: str, channel: str) -> Recipient: ...
 
 
