@@ -37,6 +37,11 @@ ATTEMPTS = Counter(
     ["channel", "outcome"],
 )
 
+# Due deliveries read per query; each is still claimed and committed in its own transaction
+# right after its send (a batch in one transaction, rolled back by a process stopped mid-batch,
+# would send every message of it already handed to SMTP again: seen on a compose restart).
+ROUND = 200
+
 Clock = Callable[[], datetime]
 Links = Callable[[Delivery], dict[str, str]]
 
@@ -49,10 +54,6 @@ class Dispatcher:
     source: str
     clock: Clock = lambda: datetime.now(UTC)  # noqa: E731 - a default clock
     links: Links | None = None
-    # Deliveries claimed per transaction. Each is committed right after its send: a process
-    # stopped (or a database gone) mid-batch rolls the whole batch back, and every message of it
-    # already handed to SMTP would go out again (seen on a restart of the compose network).
-    batch: int = 1
     on_subscription_disabled: Callable[[Session, Subscription, str], None] | None = None
     # Set by run_once: when the earliest pending delivery that was not due yet falls due.
     next_due: datetime | None = None
@@ -74,9 +75,7 @@ class Dispatcher:
     def _run(self, share: tuple[int, int] | None) -> tuple[int, datetime | None]:
         """run_once's work; also returns when the earliest delivery not yet due falls due."""
         attempted = 0
-        next_due = None
         seen: set[str] = set()
-        window = self.batch if share is None else 64
         while True:
             with self.sessions.begin() as session:
                 at = self.clock()
@@ -84,11 +83,12 @@ class Dispatcher:
                     select(Delivery.id, Delivery.recipient_kind, Delivery.recipient_id)
                     .where(Delivery.status == "pending", Delivery.next_attempt_at <= at)
                     .order_by(Delivery.next_attempt_at, Delivery.id)
-                    .limit(window + len(seen))
+                    .limit(ROUND + len(seen))
                 ).all()
                 due_ids = [
                     i for i, kind, who in rows if i not in seen and _in_share(kind, who, share)
-                ][: self.batch]
+                ]
+                next_due = None
                 if not due_ids:
                     next_due = session.scalar(
                         select(func.min(Delivery.next_attempt_at)).where(
@@ -97,7 +97,7 @@ class Dispatcher:
                     )
             if not due_ids:
                 return attempted, next_due
-            for delivery_id in due_ids:
+            for delivery_id in due_ids:  # each in its own transaction
                 seen.add(delivery_id)
                 attempted += self._attempt_one(delivery_id)
 
