@@ -466,6 +466,11 @@ EVENT_TYPES: tuple[str, ...] = tuple(dict.fromkeys(c.type for c in CATALOG))
 CURRENT_VERSION: dict[str, int] = {c.type: c.version for c in CATALOG}
 
 
+def contract(type: str, version: int = 1) -> Contract:
+    """The contract of an event type and version (KeyError for an unknown one)."""
+    return _BY_KEY[(type, version)]
+
+
 def schema_for(type: str, version: int = 1) -> Schema:
     """The contract's schema, built once: building one costs more than validating an event with
     it, and a marshmallow schema holds no state between loads, so threads may share it."""

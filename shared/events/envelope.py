@@ -57,6 +57,9 @@ class Event:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time: datetime = field(default_factory=_now)
     version: int = 1
+    # `data` as the contract loaded it (dates as dates) when `new_event` checked it: the typed
+    # payload (shared/events/typed.py) is built from it without loading `data` a second time.
+    loaded: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def routing_key(self) -> str:
@@ -103,6 +106,7 @@ def new_event(
         version=version,
         id=id or str(uuid.uuid4()),
         time=time or _now(),
+        loaded=clean,
     )
 
 
