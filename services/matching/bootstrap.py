@@ -34,7 +34,7 @@ def bootstrap(
 
 def handle_and_wake_planner(event: Event, session: Session) -> None:
     """The consumer's handler: apply the event, and wake the planner once it has committed."""
-    handlers.handle(event, session)
+    handlers.handle(session, event)
     if event.source != handlers.SOURCE:  # our own match.* events change nothing to plan
         wake_on_commit(session, PLANNER_CHANNEL)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
@@ -39,6 +39,18 @@ from services.matching.adapters.orm import (
     VolunteerView,
 )
 from shared.events import Event, new_event
+from shared.events.payloads import (
+    AgreementApproval,
+    AgreementTerminated,
+    AgreementTerms,
+    MatchAccepted,
+    MatchDeclined,
+    Placement,
+    PlacementClosed,
+    VolunteerProfile,
+    VolunteerWithdrawn,
+)
+from shared.events.typed import TypedEvent, typed
 from shared.logging import get_logger
 from shared.messaging.consumer import PermanentError
 from shared.outbox import add_event
@@ -60,10 +72,6 @@ class NotYet(Exception):
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def _d(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
 
 
 def mark_dirty(
@@ -165,18 +173,20 @@ def _volunteer_profile(row: VolunteerView) -> tuple[Any, ...]:
     )
 
 
-def volunteer_changed(event: Event, session: Session) -> None:
+def volunteer_changed(
+    session: Session, event: TypedEvent[VolunteerProfile], deps: None = None
+) -> None:
     d = event.data
-    existing = session.get(VolunteerView, d["volunteer_id"])
+    existing = session.get(VolunteerView, d.volunteer_id)
     before = _volunteer_profile(existing) if existing is not None else None
-    row = existing or VolunteerView(id=d["volunteer_id"])
-    row.agency, row.status = d["agency"], d["status"]
-    row.skills, row.domains = list(d["skills"]), list(d["domains"])
-    row.languages = [dict(x) for x in d["languages"]]
-    row.education_level = d["education_level"]
-    row.available_from, row.available_until = _d(d["available_from"]), _d(d["available_until"])
-    row.preferred_countries = list(d["preferred_countries"])
-    row.registered_at = datetime.fromisoformat(d["registered_at"])
+    row = existing or VolunteerView(id=d.volunteer_id)
+    row.agency, row.status = d.agency, d.status
+    row.skills, row.domains = list(d.skills), list(d.domains)
+    row.languages = [{"code": x.code, "level": x.level} for x in d.languages]
+    row.education_level = d.education_level
+    row.available_from, row.available_until = d.available_from, d.available_until
+    row.preferred_countries = list(d.preferred_countries)
+    row.registered_at = d.registered_at
     row.version = secrets.randbits(62)
     session.add(row)
     after = _volunteer_profile(row)
@@ -199,10 +209,12 @@ def volunteer_changed(event: Event, session: Session) -> None:
         mark_dirty(session, sending=row.agency, hosts=frozenset(row.preferred_countries))
 
 
-def volunteer_withdrawn(event: Event, session: Session) -> None:
-    row = session.get(VolunteerView, event.data["volunteer_id"])
+def volunteer_withdrawn(
+    session: Session, event: TypedEvent[VolunteerWithdrawn], deps: None = None
+) -> None:
+    row = session.get(VolunteerView, event.data.volunteer_id)
     if row is None:
-        raise NotYet(f"volunteer {event.data['volunteer_id']} not known yet")
+        raise NotYet(f"volunteer {event.data.volunteer_id} not known yet")
     row.status, row.version = "withdrawn", secrets.randbits(62)
     for proposal in session.scalars(
         select(Proposal).where(Proposal.volunteer_id == row.id, Proposal.status.in_(HOLDING))
@@ -224,17 +236,17 @@ def _placement_profile(row: PlacementView) -> tuple[Any, ...]:
     )
 
 
-def placement_changed(event: Event, session: Session) -> None:
+def placement_changed(session: Session, event: TypedEvent[Placement], deps: None = None) -> None:
     d = event.data
-    existing = session.get(PlacementView, d["placement_id"])
+    existing = session.get(PlacementView, d.placement_id)
     before = _placement_profile(existing) if existing is not None else None
-    row = existing or PlacementView(id=d["placement_id"])
-    row.agency, row.host_organisation_name = d["agency"], d["host_organisation_name"]
-    row.city, row.title, row.domain = d["city"], d["title"], d["domain"]
-    row.required_skills = list(d["required_skills"])
-    row.required_languages = [dict(x) for x in d["required_languages"]]
-    row.start, row.end = date.fromisoformat(d["start"]), date.fromisoformat(d["end"])
-    row.slots, row.status = d["slots"], d["status"]
+    row = existing or PlacementView(id=d.placement_id)
+    row.agency, row.host_organisation_name = d.agency, d.host_organisation_name
+    row.city, row.title, row.domain = d.city, d.title, d.domain
+    row.required_skills = list(d.required_skills)
+    row.required_languages = [{"code": x.code, "level": x.level} for x in d.required_languages]
+    row.start, row.end = d.start, d.end
+    row.slots, row.status = d.slots, d.status
     session.add(row)
     if before == _placement_profile(row):
         return
@@ -244,10 +256,12 @@ def placement_changed(event: Event, session: Session) -> None:
         mark_dirty(session, host=row.agency)
 
 
-def placement_closed(event: Event, session: Session) -> None:
-    row = session.get(PlacementView, event.data["placement_id"])
+def placement_closed(
+    session: Session, event: TypedEvent[PlacementClosed], deps: None = None
+) -> None:
+    row = session.get(PlacementView, event.data.placement_id)
     if row is None:
-        raise NotYet(f"placement {event.data['placement_id']} not known yet")
+        raise NotYet(f"placement {event.data.placement_id} not known yet")
     row.status = "closed"
     for proposal in session.scalars(
         select(Proposal).where(Proposal.placement_id == row.id, Proposal.status == "proposed")
@@ -264,57 +278,66 @@ def _status(agreement: AgreementView) -> str:
     return "proposed" if agreement.revision == 1 else "amended"
 
 
-def agreement_terms(event: Event, session: Session) -> None:
+def agreement_terms(session: Session, event: TypedEvent[AgreementTerms], deps: None = None) -> None:
     d = event.data
-    row = session.get(AgreementView, d["agreement_id"])
-    if row is not None and row.revision >= d["revision"]:
+    row = session.get(AgreementView, d.agreement_id)
+    if row is not None and row.revision >= d.revision:
         return
     if row is None:
-        row = AgreementView(id=d["agreement_id"], approvals={})
+        row = AgreementView(id=d.agreement_id, approvals={})
         session.add(row)
-    if row.revision is None or d["revision"] > row.revision:
+    if row.revision is None or d.revision > row.revision:
         author = (
             event.source.strip("/").split("/")[1] if event.source.startswith("/agencies/") else None
         )
-        row.approvals = {author: d["terms_hash"]} if author else {}
-    row.parties, row.quotas = list(d["parties"]), [dict(q) for q in d["quotas"]]
-    row.start, row.end = date.fromisoformat(d["start"]), date.fromisoformat(d["end"])
-    row.balance_tolerance = d["balance_tolerance"]
-    row.fields_of_cooperation = list(d["fields_of_cooperation"])
-    row.terms_hash, row.revision = d["terms_hash"], d["revision"]
+        row.approvals = {author: d.terms_hash} if author else {}
+    row.parties = list(d.parties)
+    row.quotas = [
+        {"sending": q.sending, "host": q.host, "volunteers": q.volunteers} for q in d.quotas
+    ]
+    row.start, row.end = d.start, d.end
+    row.balance_tolerance = d.balance_tolerance
+    row.fields_of_cooperation = list(d.fields_of_cooperation)
+    row.terms_hash, row.revision = d.terms_hash, d.revision
     row.status = _status(row)
     row.dirty = True
 
 
-def agreement_approved(event: Event, session: Session) -> None:
+def agreement_approved(
+    session: Session, event: TypedEvent[AgreementApproval], deps: None = None
+) -> None:
     d = event.data
-    row = session.get(AgreementView, d["agreement_id"])
-    if row is None or d["revision"] > row.revision:
-        raise NotYet(f"agreement {d['agreement_id']} revision {d['revision']} not known yet")
-    if d["terms_hash"] != row.terms_hash or row.status == "terminated":
+    row = session.get(AgreementView, d.agreement_id)
+    if row is None or d.revision > row.revision:
+        raise NotYet(f"agreement {d.agreement_id} revision {d.revision} not known yet")
+    if d.terms_hash != row.terms_hash or row.status == "terminated":
         return
-    row.approvals = {**row.approvals, d["agency"]: d["terms_hash"]}
+    row.approvals = {**row.approvals, d.agency: d.terms_hash}
     row.status = _status(row)
     row.dirty = True
 
 
-def agreement_activated(event: Event, session: Session) -> None:
+def agreement_activated(
+    session: Session, event: TypedEvent[AgreementTerms], deps: None = None
+) -> None:
     """Activation follows from the parties' approvals, applied one by one; one party's word
     that an agreement is active is not enough (it would let a party set the terms alone)."""
     d = event.data
-    row = session.get(AgreementView, d["agreement_id"])
-    if row is None or d["revision"] > row.revision:
-        raise NotYet(f"agreement {d['agreement_id']} revision {d['revision']} not known yet")
-    if row.terms_hash == d["terms_hash"] and row.status != "active":
+    row = session.get(AgreementView, d.agreement_id)
+    if row is None or d.revision > row.revision:
+        raise NotYet(f"agreement {d.agreement_id} revision {d.revision} not known yet")
+    if row.terms_hash == d.terms_hash and row.status != "active":
         log.info("agreement.activation_before_approvals", agreement_id=row.id)
 
 
-def agreement_terminated(event: Event, session: Session) -> None:
-    row = session.get(AgreementView, event.data["agreement_id"])
+def agreement_terminated(
+    session: Session, event: TypedEvent[AgreementTerminated], deps: None = None
+) -> None:
+    row = session.get(AgreementView, event.data.agreement_id)
     if row is None:
-        raise NotYet(f"agreement {event.data['agreement_id']} not known yet")
-    if event.data["agency"] not in row.parties:
-        raise PermanentError(f"{event.data['agency']} is not a party of agreement {row.id}")
+        raise NotYet(f"agreement {event.data.agreement_id} not known yet")
+    if event.data.agency not in row.parties:
+        raise PermanentError(f"{event.data.agency} is not a party of agreement {row.id}")
     row.status, row.dirty = "terminated", False
     for proposal in session.scalars(
         select(Proposal).where(Proposal.agreement_id == row.id, Proposal.status == "proposed")
@@ -326,12 +349,14 @@ def agreement_terminated(event: Event, session: Session) -> None:
 # -- two-party confirmation ----------------------------------------------------------------------
 
 
-def match_decided(event: Event, session: Session) -> None:
+def match_decided(
+    session: Session, event: TypedEvent[MatchAccepted | MatchDeclined], deps: None = None
+) -> None:
     d = event.data
-    proposal = session.get(Proposal, d["match_id"])
+    proposal = session.get(Proposal, d.match_id)
     if proposal is None:
-        raise NotYet(f"proposal {d['match_id']} not known yet")
-    agency = d["agency"]
+        raise NotYet(f"proposal {d.match_id} not known yet")
+    agency = d.agency
     if agency not in (proposal.sending_agency, proposal.host_agency):
         log.warning("match.decision_from_outsider", match_id=proposal.id, agency=agency)
         return
@@ -345,9 +370,9 @@ def match_decided(event: Event, session: Session) -> None:
         return  # already confirmed, declined or cancelled: a late or repeated decision
     proposal.decisions = {**proposal.decisions, agency: decision}
     proposal.updated_at = now()
-    if decision == "declined":
-        proposal.status, proposal.reason = "declined", d.get("reason")
-        _exclude(session, proposal, f"declined by {agency}: {d.get('reason') or ''}".strip())
+    if isinstance(d, MatchDeclined):
+        proposal.status, proposal.reason = "declined", d.reason
+        _exclude(session, proposal, f"declined by {agency}: {d.reason or ''}".strip())
         release(session, proposal)
     elif all(
         proposal.decisions.get(a) == "accepted"
@@ -383,7 +408,8 @@ def expire(session: Session, at: datetime) -> int:
     return count
 
 
-HANDLERS: dict[str, Callable[[Event, Session], None]] = {
+# Every handler has the shape of every service's: (session, typed event, dependencies).
+HANDLERS: dict[str, Callable[[Session, TypedEvent[Any], None], None]] = {
     "volunteer.registered": volunteer_changed,
     "volunteer.updated": volunteer_changed,
     "volunteer.withdrawn": volunteer_withdrawn,
@@ -400,9 +426,10 @@ HANDLERS: dict[str, Callable[[Event, Session], None]] = {
 }
 
 
-def handle(event: Event, session: Session) -> None:
+def handle(session: Session, event: Event, deps: None = None) -> None:
+    """Apply one event to the read model (matching's handlers need no dependency)."""
     if event.source == SOURCE:
         return  # our own match.* events: already applied when emitted
     handler = HANDLERS.get(event.type)
     if handler is not None:
-        handler(event, session)
+        handler(session, typed(event), deps)

@@ -79,7 +79,7 @@ def _apply(sessions: sessionmaker[Session], event: Event) -> bool | None:
         with sessions.begin() as session:
             if not inbox.record_once(session, CONSUMER, event):
                 return False
-            handle(event, session)
+            handle(session, event)
             return True
     except NotYet:
         return None

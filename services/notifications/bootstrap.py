@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from services.notifications import handlers
 from services.notifications.adapters.directory import RegistryDirectory
@@ -14,6 +15,7 @@ from services.notifications.config import Options, load_options, load_settings
 from services.notifications.dispatch import Dispatcher
 from services.notifications.domain.messages import Channel
 from services.notifications.subscriptions import notify_owner_disabled
+from shared.events import Event
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.topology import notifications_consumer
 from shared.runtime import Runtime, build_runtime
@@ -67,8 +69,11 @@ def _links(options: Options) -> Callable | None:
 
 def event_consumers(runtime: Runtime) -> list[EventConsumer]:
     agency = runtime.settings.agency_code
-    handler = partial(handlers.handle, agency=agency)
-    return [runtime.consumer(notifications_consumer(agency), handler)]
+
+    def on_event(event: Event, session: Session) -> None:
+        handlers.handle(session, event, agency)
+
+    return [runtime.consumer(notifications_consumer(agency), on_event)]
 
 
 def background_jobs(runtime: Runtime) -> list[tuple[str, Callable[[threading.Event], None]]]:

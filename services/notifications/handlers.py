@@ -7,7 +7,7 @@ sent twice."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +23,8 @@ from services.notifications.domain.routing import (
     idempotency_key,
 )
 from shared.events import Event
+from shared.events.payloads import MatchState, Placement
+from shared.events.typed import TypedEvent, typed
 from shared.messaging.topology import topic_matches
 from shared.wakeup import wake_on_commit
 
@@ -36,16 +38,17 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _placement(event: Event, session: Session) -> None:
+def placement_known(session: Session, event: TypedEvent[Placement], agency: str | None) -> None:
+    """Keep the placement's wording, which later messages about its matches quote."""
     d = event.data
-    fact = session.get(PlacementFact, d["placement_id"]) or PlacementFact(id=d["placement_id"])
-    fact.agency, fact.host_organisation_id = d["agency"], d["host_organisation_id"]
+    fact = session.get(PlacementFact, d.placement_id) or PlacementFact(id=d.placement_id)
+    fact.agency, fact.host_organisation_id = d.agency, d.host_organisation_id
     fact.host_organisation_name, fact.city, fact.title = (
-        d["host_organisation_name"],
-        d["city"],
-        d["title"],
+        d.host_organisation_name,
+        d.city,
+        d.title,
     )
-    fact.start, fact.end = date.fromisoformat(d["start"]), date.fromisoformat(d["end"])
+    fact.start, fact.end = d.start, d.end
     session.add(fact)
 
 
@@ -94,34 +97,53 @@ def people_payload(event: Event, session: Session) -> dict[str, Any]:
     return payload
 
 
-def handle(event: Event, session: Session, agency: str | None) -> None:
-    """Stage this instance's deliveries for `event` (agency instance: people; network: partners)."""
+def handle(session: Session, event: Event, agency: str | None) -> None:
+    """Stage this instance's deliveries for `event` (agency instance: people; network: partners);
+    `agency` is the instance's dependency: its agency, None on the network's instance."""
+    received = typed(event)
     if event.type in ("placement.published", "placement.updated"):
-        _placement(event, session)
+        placement_known(session, received, agency)
     if agency is not None:
-        host_org = None
-        if event.type == "match.confirmed":
-            fact = session.get(PlacementFact, event.data["placement_id"])
-            host_org = fact.host_organisation_id if fact else None
-            if fact is None and event.data["host_agency"] == agency:
-                # The placement is this agency's own: its placement.published comes first on the
-                # same node's feed, so its absence means the event raced ahead; retry later.
-                raise LookupError(f"placement {event.data['placement_id']} not known yet")
-        routes = agency_routes(event, agency, host_org)
-        if routes:
-            payload = people_payload(event, session)
-            for route in routes:
-                _stage(session, event, route, payload)
-        return
+        stage_for_people(session, received, agency)
+    else:
+        stage_for_partners(session, received, agency)
+
+
+def stage_for_people(session: Session, event: TypedEvent[Any], agency: str | None) -> None:
+    """The agency's instance: its volunteers, host organisations and staff."""
+    assert agency is not None
+    host_org = None
+    if event.type == "match.confirmed":
+        match: MatchState = event.data
+        fact = session.get(PlacementFact, match.placement_id)
+        host_org = fact.host_organisation_id if fact else None
+        if fact is None and match.host_agency == agency:
+            # The placement is this agency's own: its placement.published comes first on the
+            # same node's feed, so its absence means the event raced ahead; retry later.
+            raise LookupError(f"placement {match.placement_id} not known yet")
+    routes = agency_routes(event.envelope, agency, host_org)
+    if routes:
+        payload = people_payload(event.envelope, session)
+        for route in routes:
+            _stage(session, event.envelope, route, payload)
+
+
+def stage_for_partners(session: Session, event: TypedEvent[Any], agency: str | None) -> None:
+    """The network's instance: the partner feed and the partners' webhook subscriptions."""
     if event.type not in PARTNER_TYPES:
         return
-    public = public_payload(event)
+    public = public_payload(event.envelope)
     if public is None:
         return
     routing_key = event.routing_key
-    _stage(session, event, Route("partner", FEED, "amqp", "partners"), public)
+    _stage(session, event.envelope, Route("partner", FEED, "amqp", "partners"), public)
     for subscription in session.scalars(
         select(Subscription).where(Subscription.status == "active")
     ):
         if any(topic_matches(pattern, routing_key) for pattern in subscription.patterns):
-            _stage(session, event, Route("partner", subscription.id, "webhook", "partners"), public)
+            _stage(
+                session,
+                event.envelope,
+                Route("partner", subscription.id, "webhook", "partners"),
+                public,
+            )

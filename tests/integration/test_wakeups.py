@@ -229,7 +229,7 @@ def test_the_planner_plans_as_soon_as_its_consumer_commits_a_change(pg_url):
     try:
         with sessions.begin() as session:
             for event in _agreement_and_placement():
-                matching_handle(event, session)  # not through the consumer: wakes nobody
+                matching_handle(session, event)  # not through the consumer: wakes nobody
         with looping(run_planner, sessions, ttl=timedelta(days=14), interval=NEVER, wakeup=waiter):
             wait_until(waiter.sleeping, SOON, what="planner asleep")
             with sessions.begin() as session:
@@ -281,7 +281,7 @@ def test_the_dispatcher_sends_a_committed_delivery_at_once(notifications):
     with looping(dispatcher.run, interval=NEVER, wakeup=waiter):
         wait_until(waiter.sleeping, SOON, what="dispatcher asleep")
         with sessions.begin() as session:  # the consumer's transaction: stages staff e-mails
-            notifications_handlers.handle(_agreement_proposed(), session, agency="TG")
+            notifications_handlers.handle(session, _agreement_proposed(), agency="TG")
         wait_until(lambda: len(channel.sent) == 1, SOON, what="the staff e-mail sent")
     assert channel.sent[0][1].recipient.address == "staff@tg.example"
 
@@ -291,7 +291,7 @@ def test_the_dispatcher_sleeps_until_a_retry_falls_due_and_not_longer(notificati
     channel = RecordingChannel()
     dispatcher = Dispatcher(sessions, {"email": channel}, StaffDirectory(), "/agencies/TG/n")
     with sessions.begin() as session:
-        notifications_handlers.handle(_agreement_proposed(), session, agency="TG")
+        notifications_handlers.handle(session, _agreement_proposed(), agency="TG")
         session.flush()
         delivery = session.scalars(select(Delivery)).one()
         due = datetime.now(UTC) + timedelta(seconds=1.5)

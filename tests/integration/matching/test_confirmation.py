@@ -38,7 +38,7 @@ def _apply(node, type_, data, agencies, source):
         data=data,
     )
     with node.runtime.sessions.begin() as session:
-        handle(event, session)
+        handle(session, event)
     return event
 
 

@@ -34,7 +34,7 @@ def _apply(node, type_, data, agencies, source):
     subject = data.get("volunteer_id") or data.get("placement_id") or data["agreement_id"]
     event = new_event(type_, source=source, subject=subject, agencies=agencies, data=data)
     with node.runtime.sessions.begin() as session:
-        handle(event, session)
+        handle(session, event)
 
 
 def _events(node, type_):
@@ -249,7 +249,7 @@ def test_a_registration_arriving_while_its_agreement_is_planned_does_not_wait(
         )
         with matching.runtime.sessions.begin() as session:
             session.execute(text("SET LOCAL lock_timeout = '2s'"))
-            handle(event, session)
+            handle(session, event)
         waited.append(time.monotonic() - start)
         return real_plan(problem)
 

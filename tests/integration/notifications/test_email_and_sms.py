@@ -276,7 +276,7 @@ class Agency:
         """Stage the deliveries of `events`, one consumer transaction each."""
         for event in events:
             with self.runtime.sessions.begin() as session:
-                handlers.handle(event, session, agency=self.code)
+                handlers.handle(session, event, agency=self.code)
 
     def run(self) -> int:
         return self.dispatcher.run_once()

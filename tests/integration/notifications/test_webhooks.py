@@ -176,7 +176,7 @@ class Network:
     def publish(self, event: Event) -> None:
         """What the consumer does with an event: stage its deliveries in one transaction."""
         with self.runtime.sessions.begin() as session:
-            handlers.handle(event, session, agency=None)
+            handlers.handle(session, event, agency=None)
 
     def run_at(self, at: datetime) -> int:
         self.clock.now = at
