@@ -102,7 +102,7 @@ def _seed(node) -> str:  # noqa: ANN001
             data=data,
         )
         with node.runtime.sessions.begin() as session:
-            handle(event, session, Node("TG"))
+            handle(session, event, Node("TG"))
     return agreement_id
 
 

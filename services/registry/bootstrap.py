@@ -5,15 +5,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import date
-from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from services.registry import consumer, handlers
 from services.registry.adapters.links import CheckInLinks
 from services.registry.config import dashboard_options, follow_up_options, load_settings
 from services.registry.handlers import Node
+from shared.events import Event
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.topology import registry_consumer
 from shared.runtime import Runtime, build_runtime
@@ -29,7 +30,11 @@ def event_consumers(runtime: Runtime) -> list[EventConsumer]:
     agency = runtime.settings.agency_code
     assert agency
     node = Node(agency)
-    return [runtime.consumer(registry_consumer(agency), partial(consumer.handle, node=node))]
+
+    def on_event(event: Event, session: Session) -> None:
+        consumer.handle(session, event, node)
+
+    return [runtime.consumer(registry_consumer(agency), on_event)]
 
 
 def follow_up(

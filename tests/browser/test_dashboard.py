@@ -61,7 +61,7 @@ def _apply(site, type_: str, data: dict, source: str = "/network/matching") -> N
         type_, source=source, subject=data["match_id"], agencies=["TG", "ML"], data=data
     )
     with site.node.runtime.sessions.begin() as session:
-        handle(event, session, Node("TG"))
+        handle(session, event, Node("TG"))
 
 
 def _confirmed_cell(page):

@@ -258,7 +258,7 @@ def apply_event(
         data=data,
     )
     with node.runtime.sessions.begin() as session:
-        handle(event, session, Node(node.agency))
+        handle(session, event, Node(node.agency))
     return event
 
 

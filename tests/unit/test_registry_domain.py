@@ -3,6 +3,7 @@ change causes, and the refusals that dead-letter a peer's event or answer 409/42
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import pytest
@@ -23,6 +24,7 @@ from services.registry.domain.mobilities import Mobility, MobilityError, Mobilit
 from services.registry.domain.placements import Placement, PlacementError, PlacementStatus
 from services.registry.domain.volunteers import Volunteer, VolunteerError, VolunteerStatus
 from shared import codes
+from shared.events import payloads
 
 TERMS = Terms(
     agreement_id="agr-1",
@@ -103,11 +105,12 @@ def test_proposing_is_approving_ones_own_terms_and_both_approvals_activate():
 
 def test_a_received_proposal_counts_only_its_senders_approval():
     _, proposed = Agreement.propose(TERMS, "ML")
-    copy = Agreement.received(proposed.data, proposer="ML")
+    received = payloads.load("agreement.proposed", 1, proposed.data)
+    copy = Agreement.received(received, proposer="ML")
     assert copy.approvals == {"ML": TERMS.hash()} and copy.status == AgreementStatus.PROPOSED
     with pytest.raises(NotAParty):
-        Agreement.received(proposed.data, proposer="NE")
-    tampered = {**proposed.data, "balance_tolerance": 100}
+        Agreement.received(received, proposer="NE")
+    tampered = payloads.load("agreement.proposed", 1, {**proposed.data, "balance_tolerance": 100})
     with pytest.raises(DomainError):
         Agreement.received(tampered, proposer="ML")
 
@@ -217,19 +220,23 @@ def test_a_cancellation_needs_a_code_and_a_final_proposal_stays_final():
 
 
 def test_a_proposal_must_concern_this_agency():
-    data = {
-        "match_id": "m-1",
-        "agreement_id": "agr-1",
-        "volunteer_id": "vol-1",
-        "placement_id": "pl-1",
-        "sending_agency": "TG",
-        "host_agency": "ML",
-    }
+    data = payloads.MatchProposed(
+        match_id="m-1",
+        agreement_id="agr-1",
+        volunteer_id="vol-1",
+        placement_id="pl-1",
+        sending_agency="TG",
+        host_agency="ML",
+        score=0.9,
+        criteria=(),
+        expires_at=None,
+        placement=None,
+    )
     assert Match.proposed(data, "ML").parties == ("TG", "ML")
     with pytest.raises(MatchError):
         Match.proposed(data, "NE")
     with pytest.raises(MatchError):
-        Match.proposed({**data, "host_agency": "TG"}, "TG")
+        Match.proposed(dataclasses.replace(data, host_agency="TG"), "TG")
 
 
 # -- mobilities ----------------------------------------------------------------------------------
@@ -354,11 +361,17 @@ def test_an_agency_checklist_needs_labels_for_its_own_items():
 
 def test_a_peer_step_must_describe_this_mobility():
     mobility = _mobility()
+    step = payloads.Mobility("mob-1", "m-1", "agr-1", "TG", "ML", date(2027, 10, 2))
     with pytest.raises(MobilityError):
-        mobility.check_same({"match_id": "m-2"})
+        mobility.check_same(dataclasses.replace(step, match_id="m-2"))
     with pytest.raises(MobilityError):
-        mobility.check_same({"host_agency": "NE"})
-    mobility.check_same({"match_id": "m-1", "sending_agency": "TG"})
+        mobility.check_same(dataclasses.replace(step, host_agency="NE"))
+    mobility.check_same(step)
+    # a payload naming only some of them (a report names no match) is checked on those
+    report = payloads.MobilityReport("mob-1", "agr-1", "start", "ML", date(2027, 10, 2))
+    mobility.check_same(report)
+    with pytest.raises(MobilityError):
+        mobility.check_same(dataclasses.replace(report, agreement_id="agr-2"))
 
 
 # -- reason codes --------------------------------------------------------------------------------

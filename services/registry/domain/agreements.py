@@ -14,6 +14,7 @@ from typing import Any
 
 from services.registry.domain.errors import DomainError, DomainEvent, InvalidInput, Pending
 from shared import codes
+from shared.events import payloads
 
 
 class AgreementStatus(StrEnum):
@@ -134,21 +135,17 @@ def approve(
     return new, status_of(parties, new, current_hash, revision)
 
 
-def terms_from_data(data: Mapping[str, Any]) -> Terms:
+def terms_from_data(data: payloads.AgreementTerms) -> Terms:
     """The terms an `agreement.proposed|amended|activated` event carries."""
     return Terms(
-        agreement_id=data["agreement_id"],
-        parties=tuple(data["parties"]),
-        start=_date(data["start"]),
-        end=_date(data["end"]),
-        quotas=tuple(Quota(q["sending"], q["host"], q["volunteers"]) for q in data["quotas"]),
-        balance_tolerance=data["balance_tolerance"],
-        fields_of_cooperation=tuple(data.get("fields_of_cooperation", ())),
+        agreement_id=data.agreement_id,
+        parties=tuple(data.parties),
+        start=data.start,
+        end=data.end,
+        quotas=tuple(Quota(q.sending, q.host, q.volunteers) for q in data.quotas),
+        balance_tolerance=data.balance_tolerance,
+        fields_of_cooperation=tuple(data.fields_of_cooperation),
     )
-
-
-def _date(value: date | str) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 @dataclass
@@ -202,20 +199,20 @@ class Agreement:
         return agreement, DomainEvent("agreement.proposed", agreement.terms_data())
 
     @classmethod
-    def received(cls, data: Mapping[str, Any], proposer: str) -> Agreement:
+    def received(cls, data: payloads.AgreementTerms, proposer: str) -> Agreement:
         """A party's proposal as another party's node receives it: only the proposer approved."""
         terms = terms_from_data(data)
         cls._check_copy(terms, data)
-        if data["revision"] != 1:
+        if data.revision != 1:
             raise AgreementError("A proposal is revision 1.", "revision")
         if proposer not in terms.parties:
             raise NotAParty(f"{proposer} is not a party to the agreement it proposes.")
-        return cls(terms, proposer, 1, data["terms_hash"], {proposer: data["terms_hash"]})
+        return cls(terms, proposer, 1, data.terms_hash, {proposer: data.terms_hash})
 
     @staticmethod
-    def _check_copy(terms: Terms, data: Mapping[str, Any]) -> None:
+    def _check_copy(terms: Terms, data: payloads.AgreementTerms) -> None:
         check_terms(terms)
-        if terms.hash() != data["terms_hash"]:
+        if terms.hash() != data.terms_hash:
             raise AgreementError("terms_hash does not match the terms.", "terms_hash")
 
     # -- approval --------------------------------------------------------------------------------
@@ -262,12 +259,12 @@ class Agreement:
             return False
         return bool(self.approve(agency, approved_hash))
 
-    def confirm_activation(self, data: Mapping[str, Any]) -> None:
+    def confirm_activation(self, data: payloads.AgreementTerms) -> None:
         """A peer announces activation: this node computes it from the approvals it applied, so
         the announcement changes nothing; it must describe the current terms, though."""
-        if data["revision"] > self.revision:
-            raise Pending(f"revision {data['revision']} of {self.id} not received yet")
-        if data["revision"] == self.revision and data["terms_hash"] != self.terms_hash:
+        if data.revision > self.revision:
+            raise Pending(f"revision {data.revision} of {self.id} not received yet")
+        if data.revision == self.revision and data.terms_hash != self.terms_hash:
             raise StaleTerms("The activation names other terms than the current ones.")
 
     # -- amendment -------------------------------------------------------------------------------
@@ -286,7 +283,7 @@ class Agreement:
         self._amended(terms, self.revision + 1, digest, by)
         return DomainEvent("agreement.amended", self.terms_data())
 
-    def apply_amendment(self, data: Mapping[str, Any], by: str) -> bool:
+    def apply_amendment(self, data: payloads.AgreementTerms, by: str) -> bool:
         """A party's amendment: a later revision than this copy's, of the same parties."""
         if by not in self.parties:
             raise NotAParty(f"{by} is not a party to this agreement.")
@@ -294,11 +291,11 @@ class Agreement:
         self._check_copy(terms, data)
         if tuple(sorted(terms.parties)) != tuple(sorted(self.parties)):
             raise InvalidTerms("An amendment cannot change the parties.", "parties")
-        if data["revision"] <= self.revision:
+        if data.revision <= self.revision:
             return False  # an older amendment arriving late
         if self.status == AgreementStatus.TERMINATED:
             raise AgreementClosed("A terminated agreement cannot be amended.", "status")
-        self._amended(terms, data["revision"], data["terms_hash"], by)
+        self._amended(terms, data.revision, data.terms_hash, by)
         return True
 
     def _amended(self, terms: Terms, revision: int, digest: str, by: str) -> None:

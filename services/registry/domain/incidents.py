@@ -22,6 +22,7 @@ from services.registry.domain.errors import (
     Pending,
 )
 from shared import codes
+from shared.events import payloads
 
 URGENT = ("high", "critical")
 
@@ -149,12 +150,11 @@ class Incident:
         self.version += 1
         return self._event("mobility.incident_updated", on)
 
-    def apply_update(self, by: str, data: dict[str, Any]) -> bool:
+    def apply_update(self, by: str, data: payloads.IncidentState) -> bool:
         """The owner's update, copied here; an older one arriving late is moot."""
-        if data["version"] <= self.version:
+        if data.version <= self.version:
             return False
-        if data["version"] > self.version + 1:
+        if data.version > self.version + 1:
             raise Pending("an earlier update of this incident has not arrived yet", "version")
-        on = date.fromisoformat(data["on"])
-        self.update(by, on, data["status"], data["owner"], data["severity"])
+        self.update(by, data.on, data.status, data.owner, data.severity)
         return True

@@ -7,13 +7,13 @@ explain it stays in this node's copy of the decision and never travels.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from services.registry.domain.errors import DomainError, DomainEvent, InvalidInput
 from shared import codes
+from shared.events import payloads
 
 
 class MatchStatus(StrEnum):
@@ -49,19 +49,19 @@ class Match:
         return (self.sending_agency, self.host_agency)
 
     @classmethod
-    def proposed(cls, data: Mapping[str, Any], this_agency: str) -> Match:
+    def proposed(cls, data: payloads.MatchProposed, this_agency: str) -> Match:
         """Matching's proposal as this node receives it: it must concern this agency."""
-        if data["sending_agency"] == data["host_agency"]:
+        if data.sending_agency == data.host_agency:
             raise MatchError("A match goes from one agency to another.", "host_agency")
-        if this_agency not in (data["sending_agency"], data["host_agency"]):
+        if this_agency not in (data.sending_agency, data.host_agency):
             raise MatchError(f"The proposal does not concern {this_agency}.", "sending_agency")
         return cls(
-            id=data["match_id"],
-            agreement_id=data["agreement_id"],
-            volunteer_id=data["volunteer_id"],
-            placement_id=data["placement_id"],
-            sending_agency=data["sending_agency"],
-            host_agency=data["host_agency"],
+            id=data.match_id,
+            agreement_id=data.agreement_id,
+            volunteer_id=data.volunteer_id,
+            placement_id=data.placement_id,
+            sending_agency=data.sending_agency,
+            host_agency=data.host_agency,
         )
 
     def _data(self, agency: str) -> dict[str, Any]:

@@ -123,10 +123,11 @@ class Mobility:
         }
         return DomainEvent(type_, data)
 
-    def check_same(self, data: dict[str, Any]) -> None:
-        """A peer's step must describe this mobility (its match, agreement and agencies)."""
+    def check_same(self, data: object) -> None:
+        """A peer's step (a typed event payload) must describe this mobility: its match,
+        agreement and agencies, those of them the payload names."""
         for key in ("match_id", "agreement_id", "sending_agency", "host_agency"):
-            if key in data and data[key] != getattr(self, key):
+            if hasattr(data, key) and getattr(data, key) != getattr(self, key):
                 raise MobilityError(f"{key} differs from this node's copy.", key)
 
     def check_party(self, agency: str) -> None:

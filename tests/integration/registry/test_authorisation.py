@@ -196,7 +196,7 @@ def apply(node: RegistryNode, type_: str, data: dict[str, Any]) -> None:
         data=data,
     )
     with node.runtime.sessions.begin() as session:
-        handle(event, session, Node(node.agency))
+        handle(session, event, Node(node.agency))
 
 
 def match(match_id: str, agreement_id: str, volunteer_id: str) -> dict[str, Any]:

@@ -113,7 +113,7 @@ def _apply(tg, type_: str, data: dict[str, Any], source: str = MATCHING) -> None
         data=data,
     )
     with tg.runtime.sessions.begin() as session:
-        handle(event, session, Node(tg.agency))
+        handle(session, event, Node(tg.agency))
 
 
 def _agreement(tg) -> str:

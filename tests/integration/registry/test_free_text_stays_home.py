@@ -81,7 +81,7 @@ def scene(tg):
         data=proposal,
     )
     with tg.runtime.sessions.begin() as session:
-        handle(event, session, Node("TG"))
+        handle(session, event, Node("TG"))
     declined = tg.call(
         "POST",
         "/api/v1/matches/m-1/decline",

@@ -22,7 +22,7 @@ def _apply(node, type_, data, source=MATCHING):
         type_, source=source, subject=data["match_id"], agencies=["TG", "ML"], data=data
     )
     with node.runtime.sessions.begin() as session:
-        handle(event, session, Node(node.agency))
+        handle(session, event, Node(node.agency))
 
 
 def _proposal(match_id, agreement_id, volunteer_id, placement_id="pl-ml-1"):
@@ -209,7 +209,7 @@ def test_our_acceptance_and_the_peers_landing_at_once_are_both_kept(setup):
     )
     ours: dict = {}
     with tg.runtime.sessions.begin() as session:
-        handle(peer, session, Node("TG"))
+        handle(session, peer, Node("TG"))
         session.flush()
         thread = threading.Thread(
             target=lambda: ours.update(r=tg.call("POST", "/api/v1/matches/m-5/accept"))

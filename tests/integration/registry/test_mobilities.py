@@ -27,7 +27,7 @@ def _apply(node, type_, data, source="/network/matching", subject=None):
         data=data,
     )
     with node.runtime.sessions.begin() as session:
-        handle(event, session, Node(node.agency))
+        handle(session, event, Node(node.agency))
     return event
 
 

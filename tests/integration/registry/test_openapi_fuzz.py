@@ -112,7 +112,7 @@ def seed(node: RegistryNode) -> dict[str, str]:
         data=proposal,
     )
     with node.runtime.sessions.begin() as session:
-        handle(event, session, Node("TG"))
+        handle(session, event, Node("TG"))
     return {
         "volunteer_id": volunteer,
         "org_id": org,

@@ -78,7 +78,7 @@ def seed(node: RegistryNode) -> dict[str, str]:
         },
     )
     with node.runtime.sessions.begin() as session:
-        handle(event, session, Node("TG"))
+        handle(session, event, Node("TG"))
     return {
         "volunteer": volunteer["id"],
         "identity_number": volunteer["identity_number"],
