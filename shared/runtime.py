@@ -1,4 +1,5 @@
-"""What every service builds from its settings: database engine, sessions, publisher, readiness."""
+"""What every service builds from its settings: database engine, sessions, publisher, readiness;
+and `service`, the service's own typed dependencies, composed by its bootstrap.py."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ class Runtime:
     trust: TrustStore
     background: list[threading.Thread] = field(default_factory=list)
     consumers: list[EventConsumer] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)  # service-specific settings
+    # The service's own dependencies: a dataclass of its bootstrap.py, which also gives the typed
+    # accessor to it (`dependencies()`); shared code never looks inside.
+    service: object | None = None
     stop: threading.Event = field(default_factory=threading.Event)
 
     def publisher(self) -> Publisher:
@@ -99,6 +102,18 @@ class Runtime:
         for thread in self.background:
             thread.join(timeout)
         self.engine.dispose()
+
+
+def current_runtime() -> Runtime:
+    """The runtime of the app serving the current request (set by shared.api.base_app)."""
+    from flask import current_app
+
+    runtime = current_app.extensions[APP_EXTENSION]
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+APP_EXTENSION = "vir.runtime"
 
 
 def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:

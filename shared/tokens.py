@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields
 
 from shared.access import actor, allow, list_tokens, revoke_token
 from shared.auth import Role
+from shared.runtime import current_runtime
 
 blp = Blueprint("tokens", __name__, url_prefix="/api/v1", description="API tokens of this service")
 
@@ -24,7 +24,7 @@ class TokenOut(Schema):
 
 
 def _sessions() -> Any:
-    return current_app.extensions["vir.runtime"].sessions
+    return current_runtime().sessions
 
 
 @blp.route("/tokens", methods=["GET"])

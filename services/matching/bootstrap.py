@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -16,7 +17,7 @@ from services.matching.planning import run_planner
 from shared.events import Event
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.topology import matching_consumer
-from shared.runtime import Runtime, build_runtime
+from shared.runtime import Runtime, build_runtime, current_runtime
 from shared.settings import Settings
 from shared.wakeup import listener, wake_on_commit
 
@@ -24,12 +25,26 @@ from shared.wakeup import listener, wake_on_commit
 PLANNER_CHANNEL = "vir_matching_planner"
 
 
+@dataclass
+class Matching:
+    """What matching needs besides the shared runtime."""
+
+    proposal_ttl: timedelta  # how long a proposal nobody answered stays open
+
+
 def bootstrap(
     settings: Settings | None = None, *, engine: Engine | None = None, ttl: timedelta | None = None
 ) -> Runtime:
     runtime = build_runtime(settings or load_settings(), engine=engine)
-    runtime.options["proposal_ttl"] = ttl or proposal_ttl()
+    runtime.service = Matching(proposal_ttl=ttl or proposal_ttl())
     return runtime
+
+
+def dependencies(runtime: Runtime | None = None) -> Matching:
+    """Matching's dependencies: of `runtime`, or of the app serving the current request."""
+    service = (runtime or current_runtime()).service
+    assert isinstance(service, Matching), "built by services.matching.bootstrap"
+    return service
 
 
 def handle_and_wake_planner(event: Event, session: Session) -> None:
@@ -51,7 +66,7 @@ def background_jobs(runtime: Runtime) -> list[tuple[str, Callable[[threading.Eve
             partial(
                 run_planner,
                 runtime.sessions,
-                ttl=runtime.options["proposal_ttl"],
+                ttl=dependencies(runtime).proposal_ttl,
                 wakeup=listener(runtime.engine, PLANNER_CHANNEL),
             ),
         )

@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
 from services.matching.adapters.orm import AgreementView, Proposal
+from services.matching.bootstrap import dependencies
 from services.matching.planning import lock_agreement, plan_agreement
 from shared.access import READERS, actor, allow
 from shared.auth import Role
+from shared.runtime import current_runtime
 
 blp = Blueprint("matching", __name__, url_prefix="/api/v1", description="Plans and proposals")
 
@@ -71,7 +72,7 @@ class AgreementOut(Schema):
 
 
 def _sessions() -> Any:
-    return current_app.extensions["vir.runtime"].sessions
+    return current_runtime().sessions
 
 
 def _visible(agreement: AgreementView | None) -> AgreementView:
@@ -141,7 +142,7 @@ def get_plan(agreement_id: str) -> dict[str, Any]:
 @blp.response(200, PlanOut)
 def rematch(agreement_id: str) -> dict[str, Any]:
     """Re-plan now (an admin of a party). Waits for any planner at work on the same agreement."""
-    runtime = current_app.extensions["vir.runtime"]
+    runtime = current_runtime()
     with runtime.sessions.begin() as session:
         agreement = _visible(lock_agreement(session, agreement_id))
         if agreement.status != "active":
@@ -149,7 +150,7 @@ def rematch(agreement_id: str) -> dict[str, Any]:
                 409,
                 message=f"The agreement is {agreement.status}: only active agreements are planned.",
             )
-        plan_agreement(session, agreement, datetime.now(UTC), runtime.options["proposal_ttl"])
+        plan_agreement(session, agreement, datetime.now(UTC), dependencies(runtime).proposal_ttl)
     with runtime.sessions() as session:
         return _plan(session, _visible(session.get(AgreementView, agreement_id)))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 
 from sqlalchemy import Engine
@@ -18,7 +19,7 @@ from services.notifications.subscriptions import notify_owner_disabled
 from shared.events import Event
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.topology import notifications_consumer
-from shared.runtime import Runtime, build_runtime
+from shared.runtime import Runtime, build_runtime, current_runtime
 from shared.settings import Settings, require_secret
 from shared.wakeup import listener
 
@@ -29,6 +30,21 @@ def default_channels(runtime: Runtime, options: Options) -> dict[str, Channel]:
     from services.notifications.adapters import channels
 
     return channels.build(runtime, options)
+
+
+@dataclass
+class Notifications:
+    """What the notifications service needs besides the shared runtime."""
+
+    options: Options  # channels, links, dispatch interval (config.py)
+    dispatcher: Dispatcher  # sends the deliveries the handlers stage
+
+
+def dependencies(runtime: Runtime | None = None) -> Notifications:
+    """The service's dependencies: of `runtime`, or of the app serving the current request."""
+    service = (runtime or current_runtime()).service
+    assert isinstance(service, Notifications), "built by services.notifications.bootstrap"
+    return service
 
 
 def bootstrap(
@@ -44,11 +60,10 @@ def bootstrap(
     require_secret("NOTIFY_LINK_SECRET", options.link_secret, settings.messaging)
     if options.registry_token is not None:
         require_secret("NOTIFY_REGISTRY_TOKEN", options.registry_token, settings.messaging)
-    runtime.options["notify"] = options
     directory = None
     if settings.agency_code and options.registry_url and options.registry_token:
         directory = RegistryDirectory(options.registry_url, options.registry_token)
-    runtime.options["dispatcher"] = Dispatcher(
+    dispatcher = Dispatcher(
         sessions=runtime.sessions,
         channels=dict(channels) if channels is not None else default_channels(runtime, options),
         directory=directory,
@@ -56,6 +71,7 @@ def bootstrap(
         links=_links(options),
         on_subscription_disabled=notify_owner_disabled,
     )
+    runtime.service = Notifications(options=options, dispatcher=dispatcher)
     return runtime
 
 
@@ -77,7 +93,7 @@ def event_consumers(runtime: Runtime) -> list[EventConsumer]:
 
 
 def background_jobs(runtime: Runtime) -> list[tuple[str, Callable[[threading.Event], None]]]:
-    dispatcher: Dispatcher = runtime.options["dispatcher"]
-    interval = runtime.options["notify"].dispatch_interval
+    service = dependencies(runtime)
+    dispatcher, interval = service.dispatcher, service.options.dispatch_interval
     wakeup = listener(runtime.engine, handlers.DELIVERIES_CHANNEL)
     return [("dispatcher", partial(dispatcher.run, interval=interval, wakeup=wakeup))]

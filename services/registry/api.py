@@ -7,10 +7,9 @@ from typing import Any
 from flask import Flask
 
 from services.registry.access import authenticate
-from services.registry.bootstrap import bootstrap, follow_up
-from services.registry.config import dashboard_options
+from services.registry.bootstrap import bootstrap, compose
+from services.registry.config import FollowUpSettings, dashboard_options
 from services.registry.dashboard import init_dashboard
-from services.registry.handlers import Node
 from services.registry.imports import new_executor, recover_interrupted_jobs
 from services.registry.views import (
     agreements,
@@ -32,18 +31,25 @@ def create_app(
     config: dict[str, Any] | None = None,
     runtime: Runtime | None = None,
     dashboard: dict[str, Any] | None = None,
-    follow_up_settings: dict[str, Any] | None = None,
+    follow_up_settings: FollowUpSettings | None = None,
 ) -> Flask:
     runtime = runtime or bootstrap()
     agency = runtime.settings.agency_code
     assert agency, "a registry node needs AGENCY_CODE"
     app, api = base_app(__name__, runtime, f"VIR Exchange registry ({agency})", config)
     app.config["AGENCY_CODE"] = agency
-    app.extensions["vir.node"] = Node(agency)
     app.before_request(authenticate)
+    options = dict(dashboard or dashboard_options())
+    # Embedded, an unset key is generated and kept under var/; deployed, it must be given.
+    secret = options["secret_key"]
+    require_secret("DASHBOARD_SECRET_KEY", str(secret or ""), runtime.settings.messaging)
     # Import jobs run in this process; one left `running` by a crashed process is marked failed.
-    app.extensions["vir.imports"] = new_executor(agency)
+    registry = compose(runtime, new_executor(agency), follow_up_settings, options)
     recover_interrupted_jobs(runtime.engine)
+    # The dashboard's pages read these three until they use dependencies() as the views do.
+    app.extensions["vir.node"] = registry.node
+    app.extensions["vir.imports"] = registry.imports
+    app.extensions["vir.follow_up"] = {"schedule": registry.follow_up.schedule}
     for module in (
         volunteers,
         imports,
@@ -56,11 +62,6 @@ def create_app(
         evaluation,
     ):
         api.register_blueprint(module.blp)
-    options = dict(dashboard or dashboard_options())
-    # Embedded, an unset key is generated and kept under var/; deployed, it must be given.
-    secret = options["secret_key"]
-    require_secret("DASHBOARD_SECRET_KEY", str(secret or ""), runtime.settings.messaging)
-    app.extensions["vir.follow_up"] = follow_up(agency, follow_up_settings, options)
     app.register_blueprint(check_ins.volunteer_page)
     app.register_blueprint(end_of_mission.verification_page)
     app.config["DASHBOARD"] = options

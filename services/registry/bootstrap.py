@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -12,17 +14,64 @@ from sqlalchemy.orm import Session
 
 from services.registry import consumer, handlers
 from services.registry.adapters.links import CheckInLinks
-from services.registry.config import dashboard_options, follow_up_options, load_settings
+from services.registry.config import (
+    FollowUpSettings,
+    dashboard_options,
+    follow_up_options,
+    load_settings,
+)
+from services.registry.domain.check_ins import Policy, Schedule
 from services.registry.handlers import Node
 from shared.events import Event
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.topology import registry_consumer
-from shared.runtime import Runtime, build_runtime
+from shared.runtime import Runtime, build_runtime, current_runtime
 from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """Check-in schedule, reminder policy and the volunteers' signed links of this node."""
+
+    schedule: Schedule
+    policy: Policy
+    links: CheckInLinks
+    public_url: str
+    interval: float  # seconds between two looks for reminders
+
+
+@dataclass
+class Registry:
+    """What a registry node needs besides the shared runtime; `create_app` composes it."""
+
+    node: Node
+    follow_up: FollowUp
+    imports: Executor  # runs bulk imports in this process
+
+
+def dependencies(runtime: Runtime | None = None) -> Registry:
+    """The node's dependencies: of `runtime`, or of the app serving the current request."""
+    service = (runtime or current_runtime()).service
+    assert isinstance(service, Registry), "composed by services.registry.bootstrap.compose"
+    return service
 
 
 def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None) -> Runtime:
     return build_runtime(settings or load_settings(), engine=engine)
+
+
+def compose(
+    runtime: Runtime,
+    imports: Executor,
+    settings: FollowUpSettings | None = None,
+    dashboard: dict[str, Any] | None = None,
+) -> Registry:
+    """The node's dependencies, kept on `runtime` for `dependencies()`."""
+    agency = runtime.settings.agency_code
+    assert agency, "a registry node needs AGENCY_CODE"
+    registry = Registry(Node(agency), follow_up(agency, settings, dashboard), imports)
+    runtime.service = registry
+    return registry
 
 
 def event_consumers(runtime: Runtime) -> list[EventConsumer]:
@@ -38,33 +87,32 @@ def event_consumers(runtime: Runtime) -> list[EventConsumer]:
 
 
 def follow_up(
-    agency: str, options: dict[str, Any] | None = None, dashboard: dict[str, Any] | None = None
-) -> dict[str, Any]:
+    agency: str, settings: FollowUpSettings | None = None, dashboard: dict[str, Any] | None = None
+) -> FollowUp:
     """Check-in schedule, reminder policy and the volunteers' signed links of this node."""
     from services.registry.dashboard import _secret_key
 
-    options = dict(options or follow_up_options())
-    if "links" not in options:
+    settings = settings or follow_up_options()
+    secret = settings.link_secret
+    if not secret:
         board = dashboard or dashboard_options()
-        secret = options["link_secret"] or _secret_key(
-            board["var_dir"], agency, board["secret_key"]
-        )
-        options["links"] = CheckInLinks(str(secret), str(options["public_url"]))
-    return options
+        secret = str(_secret_key(board["var_dir"], agency, board["secret_key"]))
+    return FollowUp(
+        schedule=settings.schedule,
+        policy=settings.policy,
+        links=CheckInLinks(str(secret), settings.public_url),
+        public_url=settings.public_url,
+        interval=settings.interval,
+    )
 
 
-def follow_up_once(runtime: Runtime, options: dict[str, Any], today: date) -> int:
+def follow_up_once(runtime: Runtime, follow: FollowUp, today: date) -> int:
     """One pass of the reminders (a test calls it with a fake today)."""
     agency = runtime.settings.agency_code
     assert agency
     with runtime.sessions.begin() as session:
         return handlers.run_follow_ups(
-            session,
-            Node(agency),
-            today,
-            options["schedule"],
-            options["policy"],
-            options["links"].url,
+            session, Node(agency), today, follow.schedule, follow.policy, follow.links.url
         )
 
 
@@ -74,11 +122,11 @@ def background_jobs(
     """The check-in reminders, looked for every FOLLOW_UP_INTERVAL_SECONDS."""
     agency = runtime.settings.agency_code
     assert agency
-    options = follow_up(agency)
+    follow = follow_up(agency)
 
     def run(stop: threading.Event) -> None:
         while not stop.is_set():
-            follow_up_once(runtime, options, clock())
-            stop.wait(float(options["interval"]))
+            follow_up_once(runtime, follow, clock())
+            stop.wait(follow.interval)
 
     return [("follow-up", run)]

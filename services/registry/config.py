@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.settings import Settings, SettingsError, load
+
+if TYPE_CHECKING:
+    from services.registry.domain.check_ins import Policy, Schedule
 
 SERVICE = "registry"
 
@@ -33,7 +38,16 @@ def dashboard_options(environ: Mapping[str, str] | None = None) -> dict[str, obj
     }
 
 
-def follow_up_options(environ: Mapping[str, str] | None = None) -> dict[str, object]:
+@dataclass(frozen=True)
+class FollowUpSettings:
+    schedule: Schedule  # when the check-ins fall due
+    policy: Policy  # when reminders and overdue alerts go out
+    link_secret: str | None  # signs the volunteers' links (the dashboard's secret when None)
+    public_url: str  # where those links point
+    interval: float  # seconds between two looks for reminders
+
+
+def follow_up_options(environ: Mapping[str, str] | None = None) -> FollowUpSettings:
     """Check-ins are a local setting of each node (see domain/check_ins.py for why):
     CHECK_IN_FIRST_AFTER_DAYS (14) and CHECK_IN_FINAL_BEFORE_DAYS (14) place the first and final
     check-ins (the mid-term one is half-way); CHECK_IN_REMIND_BEFORE_DAYS (3) and
@@ -51,16 +65,16 @@ def follow_up_options(environ: Mapping[str, str] | None = None) -> dict[str, obj
             raise SettingsError(f"{name} must not be negative")
         return value
 
-    return {
-        "schedule": Schedule(
+    return FollowUpSettings(
+        schedule=Schedule(
             days("CHECK_IN_FIRST_AFTER_DAYS", 14), days("CHECK_IN_FINAL_BEFORE_DAYS", 14)
         ),
-        "policy": Policy(
+        policy=Policy(
             days("CHECK_IN_REMIND_BEFORE_DAYS", 3),
             days("CHECK_IN_REMIND_AFTER_DAYS", 2),
             days("CHECK_IN_OVERDUE_DAYS", 7),
         ),
-        "link_secret": env.get("CHECK_IN_LINK_SECRET") or None,
-        "public_url": env.get("REGISTRY_PUBLIC_URL") or "http://localhost:8001",
-        "interval": float(env.get("FOLLOW_UP_INTERVAL_SECONDS", 3600)),
-    }
+        link_secret=env.get("CHECK_IN_LINK_SECRET") or None,
+        public_url=env.get("REGISTRY_PUBLIC_URL") or "http://localhost:8001",
+        interval=float(env.get("FOLLOW_UP_INTERVAL_SECONDS", 3600)),
+    )

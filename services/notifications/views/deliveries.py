@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import current_app
 from flask_smorest import Api, Blueprint, abort
 from marshmallow import EXCLUDE, Schema, fields, validate
 from sqlalchemy import func, select
@@ -17,6 +16,7 @@ from sqlalchemy import func, select
 from services.notifications.adapters.orm import Delivery, DeliveryAttempt
 from shared.access import allow
 from shared.auth import Role
+from shared.runtime import current_runtime
 
 blp = Blueprint(
     "deliveries",
@@ -91,7 +91,7 @@ class DeliveryDetail(DeliveryOut):
 
 
 def _sessions() -> Any:
-    return current_app.extensions["vir.runtime"].sessions
+    return current_runtime().sessions
 
 
 @blp.route("", methods=["GET"])

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response
 from flask_smorest import Api, Blueprint, abort
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from services.notifications import preferences
+from services.notifications.bootstrap import dependencies
 from services.notifications.config import Options
 from services.notifications.rendering import unsubscribe_page
 from shared.access import allow
 from shared.auth import Role
+from shared.runtime import Runtime, current_runtime
 
 blp = Blueprint(
     "preferences",
@@ -31,12 +33,12 @@ def register(api: Api) -> None:
     api.register_blueprint(blp)
 
 
-def _runtime() -> Any:
-    return current_app.extensions["vir.runtime"]
+def _runtime() -> Runtime:
+    return current_runtime()
 
 
 def _options() -> Options:
-    return _runtime().options["notify"]
+    return dependencies().options
 
 
 # -- schemas --------------------------------------------------------------------------------------

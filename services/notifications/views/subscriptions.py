@@ -21,9 +21,11 @@ from sqlalchemy.orm import Session
 from services.notifications import subscriptions
 from services.notifications.adapters.orm import Subscription
 from services.notifications.adapters.webhook import WebhookChannel
+from services.notifications.bootstrap import dependencies
 from services.notifications.config import Options
 from shared.access import actor, allow
 from shared.auth import Role
+from shared.runtime import Runtime, current_runtime
 
 blp = Blueprint(
     "subscriptions",
@@ -128,12 +130,12 @@ def _scope() -> tuple[str | None, str | None]:
     return who.token_id, None
 
 
-def _runtime() -> Any:
-    return current_app.extensions["vir.runtime"]
+def _runtime() -> Runtime:
+    return current_runtime()
 
 
 def _options() -> Options:
-    return _runtime().options.get("notify") or Options()
+    return dependencies().options
 
 
 @contextmanager

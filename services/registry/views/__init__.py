@@ -5,23 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import current_app
 from flask_smorest import abort
 from sqlalchemy.orm import Session
 
 from services.registry.access import actor
+from services.registry.bootstrap import dependencies
 from services.registry.handlers import Conflict, Forbidden, Invalid, Node, NotFound
 from shared.auth import Role
+from shared.runtime import current_runtime
 
 T = TypeVar("T")
 
 
 def node() -> Node:
-    return current_app.extensions["vir.node"]
+    return dependencies().node
 
 
 def sessions() -> Any:
-    return current_app.extensions["vir.runtime"].sessions
+    return current_runtime().sessions
 
 
 def own_agency_reader() -> bool:

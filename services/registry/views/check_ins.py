@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint as FlaskBlueprint
-from flask import current_app, render_template, request
+from flask import render_template, request
 from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError
 
@@ -15,6 +15,7 @@ from services.registry.access import STAFF, allow
 from services.registry.adapters.links import InvalidLink
 from services.registry.adapters.orm import Mobility
 from services.registry.adapters.repository import mobility as aggregate
+from services.registry.bootstrap import FollowUp, dependencies
 from services.registry.domain.check_ins import CHECK_INS, RESPONDENTS
 from services.registry.schemas import CheckInIn, CheckInLinkOut, CheckInScheduleOut, MobilityOut
 from services.registry.views import node, read, sessions, write
@@ -26,14 +27,14 @@ blp = Blueprint(
 volunteer_page = FlaskBlueprint("check_in_link", __name__, template_folder="../templates")
 
 
-def _settings() -> dict[str, Any]:
-    return current_app.extensions["vir.follow_up"]
+def _settings() -> FollowUp:
+    return dependencies().follow_up
 
 
 def schedule_of(session: Any, node_: handlers.Node, mobility_id: str) -> dict[str, Any]:
     row = handlers.get_mobility(session, node_, mobility_id)
     m = aggregate(row)
-    due = m.due_dates(_settings()["schedule"])
+    due = m.due_dates(_settings().schedule)
     answers = {(c["check_in"], c["respondent"]): c for c in m.check_ins}
     return {
         "mobility_id": m.id,
@@ -88,7 +89,7 @@ def volunteer_link(mobility_id: str, check_in: str) -> dict[str, Any]:
     row = read(handlers.get_mobility, mobility_id)
     if row.sending_agency != node().agency:
         abort(403, message=f"Only the sending agency {row.sending_agency} sends this link.")
-    return {"url": _settings()["links"].url(mobility_id, check_in)}
+    return {"url": _settings().links.url(mobility_id, check_in)}
 
 
 # -- the volunteer's page: no account, the signed link is the key ---------------------------------
@@ -107,7 +108,7 @@ def check_in_form(token: str) -> Any:
     """The volunteer's check-in form (French first, English). A forged or expired link shows
     nothing of the mission; an answered check-in is acknowledged, not answered twice."""
     try:
-        mobility_id, check_in = _settings()["links"].read(token)
+        mobility_id, check_in = _settings().links.read(token)
     except InvalidLink:
         return _page(token, state="invalid", status=404)
     if request.method == "GET":

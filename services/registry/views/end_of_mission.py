@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint as FlaskBlueprint
-from flask import Response, current_app, render_template
+from flask import Response, render_template
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -13,6 +13,7 @@ from services.registry import handlers
 from services.registry.access import STAFF, allow
 from services.registry.adapters.certificates import render_certificate
 from services.registry.adapters.orm import AgencyProfile, Mobility
+from services.registry.bootstrap import dependencies
 from services.registry.schemas import MobilityOut
 from services.registry.views import node, sessions, write
 
@@ -68,7 +69,7 @@ def submit_review(data: dict[str, Any], mobility_id: str) -> Mobility:
 
 
 def verify_url(code: str) -> str:
-    base = str(current_app.extensions["vir.follow_up"]["public_url"]).rstrip("/")
+    base = dependencies().follow_up.public_url.rstrip("/")
     return f"{base}/certificates/{code}"
 
 

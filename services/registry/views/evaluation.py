@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from services.registry import handlers
 from services.registry.access import READERS, STAFF, actor, allow
 from services.registry.adapters.reports import to_pdf, to_xlsx
+from services.registry.bootstrap import dependencies
 from services.registry.evaluation import evaluation
 from services.registry.views import read, write
 from shared.auth import Role
@@ -43,7 +44,7 @@ def get_evaluation(query: dict[str, Any], agreement_id: str) -> Any:
     balance, times to proposal and departure, check-ins, incidents, questionnaires. A partner
     token always gets the partner version."""
     audience = "partner" if actor().role == Role.PARTNER else query["audience"]
-    schedule = current_app.extensions["vir.follow_up"]["schedule"]
+    schedule = dependencies().follow_up.schedule
     report = read(
         lambda s, n: evaluation(
             s, n, agreement_id, query["start"], query["end"], audience, schedule=schedule

@@ -6,7 +6,7 @@ import io
 from datetime import date
 from typing import Any
 
-from flask import Response, current_app, request, send_file, url_for
+from flask import Response, request, send_file, url_for
 from flask_smorest import Blueprint, abort
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
@@ -14,7 +14,9 @@ from marshmallow import Schema, fields, validate
 from services.registry import imports
 from services.registry.access import STAFF, actor, allow
 from services.registry.adapters.orm import ImportJob
+from services.registry.bootstrap import dependencies
 from services.registry.views import node, sessions
+from shared.runtime import current_runtime
 
 blp = Blueprint(
     "imports",
@@ -117,9 +119,9 @@ def upload(files: dict[str, Any]) -> Any:
         abort(exc.status, message=str(exc), errors={"files": {"file": exc.details}})
     with sessions().begin() as session:
         job = imports.create_job(session, parsed, upload_.filename or "", actor().token_id)
-    current_app.extensions["vir.imports"].submit(
+    dependencies().imports.submit(
         imports.run_import,
-        current_app.extensions["vir.runtime"],
+        current_runtime(),
         node(),
         job.id,
         parsed,

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from services.notifications import bootstrap as notifications
 from services.notifications.adapters.orm import Delivery
+from services.notifications.bootstrap import dependencies
 from services.notifications.config import Options, load_settings
 from services.notifications.domain.messages import Notification, Recipient
 from shared.events import encode, new_event
@@ -63,7 +64,7 @@ def _instance(tmp_path, channel):
         options=Options(dispatch_interval=0.05, mail_dir=str(tmp_path / "mail")),
         channels={"email": channel},
     )
-    runtime.options["dispatcher"].directory = Volunteers()
+    dependencies(runtime).dispatcher.directory = Volunteers()
     return runtime
 
 
@@ -102,7 +103,7 @@ def test_a_two_megabyte_event_id_neither_jams_nor_repeats_an_embedded_instance(t
     runtime.start_consumer(consumer)
     wait_until(consumer.ready.is_set, 10, what="consumer ready")
     # The test is the instance's one dispatcher (SQLite has no SKIP LOCKED: two would race).
-    dispatcher = runtime.options["dispatcher"]
+    dispatcher = dependencies(runtime).dispatcher
     try:
         huge = _registered("vol-tg-huge")
         huge["id"] = "e" * 2_000_000
@@ -167,7 +168,7 @@ def test_a_delivery_whose_report_or_channel_fails_is_sent_at_most_once_and_spare
         first = _stage(runtime, "vol-first", "e-1")
         bad = _stage(runtime, "vol-bad", "e" * 2_000_000)
         last = _stage(runtime, "vol-last", "e-3")
-        dispatcher = runtime.options["dispatcher"]
+        dispatcher = dependencies(runtime).dispatcher
         assert dispatcher.run_once() == 3
         for _ in range(3):
             assert dispatcher.run_once() == 0

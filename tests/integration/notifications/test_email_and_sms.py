@@ -32,7 +32,7 @@ from services.notifications.adapters.directory import Directory
 from services.notifications.adapters.email import SmtpChannel, message_id
 from services.notifications.adapters.orm import Delivery, DeliveryAttempt
 from services.notifications.adapters.sms import FileSmsChannel, HttpSmsGateway, make_sms_channel
-from services.notifications.bootstrap import bootstrap
+from services.notifications.bootstrap import bootstrap, dependencies
 from services.notifications.config import Options, load_settings
 from services.notifications.dispatch import Dispatcher
 from services.notifications.domain.messages import (
@@ -326,7 +326,7 @@ def start_agency(
     upgrade("notifications", pg_url)
     settings = load_settings({"AGENCY_CODE": code, "DATABASE_URL": pg_url, "AMQP_URL": "memory://"})
     runtime = bootstrap(settings, options=options, channels=None)
-    dispatcher: Dispatcher = runtime.options["dispatcher"]
+    dispatcher: Dispatcher = dependencies(runtime).dispatcher
     directory = FakeDirectory(people(volunteer_language))
     dispatcher.directory = directory
     clock = FakeClock()

@@ -14,6 +14,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from services.notifications.adapters.orm import Delivery, DeliveryAttempt, Subscription
+from services.notifications.bootstrap import dependencies
 from services.notifications.config import Options
 from services.notifications.views import subscriptions as views
 from shared.access import authenticate, create_token
@@ -249,7 +250,7 @@ def test_the_url_stored_is_the_one_parsed_and_checked(api, receiver):
 
 
 def test_loopback_needs_the_operator_allow_list(api, receiver):
-    api.net.runtime.options["notify"] = Options()
+    dependencies(api.net.runtime).options = Options()
     refused = api.create(receiver.url)
     assert refused.status_code == 422
     assert "https" in refused.json["errors"]["json"]["url"][0]
@@ -257,7 +258,7 @@ def test_loopback_needs_the_operator_allow_list(api, receiver):
     assert https.status_code == 422
     assert "private" in https.json["errors"]["json"]["url"][0]
 
-    api.net.runtime.options["notify"] = Options(webhook_allowed_hosts=LOOPBACK)
+    dependencies(api.net.runtime).options = Options(webhook_allowed_hosts=LOOPBACK)
     assert api.create(receiver.url).status_code == 201
 
 

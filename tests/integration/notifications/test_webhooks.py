@@ -22,7 +22,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from services.notifications import handlers, subscriptions
 from services.notifications.adapters.orm import Delivery, DeliveryAttempt, Subscription
 from services.notifications.adapters.webhook import WebhookChannel, message_id
-from services.notifications.bootstrap import bootstrap
+from services.notifications.bootstrap import bootstrap, dependencies
 from services.notifications.config import Options, load_settings
 from services.notifications.dispatch import Dispatcher
 from services.notifications.domain.messages import Notification
@@ -237,7 +237,7 @@ def start_network(pg_url: str, options: Options, webhook: WebhookChannel | None 
         "email": mail,
     }
     runtime = bootstrap(settings, options=options, channels=channels)
-    dispatcher: Dispatcher = runtime.options["dispatcher"]
+    dispatcher: Dispatcher = dependencies(runtime).dispatcher
     clock = FakeClock()
     dispatcher.clock = clock
     return Network(runtime, dispatcher, clock, mail, options)

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from services.registry.bootstrap import follow_up_once
+from services.registry.bootstrap import dependencies, follow_up_once
 from shared.db import outbox
 from shared.messaging.consumer import PermanentError
 from tests.support.registry import apply_event, confirmed_mobility, prepare_departure
@@ -46,7 +46,7 @@ def _due_events(tg):
 
 
 def _run(tg, today):
-    return follow_up_once(tg.runtime, tg.app.extensions["vir.follow_up"], today)
+    return follow_up_once(tg.runtime, dependencies(tg.runtime).follow_up, today)
 
 
 def _host_answers(tg, mob, check_in, on):

@@ -18,6 +18,7 @@ from sqlalchemy import event, select
 
 from services.registry import handlers, imports
 from services.registry.adapters.orm import HostOrganisation, Placement, Volunteer
+from services.registry.bootstrap import dependencies
 from services.registry.dashboard.accounts import create_account
 from services.registry.dashboard.pages import people
 from services.registry.schemas import VolunteerIn
@@ -117,7 +118,7 @@ def add_volunteers(tg: RegistryNode, count: int, **varying: Any) -> list[str]:
             payload.update({k: f(n) for k, f in varying.items()})
             ids.append(
                 handlers.register_volunteer(
-                    session, tg.app.extensions["vir.node"], schema.load(payload)
+                    session, dependencies(tg.runtime).node, schema.load(payload)
                 ).id
             )
     return ids
