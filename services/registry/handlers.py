@@ -24,6 +24,7 @@ from services.registry.adapters.orm import (
     Placement,
     Volunteer,
 )
+from services.registry.adapters.repository import NotFound, get_for_agency
 from services.registry.domain import agreements as rules
 from services.registry.domain import checklists
 from services.registry.domain.errors import DomainError, DomainEvent, InvalidInput, NotEntitled
@@ -31,10 +32,6 @@ from services.registry.domain.mobilities import Mobility as MobilityAggregate
 from services.registry.domain.volunteers import initial_status
 from shared.events import new_event
 from shared.outbox import add_event
-
-
-class NotFound(Exception):
-    pass
 
 
 class Invalid(Exception):
@@ -221,10 +218,7 @@ _INSERT_UNLESS_REGISTERED: Any = None
 
 
 def get_volunteer(session: Session, node: Node, volunteer_id: str) -> Volunteer:
-    volunteer = session.get(Volunteer, volunteer_id)
-    if volunteer is None or volunteer.agency != node.agency:
-        raise NotFound(f"No volunteer {volunteer_id}.")
-    return volunteer
+    return get_for_agency(session, Volunteer, volunteer_id, node.agency)
 
 
 def update_volunteer(
@@ -329,10 +323,7 @@ def create_host_organisation(
 
 
 def get_host_organisation(session: Session, node: Node, org_id: str) -> HostOrganisation:
-    org = session.get(HostOrganisation, org_id)
-    if org is None or org.agency != node.agency:
-        raise NotFound(f"No host organisation {org_id}.")
-    return org
+    return get_for_agency(session, HostOrganisation, org_id, node.agency)
 
 
 def update_host_organisation(
@@ -400,10 +391,7 @@ def publish_placement(session: Session, node: Node, data: Mapping[str, Any]) -> 
 
 
 def get_placement(session: Session, node: Node, placement_id: str) -> Placement:
-    placement = session.get(Placement, placement_id)
-    if placement is None or placement.agency != node.agency:
-        raise NotFound(f"No placement {placement_id}.")
-    return placement
+    return get_for_agency(session, Placement, placement_id, node.agency)
 
 
 def update_placement(
@@ -488,10 +476,7 @@ def propose_agreement(session: Session, node: Node, data: Mapping[str, Any]) -> 
 
 
 def get_agreement(session: Session, node: Node, agreement_id: str) -> Agreement:
-    agreement = session.get(Agreement, agreement_id)
-    if agreement is None or node.agency not in agreement.parties:
-        raise NotFound(f"No agreement {agreement_id}.")
-    return agreement
+    return get_for_agency(session, Agreement, agreement_id, node.agency)
 
 
 def display_status(agreement: Agreement, today: date | None = None) -> str:
@@ -596,10 +581,7 @@ def ledger(session: Session, node: Node, agreement_id: str) -> dict[str, Any]:
 def get_match(session: Session, node: Node, match_id: str) -> Match:
     """The match, locked for this transaction: a peer's decision may be applied at the same time
     (the consumer locks it too), and both rewrite the decisions."""
-    match = session.get(Match, match_id, with_for_update=True)
-    if match is None or node.agency not in (match.sending_agency, match.host_agency):
-        raise NotFound(f"No match {match_id}.")
-    return match
+    return get_for_agency(session, Match, match_id, node.agency, lock=True)
 
 
 def decide_match(
@@ -761,10 +743,7 @@ def describe_placement(session: Session, node: Node, mobility: Mobility) -> None
 def get_mobility(session: Session, node: Node, mobility_id: str) -> Mobility:
     # Locked for the transaction: a peer's step applied at the same moment rewrites the same
     # row (check-in answers, reports), and one of the two would otherwise be lost.
-    mobility = session.get(Mobility, mobility_id, with_for_update=True)
-    if mobility is None or node.agency not in (mobility.sending_agency, mobility.host_agency):
-        raise NotFound(f"No mobility {mobility_id}.")
-    return mobility
+    return get_for_agency(session, Mobility, mobility_id, node.agency, lock=True)
 
 
 def mobility_step(session: Session, node: Node, row: Mobility, step: Any, *args: Any) -> Mobility:
@@ -917,10 +896,7 @@ def run_follow_ups(
 
 
 def get_incident(session: Session, node: Node, incident_id: str) -> Incident:
-    row = session.get(Incident, incident_id)
-    if row is None or node.agency not in (row.sending_agency, row.host_agency):
-        raise NotFound(f"No incident {incident_id}.")
-    return row
+    return get_for_agency(session, Incident, incident_id, node.agency)
 
 
 def report_incident(

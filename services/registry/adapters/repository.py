@@ -4,6 +4,10 @@ contacts) are left to the use case and never reach the aggregate's events."""
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
 from services.registry.adapters import orm
 from services.registry.domain import (
     agreements,
@@ -13,6 +17,46 @@ from services.registry.domain import (
     placements,
     volunteers,
 )
+
+M = TypeVar("M")
+
+
+class NotFound(Exception):
+    """No such record on this node, or not one this agency may see (the API answers 404)."""
+
+
+# What the "no such …" message calls a record of each kind.
+_NAMES: dict[type, str] = {
+    orm.Volunteer: "volunteer",
+    orm.HostOrganisation: "host organisation",
+    orm.Placement: "placement",
+    orm.Agreement: "agreement",
+    orm.Match: "match",
+    orm.Mobility: "mobility",
+    orm.Incident: "incident",
+}
+
+
+def agencies_of(row: Any) -> tuple[str, ...]:
+    """The agencies a record concerns: an agreement's parties, a match's or mobility's (or its
+    incident's) sending and host agencies, the owner of anything else."""
+    if isinstance(row, orm.Agreement):
+        return tuple(row.parties)
+    if isinstance(row, (orm.Match, orm.Mobility, orm.Incident)):
+        return (row.sending_agency, row.host_agency)
+    return (row.agency,)
+
+
+def get_for_agency(
+    session: Session, model: type[M], id: str, agency: str, *, lock: bool = False
+) -> M:
+    """The record `id` of `model` if it concerns `agency`, else NotFound (the same answer for a
+    record that does not exist and one of another agency). `lock` holds it for the transaction:
+    a peer's event applied at the same moment rewrites the same row."""
+    row = session.get(model, id, with_for_update=lock)
+    if row is None or agency not in agencies_of(row):
+        raise NotFound(f"No {_NAMES.get(model, model.__name__.lower())} {id}.")
+    return row
 
 
 def volunteer(row: orm.Volunteer) -> volunteers.Volunteer:
