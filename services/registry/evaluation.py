@@ -21,10 +21,13 @@ from sqlalchemy.orm import Session
 
 from services.registry.adapters.orm import Incident, Match, Mobility, Volunteer
 from services.registry.adapters.repository import mobility as aggregate
-from services.registry.domain.check_ins import CHECK_INS, RESPONDENTS, SCORES, Schedule
-from services.registry.domain.mobilities import REVIEW_SCORES, REVIEWERS
+from services.registry.domain.check_ins import SCORES, Schedule
+from services.registry.domain.mobilities import REVIEW_SCORES
 from services.registry.handlers import Invalid, Node, get_agreement
 from shared import codes
+from shared.vocabularies import CHECK_IN_RESPONDENTS as RESPONDENTS
+from shared.vocabularies import CHECK_INS
+from shared.vocabularies import REVIEW_RESPONDENTS as REVIEWERS
 
 MIN_GROUP = 3
 

@@ -39,6 +39,7 @@ from services.registry.handlers import Node
 from services.registry.schemas import VolunteerIn
 from shared.logging import get_logger
 from shared.runtime import Runtime
+from shared.vocabularies import CEFR_LEVELS
 
 log = get_logger(__name__)
 
@@ -131,7 +132,7 @@ GENDERS = {
     "masculin": "male",
     "autre": "other",
 }
-LEVELS = {"A1", "A2", "B1", "B2", "C1", "C2"}
+LEVELS = frozenset(CEFR_LEVELS)
 
 # OWASP "CSV injection": a cell starting with one of these is read as a formula by spreadsheets.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

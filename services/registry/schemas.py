@@ -7,12 +7,10 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from services.registry.domain.volunteers import STATUSES
-from shared import codes
-
-LEVELS = ["A1", "A2", "B1", "B2", "C1", "C2", "native"]
-GENDERS = ["female", "male", "other", "undisclosed"]
-EDUCATION = ["none", "primary", "secondary", "vocational", "bachelor", "master", "doctorate"]
-CONSENT_PURPOSES = ["registration", "matching", "sharing_with_host_agency", "notifications"]
+from shared import codes, vocabularies
+from shared.vocabularies import CONSENT_PURPOSES, GENDERS
+from shared.vocabularies import EDUCATION_LEVELS as EDUCATION
+from shared.vocabularies import LANGUAGE_LEVELS as LEVELS
 
 
 def _country(value: str) -> None:
@@ -264,7 +262,7 @@ class PlacementOut(Schema):
 
 
 class PlacementQuery(Schema):
-    status = fields.String(validate=validate.OneOf(["open", "filled", "closed"]))
+    status = fields.String(validate=validate.OneOf(vocabularies.PLACEMENT_STATUSES))
     domain = fields.String(validate=validate.Length(1, 80))
     host_organisation_id = fields.String(validate=validate.Length(1, 64))
 
@@ -423,7 +421,7 @@ class StartIn(MobilityStepIn):
 class MobilityReportIn(Schema):
     kind = fields.String(
         required=True,
-        validate=validate.OneOf(["start", "mid_term", "end", "incident", "evaluation"]),
+        validate=validate.OneOf(vocabularies.REPORT_KINDS),
     )
     on = fields.Date(required=True)
     summary = fields.String(
@@ -486,7 +484,7 @@ class MobilityOut(Schema):
 
 
 class CheckInIn(Schema):
-    check_in = fields.String(required=True, validate=validate.OneOf(["first", "mid_term", "final"]))
+    check_in = fields.String(required=True, validate=validate.OneOf(vocabularies.CHECK_INS))
     on = fields.Date(required=True)
     wellbeing = fields.Integer(required=True, validate=validate.Range(1, 5))
     integration = fields.Integer(required=True, validate=validate.Range(1, 5))

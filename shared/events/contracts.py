@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from shared import codes
+from shared import codes, vocabularies
 
 SCHEMA_URI = "https://schemas.vir-exchange.org/events/{type}/v{version}.json"
 _SCHEMA_URI_RE = re.compile(
@@ -44,9 +44,7 @@ class _Period(_Strict):
 
 class LanguageSkill(_Strict):
     code = fields.String(required=True, validate=LANGUAGE_CODE)
-    level = fields.String(
-        required=True, validate=validate.OneOf(["A1", "A2", "B1", "B2", "C1", "C2", "native"])
-    )
+    level = fields.String(required=True, validate=validate.OneOf(vocabularies.LANGUAGE_LEVELS))
 
 
 # --- volunteers -------------------------------------------------------------------------------
@@ -57,12 +55,7 @@ class VolunteerProfile(_Strict):
 
     volunteer_id = fields.String(required=True, validate=IDENTIFIER)
     agency = fields.String(required=True, validate=AGENCY_CODE)
-    status = fields.String(
-        required=True,
-        validate=validate.OneOf(
-            ["registered", "available", "proposed", "matched", "deployed", "completed", "withdrawn"]
-        ),
-    )
+    status = fields.String(required=True, validate=validate.OneOf(vocabularies.VOLUNTEER_STATUSES))
     skills = fields.List(fields.String(validate=validate.Length(1, 80)), load_default=list)
     domains = fields.List(fields.String(validate=validate.Length(1, 80)), load_default=list)
     languages = fields.List(fields.Nested(LanguageSkill), load_default=list)
@@ -103,7 +96,7 @@ class Placement(_Period):
     start = fields.Date(required=True)
     end = fields.Date(required=True)
     slots = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
-    status = fields.String(required=True, validate=validate.OneOf(["open", "filled", "closed"]))
+    status = fields.String(required=True, validate=validate.OneOf(vocabularies.PLACEMENT_STATUSES))
 
 
 class PlacementClosed(_Strict):
@@ -229,10 +222,7 @@ class Mobility(_Strict):
 class MobilityReport(_Strict):
     mobility_id = fields.String(required=True, validate=IDENTIFIER)
     agreement_id = fields.String(required=True, validate=IDENTIFIER)
-    kind = fields.String(
-        required=True,
-        validate=validate.OneOf(["start", "mid_term", "end", "incident", "evaluation"]),
-    )
+    kind = fields.String(required=True, validate=validate.OneOf(vocabularies.REPORT_KINDS))
     submitted_by = fields.String(required=True, validate=AGENCY_CODE)
     on = fields.Date(required=True)
 
@@ -245,8 +235,8 @@ class MobilityStarted(Mobility):
     planned_end = fields.Date(metadata={"description": "When the mission is planned to end"})
 
 
-_CHECK_INS = validate.OneOf(["first", "mid_term", "final"])
-_RESPONDENTS = ["host_agency", "volunteer"]
+_CHECK_INS = validate.OneOf(vocabularies.CHECK_INS)
+_RESPONDENTS = vocabularies.CHECK_IN_RESPONDENTS
 
 
 def _score() -> fields.Integer:
@@ -322,10 +312,7 @@ class ReviewSubmitted(_Strict):
     mobility_id = fields.String(required=True, validate=IDENTIFIER)
     agreement_id = fields.String(required=True, validate=IDENTIFIER)
     respondent = fields.String(
-        required=True,
-        validate=validate.OneOf(
-            ["volunteer", "host_organisation", "sending_agency", "host_agency"]
-        ),
+        required=True, validate=validate.OneOf(vocabularies.REVIEW_RESPONDENTS)
     )
     submitted_by = fields.String(required=True, validate=AGENCY_CODE)
     on = fields.Date(required=True)

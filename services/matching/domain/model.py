@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-LEVELS = ("A1", "A2", "B1", "B2", "C1", "C2", "native")
+from shared.vocabularies import LANGUAGE_LEVELS as LEVELS
 
 
 def level_rank(level: str) -> int:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from services.registry.domain.check_ins import CHECK_INS
+from shared.vocabularies import CHECK_INS
 
 SALT = "vir.check-in"
 

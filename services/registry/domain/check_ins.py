@@ -21,8 +21,6 @@ from typing import Any
 
 from services.registry.domain.errors import InvalidInput
 
-CHECK_INS = ("first", "mid_term", "final")
-RESPONDENTS = ("host_agency", "volunteer")
 SCORES = ("wellbeing", "integration", "workload")
 
 

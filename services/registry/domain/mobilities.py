@@ -18,8 +18,6 @@ from enum import StrEnum
 from typing import Any
 
 from services.registry.domain.check_ins import (
-    CHECK_INS,
-    RESPONDENTS,
     Policy,
     Schedule,
     validated_answers,
@@ -32,9 +30,10 @@ from services.registry.domain.errors import (
     Pending,
 )
 from shared import codes
+from shared.vocabularies import CHECK_IN_RESPONDENTS as RESPONDENTS
+from shared.vocabularies import CHECK_INS, REPORT_KINDS, REVIEW_RESPONDENTS
 
-REPORT_KINDS = ("start", "mid_term", "end", "incident", "evaluation")
-REQUIRED_REPORTS = ("start", "mid_term", "end")
+REQUIRED_REPORTS = REPORT_KINDS[:3]  # start, mid_term, end
 OPEN = ("pre_departure", "in_mission")
 
 
@@ -416,7 +415,7 @@ class Mobility:
             )
 
 
-REVIEWERS = ("volunteer", "host_organisation", "sending_agency", "host_agency")
+REVIEWERS = REVIEW_RESPONDENTS
 HOST_SIDE = ("host_organisation", "host_agency")
 REVIEW_SCORES = ("overall", "objectives", "support")
 

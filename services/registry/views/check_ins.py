@@ -16,10 +16,11 @@ from services.registry.adapters.links import InvalidLink
 from services.registry.adapters.orm import Mobility
 from services.registry.adapters.repository import mobility as aggregate
 from services.registry.bootstrap import FollowUp, dependencies
-from services.registry.domain.check_ins import CHECK_INS, RESPONDENTS
 from services.registry.schemas import CheckInIn, CheckInLinkOut, CheckInScheduleOut, MobilityOut
 from services.registry.views import node, read, sessions, write
 from shared.i18n import language_of
+from shared.vocabularies import CHECK_IN_RESPONDENTS as RESPONDENTS
+from shared.vocabularies import CHECK_INS
 
 blp = Blueprint(
     "check_ins", __name__, url_prefix="/api/v1", description="Check-ins of missions in progress"

@@ -16,6 +16,7 @@ from services.registry.adapters.orm import AgencyProfile, Mobility
 from services.registry.bootstrap import dependencies
 from services.registry.schemas import MobilityOut
 from services.registry.views import node, sessions, write
+from shared.vocabularies import REVIEW_RESPONDENTS
 
 blp = Blueprint(
     "end_of_mission", __name__, url_prefix="/api/v1", description="Reviews and certificates"
@@ -26,9 +27,7 @@ verification_page = FlaskBlueprint("certificates", __name__, template_folder="..
 class ReviewIn(Schema):
     respondent = fields.String(
         required=True,
-        validate=validate.OneOf(
-            ["volunteer", "host_organisation", "sending_agency", "host_agency"]
-        ),
+        validate=validate.OneOf(REVIEW_RESPONDENTS),
         metadata={
             "description": "The host agency records its own and the host organisation's; the "
             "sending agency its own and its volunteer's"
