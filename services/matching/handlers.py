@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.matching.adapters.orm import (
@@ -38,6 +38,7 @@ from services.matching.adapters.orm import (
     Proposal,
     VolunteerView,
 )
+from services.matching.dirty import HOLDING, held_in, mark_dirty, release
 from shared.events import Event, new_event
 from shared.events.payloads import (
     AgreementApproval,
@@ -58,7 +59,6 @@ from shared.outbox import add_event
 log = get_logger(__name__)
 SOURCE = "/network/matching"
 OPEN = ("proposed",)
-HOLDING = ("proposed", "confirmed")  # statuses that hold a volunteer and a slot
 CROSSED = Counter(
     "vir_matching_crossed_decisions_total",
     "Acceptances that arrived after matching had cancelled the proposal",
@@ -72,56 +72,6 @@ class NotYet(Exception):
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def mark_dirty(
-    session: Session,
-    agreement_id: str | None = None,
-    sending: str | None = None,
-    host: str | None = None,
-    hosts: frozenset[str] | None = None,
-    exclude: str | None = None,
-) -> None:
-    """Mark dirty one agreement by id, or the active ones (but `exclude`) with a quota from
-    `sending` (to one of `hosts` when given) or to `host`."""
-    if agreement_id:
-        session.execute(
-            update(AgreementView)
-            .where(AgreementView.id == agreement_id, AgreementView.dirty.is_(False))
-            .values(dirty=True)
-        )
-        return
-    for agreement in session.scalars(
-        select(AgreementView).where(
-            AgreementView.status == "active",
-            AgreementView.dirty.is_(False),
-            AgreementView.id != (exclude or ""),
-        )
-    ):
-        for q in agreement.quotas:
-            if (sending and q["sending"] == sending and (not hosts or q["host"] in hosts)) or (
-                host and q["host"] == host
-            ):
-                agreement.dirty = True
-                break
-
-
-def release(session: Session, proposal: Proposal) -> None:
-    """A proposal that held a volunteer and a place no longer does: re-plan its agreement, and
-    the other agreements in which its volunteer or its place could now be proposed."""
-    mark_dirty(session, agreement_id=proposal.agreement_id)
-    mark_dirty(session, sending=proposal.sending_agency, host=proposal.host_agency)
-
-
-def _held_in(session: Session, column: Any, value: str) -> list[str]:
-    """Agreements in which a volunteer or placement holds an open or confirmed proposal."""
-    return list(
-        session.scalars(
-            select(Proposal.agreement_id)
-            .where(column == value, Proposal.status.in_(HOLDING))
-            .distinct()
-        )
-    )
 
 
 def emit(session: Session, type_: str, proposal: Proposal, **extra: Any) -> None:
@@ -250,7 +200,7 @@ def placement_changed(session: Session, event: TypedEvent[Placement], deps: None
     session.add(row)
     if before == _placement_profile(row):
         return
-    for agreement_id in _held_in(session, Proposal.placement_id, row.id):
+    for agreement_id in held_in(session, Proposal.placement_id, row.id):
         mark_dirty(session, agreement_id=agreement_id)
     if row.status == "open":
         mark_dirty(session, host=row.agency)

@@ -24,26 +24,7 @@ from services.registry.handlers import (
     set_volunteer_status_for,
 )
 from shared.events import Event
-from shared.events.payloads import (
-    AgreementApproval,
-    AgreementTerminated,
-    AgreementTerms,
-    CheckInSubmitted,
-    IncidentState,
-    LessonsShared,
-    MatchAccepted,
-    MatchCancelled,
-    MatchDeclined,
-    MatchProposed,
-    MatchState,
-    MobilityChecklist,
-    MobilityHosted,
-    MobilityInterrupted,
-    MobilityReport,
-    MobilityStarted,
-    ReviewSubmitted,
-)
-from shared.events.payloads import Mobility as MobilityStep
+from shared.events import payloads as p
 from shared.events.typed import TypedEvent, typed
 from shared.logging import get_logger
 from shared.messaging.consumer import PermanentError
@@ -95,7 +76,7 @@ def _in_own_name(event: TypedEvent[Any]) -> str:
 # -- agreements ----------------------------------------------------------------------------------
 
 
-def agreement_proposed(session: Session, event: TypedEvent[AgreementTerms], node: Node) -> None:
+def agreement_proposed(session: Session, event: TypedEvent[p.AgreementTerms], node: Node) -> None:
     proposer = _author(event)
     agreement = rules.Agreement.received(event.data, proposer)
     if node.agency not in agreement.parties:
@@ -132,18 +113,20 @@ def _apply_agreement(
         row.updated_at = now()
 
 
-def agreement_amended(session: Session, event: TypedEvent[AgreementTerms], node: Node) -> None:
+def agreement_amended(session: Session, event: TypedEvent[p.AgreementTerms], node: Node) -> None:
     _apply_agreement(session, event, node, lambda a, by: a.apply_amendment(event.data, by))
 
 
-def agreement_approved(session: Session, event: TypedEvent[AgreementApproval], node: Node) -> None:
+def agreement_approved(
+    session: Session, event: TypedEvent[p.AgreementApproval], node: Node
+) -> None:
     d = event.data
     _apply_agreement(
         session, event, node, lambda a, by: a.apply_approval(by, d.terms_hash, d.revision)
     )
 
 
-def lessons_shared(session: Session, event: TypedEvent[LessonsShared], node: Node) -> None:
+def lessons_shared(session: Session, event: TypedEvent[p.LessonsShared], node: Node) -> None:
     d = event.data
     author = _author(event)
     if d.agency != author:
@@ -161,7 +144,7 @@ def lessons_shared(session: Session, event: TypedEvent[LessonsShared], node: Nod
     row.updated_at = now()
 
 
-def agreement_activated(session: Session, event: TypedEvent[AgreementTerms], node: Node) -> None:
+def agreement_activated(session: Session, event: TypedEvent[p.AgreementTerms], node: Node) -> None:
     def confirm(agreement: rules.Agreement, by: str) -> bool:
         if by not in agreement.parties:
             raise rules.NotAParty(f"{by} is not a party to this agreement.")
@@ -174,7 +157,7 @@ def agreement_activated(session: Session, event: TypedEvent[AgreementTerms], nod
 
 
 def agreement_terminated(
-    session: Session, event: TypedEvent[AgreementTerminated], node: Node
+    session: Session, event: TypedEvent[p.AgreementTerminated], node: Node
 ) -> None:
     d = event.data
     _apply_agreement(
@@ -185,7 +168,7 @@ def agreement_terminated(
 # -- matches -------------------------------------------------------------------------------------
 
 
-def match_proposed(session: Session, event: TypedEvent[MatchProposed], node: Node) -> None:
+def match_proposed(session: Session, event: TypedEvent[p.MatchProposed], node: Node) -> None:
     data = event.data
     match = MatchAggregate.proposed(data, node.agency)
     if tuple(event.agencies) != match.parties:
@@ -227,7 +210,7 @@ def _match_row(session: Session, event: TypedEvent[Any]) -> Match:
 
 
 def match_decided(
-    session: Session, event: TypedEvent[MatchAccepted | MatchDeclined], node: Node
+    session: Session, event: TypedEvent[p.MatchAccepted | p.MatchDeclined], node: Node
 ) -> None:
     row = session.get(Match, event.data.match_id, with_for_update=True)
     if row is None:
@@ -240,7 +223,7 @@ def match_decided(
         raise PermanentError(f"a peer may not decide in {node.agency}'s name")
     match = repository.match(row)
     accept = event.type == "match.accepted"
-    reason = event.data.reason if isinstance(event.data, MatchDeclined) else None
+    reason = event.data.reason if isinstance(event.data, p.MatchDeclined) else None
     if not match.apply_decision(agency, accept, reason):
         return
     repository.store_match(match, row)
@@ -249,7 +232,7 @@ def match_decided(
         free_volunteer(session, node, row)
 
 
-def match_confirmed(session: Session, event: TypedEvent[MatchState], node: Node) -> None:
+def match_confirmed(session: Session, event: TypedEvent[p.MatchState], node: Node) -> None:
     row = _match_row(session, event)
     match = repository.match(row)
     if not match.confirm(node.agency):
@@ -260,7 +243,7 @@ def match_confirmed(session: Session, event: TypedEvent[MatchState], node: Node)
     move_volunteer(session, node, row.volunteer_id, row.sending_agency, "matched")
 
 
-def match_cancelled(session: Session, event: TypedEvent[MatchCancelled], node: Node) -> None:
+def match_cancelled(session: Session, event: TypedEvent[p.MatchCancelled], node: Node) -> None:
     row = _match_row(session, event)
     match = repository.match(row)
     if not match.cancel(event.data.reason):
@@ -274,14 +257,14 @@ def match_cancelled(session: Session, event: TypedEvent[MatchCancelled], node: N
 
 
 MobilityPayload = (
-    MobilityHosted
-    | ReviewSubmitted
-    | MobilityChecklist
-    | MobilityReport
-    | CheckInSubmitted
-    | MobilityStarted
-    | MobilityStep
-    | MobilityInterrupted
+    p.MobilityHosted
+    | p.ReviewSubmitted
+    | p.MobilityChecklist
+    | p.MobilityReport
+    | p.CheckInSubmitted
+    | p.MobilityStarted
+    | p.Mobility
+    | p.MobilityInterrupted
 )
 
 
@@ -296,7 +279,7 @@ def _apply_mobility(session: Session, event: TypedEvent[MobilityPayload], node: 
     mobility = repository.mobility(row)
     mobility.check_party(author)
     mobility.check_same(d)
-    if isinstance(d, MobilityHosted):
+    if isinstance(d, p.MobilityHosted):
         if author != row.host_agency:
             raise PermanentError(f"{author} does not host this mobility")
         if row.placement is None:
@@ -308,19 +291,19 @@ def _apply_mobility(session: Session, event: TypedEvent[MobilityPayload], node: 
                 "end": d.end.isoformat(),
             }
         return
-    if isinstance(d, ReviewSubmitted):
+    if isinstance(d, p.ReviewSubmitted):
         if d.submitted_by != author:
             raise PermanentError(f"{author} may not answer in the name of {d.submitted_by}")
         scores = {"overall": d.overall, "objectives": d.objectives, "support": d.support}
         changed = mobility.apply_review(d.respondent, author, d.on, scores)
-    elif isinstance(d, MobilityChecklist):
+    elif isinstance(d, p.MobilityChecklist):
         items = [dataclasses.asdict(item) for item in d.items]
         changed = mobility.apply_checklist(author, d.version, items)
-    elif isinstance(d, MobilityReport):
+    elif isinstance(d, p.MobilityReport):
         if d.submitted_by != author:
             raise PermanentError(f"{author} may not report in the name of {d.submitted_by}")
         changed = mobility.apply_report(d.kind, d.on, author)
-    elif isinstance(d, CheckInSubmitted):
+    elif isinstance(d, p.CheckInSubmitted):
         if d.submitted_by != author:
             raise PermanentError(f"{author} may not answer in the name of {d.submitted_by}")
         answers = {
@@ -330,9 +313,9 @@ def _apply_mobility(session: Session, event: TypedEvent[MobilityPayload], node: 
             "issues": d.issues,
         }
         changed = mobility.apply_check_in(d.check_in, d.respondent, author, d.on, answers)
-    elif isinstance(d, MobilityStarted):
+    elif isinstance(d, p.MobilityStarted):
         changed = mobility.apply_start(d.on, author, d.planned_end)
-    elif isinstance(d, MobilityInterrupted):
+    elif isinstance(d, p.MobilityInterrupted):
         changed = mobility.apply_interruption(d.on, d.reason)
     else:  # mobility.completed
         changed = mobility.apply_completion(d.on)
@@ -346,7 +329,7 @@ def _apply_mobility(session: Session, event: TypedEvent[MobilityPayload], node: 
         set_volunteer_status_for(session, node, row, "completed")
 
 
-def _apply_incident(session: Session, event: TypedEvent[IncidentState], node: Node) -> None:
+def _apply_incident(session: Session, event: TypedEvent[p.IncidentState], node: Node) -> None:
     """The other agency reported or moved on an incident: this node's copy follows."""
     from services.registry.domain.incidents import Incident as IncidentAggregate
 

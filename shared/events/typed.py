@@ -6,14 +6,19 @@ the consumer decodes and checks the envelope, then `typed(event)` builds the pay
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from marshmallow import ValidationError
 
-from shared.events import payloads
+from shared.events import contracts
 from shared.events.envelope import Event, InvalidEvent
+from shared.events.payloads import PAYLOADS
 
 P = TypeVar("P")
 
@@ -63,13 +68,73 @@ def typed(event: Event) -> TypedEvent[Any]:
     object per nested record; any other event's data is checked against the contract first.
     """
     try:
-        cls = payloads.payload_class(event.type, event.version)
+        cls = payload_class(event.type, event.version)
     except KeyError as exc:
         raise InvalidEvent(f"unknown event type {event.type} version {event.version}") from exc
     if event.loaded is not None:
-        return TypedEvent(event, payloads.build(cls, event.loaded))
+        return TypedEvent(event, build(cls, event.loaded))
     try:
-        return TypedEvent(event, payloads.load(event.type, event.version, event.data))
+        return TypedEvent(event, load(event.type, event.version, event.data))
     except ValidationError as exc:
         reason = f"{event.type} v{event.version} data is invalid"
         raise InvalidEvent(reason, {"data": exc.messages}) from exc
+
+
+def payload_class(type: str, version: int) -> type:
+    """The payload class of an event type and version (KeyError for an unknown one)."""
+    return PAYLOADS[contracts.contract(type, version).schema]
+
+
+def build(cls: type[Any], loaded: Mapping[str, Any]) -> Any:
+    """An instance of payload class `cls` from data its contract schema loaded (dates as dates)."""
+    return cls(**{name: convert(loaded[name]) for name, convert in _plan(cls) if name in loaded})
+
+
+def load(type: str, version: int, data: Mapping[str, Any]) -> Any:
+    """Check wire-form `data` against the contract and build its payload (ValidationError)."""
+    loaded = contracts.schema_for(type, version).load(dict(data))
+    return build(payload_class(type, version), loaded)
+
+
+def dump(type: str, version: int, payload: Any) -> dict[str, Any]:
+    """The wire form of a payload: what its contract writes (fields never set are left out)."""
+    values = {k: v for k, v in dataclasses.asdict(payload).items() if v is not None}
+    schema = contracts.schema_for(type, version)
+    for name, field in schema.fields.items():  # a nullable field is written even when empty
+        if field.allow_none and name not in values:
+            values[name] = None
+    return schema.dump(values)
+
+
+# -- building from loaded data: one converter per field, worked out once per class --------------
+
+_Converter = Callable[[Any], Any]
+_PLANS: dict[type, tuple[tuple[str, _Converter], ...]] = {}
+
+
+def _plan(cls: type) -> tuple[tuple[str, _Converter], ...]:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        hints = typing.get_type_hints(cls)
+        plan = tuple((f.name, _converter(hints[f.name])) for f in dataclasses.fields(cls))
+        _PLANS[cls] = plan
+    return plan
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _converter(hint: Any) -> _Converter:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is types.UnionType or origin is typing.Union:  # X | None
+        inner = _converter(next(a for a in args if a is not type(None)))
+        return lambda value: None if value is None else inner(value)
+    if origin is tuple:
+        item = _converter(args[0])
+        if item is _same:
+            return tuple
+        return lambda value: tuple(item(v) for v in value)
+    if dataclasses.is_dataclass(hint):
+        return lambda value: build(hint, value)  # type: ignore[arg-type]
+    return _same

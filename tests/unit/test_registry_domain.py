@@ -25,6 +25,7 @@ from services.registry.domain.placements import Placement, PlacementError, Place
 from services.registry.domain.volunteers import Volunteer, VolunteerError, VolunteerStatus
 from shared import codes
 from shared.events import payloads
+from shared.events.typed import load
 
 TERMS = Terms(
     agreement_id="agr-1",
@@ -105,12 +106,12 @@ def test_proposing_is_approving_ones_own_terms_and_both_approvals_activate():
 
 def test_a_received_proposal_counts_only_its_senders_approval():
     _, proposed = Agreement.propose(TERMS, "ML")
-    received = payloads.load("agreement.proposed", 1, proposed.data)
+    received = load("agreement.proposed", 1, proposed.data)
     copy = Agreement.received(received, proposer="ML")
     assert copy.approvals == {"ML": TERMS.hash()} and copy.status == AgreementStatus.PROPOSED
     with pytest.raises(NotAParty):
         Agreement.received(received, proposer="NE")
-    tampered = payloads.load("agreement.proposed", 1, {**proposed.data, "balance_tolerance": 100})
+    tampered = load("agreement.proposed", 1, {**proposed.data, "balance_tolerance": 100})
     with pytest.raises(DomainError):
         Agreement.received(tampered, proposer="ML")
 

@@ -11,8 +11,8 @@ from shared.events import decode, encode, new_event
 from shared.events.contracts import CATALOG, EVENT_TYPES, schema_for
 from shared.events.envelope import Event
 from shared.events.examples import EXAMPLES
-from shared.events.payloads import PAYLOADS, dump
-from shared.events.typed import typed
+from shared.events.payloads import PAYLOADS
+from shared.events.typed import dump, typed
 
 
 def _example(type_: str) -> Event:

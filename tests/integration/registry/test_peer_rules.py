@@ -152,9 +152,9 @@ def test_agreement_events_in_another_partys_name_are_dead_lettered_and_change_no
         "revision": 1,
     }
     from services.registry.domain.agreements import terms_from_data
-    from shared.events import payloads
+    from shared.events.typed import load
 
-    unsigned = payloads.load("agreement.proposed", 1, {**terms, "terms_hash": "0" * 64})
+    unsigned = load("agreement.proposed", 1, {**terms, "terms_hash": "0" * 64})
     terms["terms_hash"] = terms_from_data(unsigned).hash()
     _publish(amqp_url, "agreement.proposed", terms, ML, agencies=("ML", "TG"))
     wait_until(lambda: _get(node, "/api/v1/agreements/agr-ml-tg") is not None, 30, what="copy")

@@ -1,0 +1,63 @@
+"""Which agreements a change of the planner's inputs marks for re-planning (the re-matching
+policy is in handlers.py's docstring); the planner re-plans only those."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from services.matching.adapters.orm import AgreementView, Proposal
+
+HOLDING = ("proposed", "confirmed")  # statuses that hold a volunteer and a slot
+
+
+def mark_dirty(
+    session: Session,
+    agreement_id: str | None = None,
+    sending: str | None = None,
+    host: str | None = None,
+    hosts: frozenset[str] | None = None,
+    exclude: str | None = None,
+) -> None:
+    """Mark dirty one agreement by id, or the active ones (but `exclude`) with a quota from
+    `sending` (to one of `hosts` when given) or to `host`."""
+    if agreement_id:
+        session.execute(
+            update(AgreementView)
+            .where(AgreementView.id == agreement_id, AgreementView.dirty.is_(False))
+            .values(dirty=True)
+        )
+        return
+    for agreement in session.scalars(
+        select(AgreementView).where(
+            AgreementView.status == "active",
+            AgreementView.dirty.is_(False),
+            AgreementView.id != (exclude or ""),
+        )
+    ):
+        for q in agreement.quotas:
+            if (sending and q["sending"] == sending and (not hosts or q["host"] in hosts)) or (
+                host and q["host"] == host
+            ):
+                agreement.dirty = True
+                break
+
+
+def release(session: Session, proposal: Proposal) -> None:
+    """A proposal that held a volunteer and a place no longer does: re-plan its agreement, and
+    the other agreements in which its volunteer or its place could now be proposed."""
+    mark_dirty(session, agreement_id=proposal.agreement_id)
+    mark_dirty(session, sending=proposal.sending_agency, host=proposal.host_agency)
+
+
+def held_in(session: Session, column: Any, value: str) -> list[str]:
+    """Agreements in which a volunteer or placement holds an open or confirmed proposal."""
+    return list(
+        session.scalars(
+            select(Proposal.agreement_id)
+            .where(column == value, Proposal.status.in_(HOLDING))
+            .distinct()
+        )
+    )
