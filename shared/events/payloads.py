@@ -1,4 +1,4 @@
-"""Typed event data: one frozen dataclass per contract of contracts.py, dates as dates.
+"""Typed event data: one frozen dataclass per contract (shared/events/contracts/), dates as dates.
 
 The contracts (marshmallow) check the wire form and load it; this module turns what they loaded
 into these classes (shared/events/typed.py), so a handler reads `event.data.start` as a `date`

@@ -121,7 +121,7 @@ def test_a_relay_only_writes_vir_events_and_only_its_agencys_routing_keys():
     [topic] = [t for t in defs["topic_permissions"] if t["user"] == "relay-registry-tg"]
     assert topic["exchange"] == topology.EVENTS_EXCHANGE
     keys = topic["write"]
-    # What services/registry/handlers.py emits: its own volunteers and placements, the
+    # What services/registry/handlers/ emits: its own volunteers and placements, the
     # agreements it is a party to (proposer first), its decisions on a match (sending, host).
     for key in (
         "volunteer.registered.TG",
