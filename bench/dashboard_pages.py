@@ -79,7 +79,7 @@ def _seed(node) -> str:  # noqa: ANN001
         )
         create_account(session, "bench@anvt.example", "Bench", "staff", "a long enough password")
         agreement_id = agreement.id
-    from services.registry.consumer import handle
+    from services.registry.handlers.peer_events import handle
 
     for i in range(20):
         data = {

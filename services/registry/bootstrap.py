@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from services.registry import consumer, handlers
+from services.registry import handlers
 from services.registry.adapters.links import CheckInLinks
 from services.registry.config import (
     FollowUpSettings,
@@ -21,7 +21,7 @@ from services.registry.config import (
     load_settings,
 )
 from services.registry.domain.check_ins import Policy, Schedule
-from services.registry.handlers import Node
+from services.registry.handlers import Node, peer_events
 from shared.events import Event
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.topology import registry_consumer
@@ -81,7 +81,7 @@ def event_consumers(runtime: Runtime) -> list[EventConsumer]:
     node = Node(agency)
 
     def on_event(event: Event, session: Session) -> None:
-        consumer.handle(session, event, node)
+        peer_events.handle(session, event, node)
 
     return [runtime.consumer(registry_consumer(agency), on_event)]
 

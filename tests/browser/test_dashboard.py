@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from services.registry.consumer import handle
 from services.registry.handlers import Node
+from services.registry.handlers.peer_events import handle
 from shared.events import new_event
 from tests.browser.conftest import shot, sign_in
 from tests.support.registry import PILOT_TERMS, volunteer_payload

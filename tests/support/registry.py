@@ -246,8 +246,8 @@ def apply_event(
     agencies: tuple[str, ...] = ("TG", "ML"),
 ) -> Any:
     """Hand an event to the node's consumer handler, as if the broker delivered it."""
-    from services.registry.consumer import handle
     from services.registry.handlers import Node
+    from services.registry.handlers.peer_events import handle
     from shared.events import new_event
 
     event = new_event(

@@ -27,8 +27,8 @@ from sqlalchemy import update
 
 from services.registry.access import PUBLIC_PREFIXES, create_token
 from services.registry.adapters.orm import ImportJob
-from services.registry.consumer import handle
 from services.registry.handlers import Node, decide_match, report_incident
+from services.registry.handlers.peer_events import handle
 from shared.auth import Role
 from shared.db import api_token
 from shared.events import new_event

@@ -21,10 +21,10 @@ from sqlalchemy import select
 
 from services.registry import handlers
 from services.registry.adapters.orm import Agreement, Match, Mobility
-from services.registry.consumer import handle
 from services.registry.dashboard.accounts import create_account
 from services.registry.domain import agreements as rules
 from services.registry.handlers import Node
+from services.registry.handlers.peer_events import handle
 from services.registry.schemas import AgreementProposal, VolunteerIn
 from shared.db import outbox
 from shared.events import new_event

@@ -9,8 +9,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from services.registry.consumer import handle
 from services.registry.handlers import Node
+from services.registry.handlers.peer_events import handle
 from shared.db import outbox
 from shared.events import new_event
 from tests.support.registry import PILOT_TERMS, volunteer_payload

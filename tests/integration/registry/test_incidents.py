@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from services.registry.consumer import NotYet
+from services.registry.handlers.peer_events import NotYet
 from shared.db import outbox
 from tests.support.registry import apply_event, confirmed_mobility, prepare_departure
 

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from services.registry.adapters.orm import DossierAccess
-from services.registry.consumer import handle
 from services.registry.handlers import Node
+from services.registry.handlers.peer_events import handle
 from shared.events import new_event
 from tests.support.infra import wait_until
 from tests.support.registry import PILOT_TERMS, volunteer_payload

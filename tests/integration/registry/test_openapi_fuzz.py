@@ -20,8 +20,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from services.registry.consumer import handle
 from services.registry.handlers import Node
+from services.registry.handlers.peer_events import handle
 from shared.events import new_event
 from tests.support.registry import RegistryNode, volunteer_payload
 

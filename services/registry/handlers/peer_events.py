@@ -15,14 +15,9 @@ from services.registry.adapters.orm import Agreement, Incident, Match, Mobility
 from services.registry.domain import agreements as rules
 from services.registry.domain.errors import DomainError, Pending
 from services.registry.domain.matches import Match as MatchAggregate
-from services.registry.handlers import (
-    Node,
-    free_volunteer,
-    move_volunteer,
-    now,
-    open_mobility,
-    set_volunteer_status_for,
-)
+from services.registry.handlers.common import Node, now
+from services.registry.handlers.matches import free_volunteer, move_volunteer
+from services.registry.handlers.mobilities import open_mobility, set_volunteer_status_for
 from shared.events import Event
 from shared.events import payloads as p
 from shared.events.typed import TypedEvent, typed
