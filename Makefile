@@ -4,6 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 AGENCIES ?= TG,ML
+# Type-checked besides shared/: the services' domains, composition roots and event handlers.
+TYPED := services/registry/domain services/matching/domain services/notifications/domain \
+	services/registry/bootstrap.py services/matching/bootstrap.py services/notifications/bootstrap.py \
+	services/registry/handlers/peer_events.py services/matching/handlers.py \
+	services/notifications/handlers.py
 
 .PHONY: run test prepare lint format bench venv unit integration clean compose-test chaos
 
@@ -48,6 +53,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared
+	$(BIN)/mypy --follow-imports=silent $(TYPED)
 
 format: venv
 	$(BIN)/ruff check --fix .

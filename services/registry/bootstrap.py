@@ -95,7 +95,7 @@ def follow_up(
     settings = settings or follow_up_options()
     secret = settings.link_secret
     if not secret:
-        board = dashboard or dashboard_options()
+        board: dict[str, Any] = dict(dashboard or dashboard_options())
         secret = str(_secret_key(board["var_dir"], agency, board["secret_key"]))
     return FollowUp(
         schedule=settings.schedule,
