@@ -7,6 +7,7 @@ sent twice."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,12 +102,11 @@ def handle(session: Session, event: Event, agency: str | None) -> None:
     """Stage this instance's deliveries for `event` (agency instance: people; network: partners);
     `agency` is the instance's dependency: its agency, None on the network's instance."""
     received = typed(event)
-    if event.type in ("placement.published", "placement.updated"):
-        placement_known(session, received, agency)
-    if agency is not None:
-        stage_for_people(session, received, agency)
-    else:
-        stage_for_partners(session, received, agency)
+    handler = HANDLERS.get(event.type)
+    if handler is not None:
+        handler(session, received, agency)
+    stage = stage_for_people if agency is not None else stage_for_partners
+    stage(session, received, agency)
 
 
 def stage_for_people(session: Session, event: TypedEvent[Any], agency: str | None) -> None:
@@ -147,3 +147,11 @@ def stage_for_partners(session: Session, event: TypedEvent[Any], agency: str | N
                 Route("partner", subscription.id, "webhook", "partners"),
                 public,
             )
+
+
+# What an event changes here besides its deliveries: the facts later messages quote. Every
+# handler has the shape of every service's: (session, typed event, dependencies).
+HANDLERS: dict[str, Callable[[Session, TypedEvent[Any], str | None], None]] = {
+    "placement.published": placement_known,
+    "placement.updated": placement_known,
+}
