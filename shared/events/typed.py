@@ -1,7 +1,8 @@
 """An event as handlers receive it: the envelope's attributes and its data as a typed payload.
 
-Every service's event handlers have one shape, `handle(session, event: TypedEvent[P], deps)`;
-the consumer decodes and checks the envelope, then `typed(event)` builds the payload once.
+Every service's event handlers have one shape, `handler(session, event: TypedEvent[P], deps)`:
+the consumer decodes and checks the envelope, then the service's `handle(session, event, deps)`
+builds the payload once with `typed(event)` and routes it to the handler of its type.
 """
 
 from __future__ import annotations
