@@ -27,7 +27,7 @@ from services.notifications.domain.messages import (
     RetryLater,
     Undeliverable,
 )
-from services.notifications.subscriptions import (
+from services.notifications.webhook_urls import (
     AddressRefused,
     UnresolvableHost,
     check_address,

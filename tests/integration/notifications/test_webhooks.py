@@ -27,7 +27,7 @@ from services.notifications.config import Options, load_settings
 from services.notifications.dispatch import Dispatcher
 from services.notifications.domain.messages import Notification
 from services.notifications.domain.retry import JITTER, WEBHOOK_SCHEDULE
-from services.notifications.subscriptions import AddressRefused
+from services.notifications.webhook_urls import AddressRefused
 from shared.events import Event, new_event
 from shared.events.examples import EXAMPLES
 from shared.migrations import upgrade
