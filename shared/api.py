@@ -10,7 +10,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from shared import tokens
 from shared.health import health_blueprint
-from shared.runtime import APP_EXTENSION, Runtime
+from shared.runtime import Runtime
 
 
 def base_app(
@@ -32,7 +32,7 @@ def base_app(
         },
     )
     app.config.update(config or {})
-    app.extensions[APP_EXTENSION] = runtime
+    app.extensions["vir.runtime"] = runtime
     api = Api(app)
     app.register_blueprint(health_blueprint(runtime.readiness))
     api.register_blueprint(tokens.blp)

@@ -113,7 +113,7 @@ def current_runtime() -> Runtime:
     return runtime
 
 
-APP_EXTENSION = "vir.runtime"
+APP_EXTENSION = "vir.runtime"  # where shared.api.base_app keeps the runtime
 
 
 def build_runtime(settings: Settings, engine: Engine | None = None) -> Runtime:
