@@ -22,18 +22,23 @@ M = TypeVar("M")
 
 
 class NotFound(Exception):
-    """No such record on this node, or not one this agency may see (the API answers 404)."""
+    """No such record on this node, or not one this agency may see (the API answers 404).
+    `code` and `params` name the message apart from its English text (`No volunteer vol-1.`)."""
+
+    def __init__(self, message: str, code: str, params: dict[str, Any]):
+        super().__init__(message)
+        self.code, self.params = code, params
 
 
-# What the "no such …" message calls a record of each kind.
-_NAMES: dict[type, str] = {
-    orm.Volunteer: "volunteer",
-    orm.HostOrganisation: "host organisation",
-    orm.Placement: "placement",
-    orm.Agreement: "agreement",
-    orm.Match: "match",
-    orm.Mobility: "mobility",
-    orm.Incident: "incident",
+# What a missing record of each kind is called: its message code and its English name.
+_MISSING: dict[type, tuple[str, str]] = {
+    orm.Volunteer: ("volunteer.not_found", "volunteer"),
+    orm.HostOrganisation: ("organisation.not_found", "host organisation"),
+    orm.Placement: ("placement.not_found", "placement"),
+    orm.Agreement: ("agreement.not_found", "agreement"),
+    orm.Match: ("match.not_found", "match"),
+    orm.Mobility: ("mobility.not_found", "mobility"),
+    orm.Incident: ("incident.not_found", "incident"),
 }
 
 
@@ -55,7 +60,9 @@ def get_for_agency(
     a peer's event applied at the same moment rewrites the same row."""
     row = session.get(model, id, with_for_update=lock)
     if row is None or agency not in agencies_of(row):
-        raise NotFound(f"No {_NAMES.get(model, model.__name__.lower())} {id}.")
+        name = model.__name__.lower()
+        code, noun = _MISSING.get(model, (f"{name}.not_found", name))
+        raise NotFound(f"No {noun} {id}.", code, {"id": id})
     return row
 
 
