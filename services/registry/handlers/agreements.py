@@ -10,17 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.registry.adapters import repository
-from services.registry.adapters.orm import (
-    Agreement,
-    Match,
-    Mobility,
-)
+from services.registry.adapters.orm import Agreement, Match, Mobility
 from services.registry.adapters.repository import get_for_agency
 from services.registry.domain import agreements as rules
 from services.registry.domain.errors import DomainError
 from services.registry.handlers.common import Invalid, Node, emit, emit_event, new_id, now, ruled
-
-# -- agreements ----------------------------------------------------------------------------------
 
 
 def _terms(agreement_id: str, parties: list[str], data: Mapping[str, Any]) -> rules.Terms:

@@ -11,13 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.registry.adapters import repository
-from services.registry.adapters.orm import (
-    AgencyProfile,
-    Incident,
-    Match,
-    Mobility,
-    Volunteer,
-)
+from services.registry.adapters.orm import AgencyProfile, Incident, Match, Mobility, Volunteer
 from services.registry.adapters.repository import get_for_agency
 from services.registry.domain.errors import DomainError
 from services.registry.domain.mobilities import Mobility as MobilityAggregate

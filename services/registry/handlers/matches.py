@@ -6,16 +6,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.registry.adapters import repository
-from services.registry.adapters.orm import (
-    Match,
-    Volunteer,
-)
+from services.registry.adapters.orm import Match, Volunteer
 from services.registry.adapters.repository import get_for_agency
 from services.registry.domain.errors import DomainError
 from services.registry.handlers.common import Node, emit, emit_event, now, ruled
 from services.registry.handlers.volunteers import volunteer_profile
-
-# -- matches -------------------------------------------------------------------------------------
 
 
 def get_match(session: Session, node: Node, match_id: str) -> Match:

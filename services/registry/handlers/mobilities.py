@@ -24,8 +24,6 @@ from services.registry.domain.mobilities import Mobility as MobilityAggregate
 from services.registry.handlers.common import Node, emit, emit_event, now, ruled
 from services.registry.handlers.matches import move_volunteer
 
-# -- mobilities ----------------------------------------------------------------------------------
-
 
 def mobility_id_for(match_id: str) -> str:
     """Both agencies name the mobility of a confirmed match alike, without a round trip."""

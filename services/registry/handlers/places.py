@@ -10,10 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.registry.adapters import repository
-from services.registry.adapters.orm import (
-    HostOrganisation,
-    Placement,
-)
+from services.registry.adapters.orm import HostOrganisation, Placement
 from services.registry.adapters.repository import NotFound, get_for_agency
 from services.registry.domain.errors import DomainError
 from services.registry.handlers.common import (
@@ -26,8 +23,6 @@ from services.registry.handlers.common import (
     now,
     ruled,
 )
-
-# -- host organisations and placements -----------------------------------------------------------
 
 
 def create_host_organisation(

@@ -10,11 +10,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from services.registry.adapters import repository
-from services.registry.adapters.orm import (
-    DossierAccess,
-    Match,
-    Volunteer,
-)
+from services.registry.adapters.orm import DossierAccess, Match, Volunteer
 from services.registry.adapters.repository import get_for_agency
 from services.registry.domain.errors import DomainError
 from services.registry.domain.volunteers import initial_status
@@ -29,9 +25,6 @@ from services.registry.handlers.common import (
     now,
     ruled,
 )
-
-# -- volunteers ----------------------------------------------------------------------------------
-
 
 PROFILE_COLUMNS = (
     "id",

@@ -7,8 +7,6 @@ from marshmallow import fields, validate
 from shared import codes, vocabularies
 from shared.events.contracts.base import AGENCY_CODE, IDENTIFIER, _reason, _Strict
 
-# --- mobilities -------------------------------------------------------------------------------
-
 
 class Mobility(_Strict):
     mobility_id = fields.String(required=True, validate=IDENTIFIER)

@@ -6,8 +6,6 @@ from marshmallow import fields, validate
 
 from shared.events.contracts.base import IDENTIFIER, _Strict
 
-# --- notifications ----------------------------------------------------------------------------
-
 
 class NotificationOutcome(_Strict):
     notification_id = fields.String(required=True, validate=IDENTIFIER)
