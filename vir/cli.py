@@ -1,11 +1,11 @@
-"""`vir`: serve a service, run its outbox relay, migrate its database, export the topology."""
+"""`vir`: serve a service, run its outbox relay and consumers, migrate its database, run the
+demo network; accounts and tokens (credentials.py), topology and AsyncAPI (definitions.py)."""
 
 from __future__ import annotations
 
 import importlib
 import json
 import signal
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,20 +13,11 @@ from typing import Any
 import click
 
 from shared import logging as vir_logging
-from shared.messaging import topology
 from shared.settings import Settings, SettingsError
 from vir.compose_init import compose_group
-
-SERVICES = ("registry", "matching", "notifications")
-DEFAULT_PORTS = {"registry": 8001, "matching": 8010, "notifications": 8020}
-
-
-def _settings(service: str) -> Settings:
-    config = importlib.import_module(f"services.{service}.config")
-    try:
-        return config.load_settings()
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from exc
+from vir.credentials import accounts, tokens
+from vir.definitions import asyncapi, topology_group
+from vir.services import DEFAULT_PORTS, SERVICES, settings_of
 
 
 def _check_secrets(service: str, settings: Settings, serving: bool = False) -> None:
@@ -68,7 +59,7 @@ def db_upgrade(service: str) -> None:
     """Apply SERVICE's migrations to DATABASE_URL (or its embedded SQLite file)."""
     from shared.migrations import upgrade
 
-    settings = _settings(service)
+    settings = settings_of(service)
     upgrade(service, settings.database_url)
     click.echo(f"{service}: database at head")
 
@@ -79,7 +70,7 @@ def relay(service: str) -> None:
     """Publish SERVICE's outbox to the broker until interrupted (several may run at once)."""
     from shared.runtime import build_runtime
 
-    settings = _settings(service)
+    settings = settings_of(service)
     vir_logging.configure(settings.log_level, service=service, process="relay")
     runtime = build_runtime(settings)
     stop = threading.Event()
@@ -105,7 +96,7 @@ def _serve_health(runtime: Any, host: str, port: int) -> None:
 def _run_workers(
     service: str, with_relay: bool, health_port: int | None = None, host: str = "127.0.0.1"
 ) -> None:
-    settings = _settings(service)
+    settings = settings_of(service)
     _check_secrets(service, settings)
     process = "worker" if with_relay else "consumer"
     vir_logging.configure(settings.log_level, service=service, process=process)
@@ -156,135 +147,6 @@ def worker(service: str, health_port: int | None, health_host: str) -> None:
     _run_workers(service, with_relay=True, health_port=health_port, host=health_host)
 
 
-@main.group()
-def accounts() -> None:
-    """Dashboard accounts of a registry node (passwords hashed with Argon2)."""
-
-
-@accounts.command("create")
-@click.option("--email", required=True)
-@click.option("--name", required=True)
-@click.option("--role", type=click.Choice(["admin", "staff"]), default="staff", show_default=True)
-@click.option("--language", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
-@click.password_option(help="At least 10 characters (asked twice when not given).")
-def accounts_create(email: str, name: str, role: str, language: str, password: str) -> None:
-    """Create a staff account on this registry node (AGENCY_CODE, DATABASE_URL)."""
-    from services.registry.dashboard.accounts import AccountError, create_account
-    from shared.db import make_engine, make_session_factory
-
-    settings = _settings("registry")
-    engine = make_engine(settings.database_url)
-    try:
-        with make_session_factory(engine).begin() as session:
-            account = create_account(session, email, name, role, password, language)
-    except AccountError as exc:
-        raise click.UsageError(str(exc)) from exc
-    finally:
-        engine.dispose()
-    click.echo(f"{account.id}: {role} account for {email} on the {settings.agency_code} dashboard")
-
-
-@main.group()
-def tokens() -> None:
-    """API tokens of a service (stored hashed; shown once)."""
-
-
-@tokens.command("create")
-@click.option("--role", type=click.Choice(["admin", "staff", "partner", "node"]), required=True)
-@click.option("--name", required=True, help="Who or what holds the token.")
-@click.option("--agency", default=None, help="Agency the token is bound to (default: AGENCY_CODE).")
-@click.option("--service", type=click.Choice(SERVICES), default="registry", show_default=True)
-@click.option(
-    "--from-env",
-    "from_env",
-    default=None,
-    metavar="VARIABLE",
-    help="Store the token held by this environment variable instead of drawing one; kept if "
-    "already stored (a container's start command; nothing is printed).",
-)
-def tokens_create(
-    role: str, name: str, agency: str | None, service: str, from_env: str | None
-) -> None:
-    """Create a token on SERVICE (its DATABASE_URL) and print it once."""
-    import os
-
-    from sqlalchemy import select
-
-    from shared.access import create_token
-    from shared.auth import Role, hash_token
-    from shared.codes import is_country
-    from shared.db import api_token, make_engine
-
-    settings = _settings(service)
-    bound = (agency or settings.agency_code or "").upper()
-    if not is_country(bound):
-        raise click.UsageError(f"--agency must be an ISO 3166 alpha-2 code, got {bound!r}")
-    given = os.environ.get(from_env, "") if from_env else None
-    if from_env and not given:
-        raise click.UsageError(f"{from_env} is not set")
-    engine = make_engine(settings.database_url)
-    with engine.begin() as conn:
-        if (
-            given
-            and conn.execute(
-                select(api_token.c.id).where(api_token.c.token_hash == hash_token(given))
-            ).first()
-        ):
-            click.echo(f"{role} token {name!r} of {bound}: already stored", err=True)
-            engine.dispose()
-            return
-        token_id, token = create_token(conn, bound, Role(role), name, token=given)
-    engine.dispose()
-    if given:
-        click.echo(f"# {token_id}: {role} of {bound} for {name!r}, from {from_env}", err=True)
-        return
-    click.echo(token)
-    click.echo(
-        f"# {token_id}: {role} of {bound} for {name!r}. Store it now: it cannot be shown again.",
-        err=True,
-    )
-
-
-@tokens.command("revoke")
-@click.argument("ref", metavar="ID_OR_NAME")
-@click.option("--service", type=click.Choice(SERVICES), default="registry", show_default=True)
-def tokens_revoke(ref: str, service: str) -> None:
-    """Revoke the token with this id (or, failing that, this name) on SERVICE: it answers 401
-    from the next request on."""
-    from shared.access import AmbiguousToken, revoke_token
-    from shared.db import make_engine
-
-    settings = _settings(service)
-    engine = make_engine(settings.database_url)
-    try:
-        with engine.begin() as conn:
-            token_id = revoke_token(conn, ref)
-    except AmbiguousToken as exc:
-        raise click.UsageError(f"{exc}; revoke one of them by id") from exc
-    finally:
-        engine.dispose()
-    if token_id is None:
-        raise click.ClickException(f"no live token has the id or name {ref!r} on {service}")
-    click.echo(f"{token_id}: revoked")
-
-
-@tokens.command("list")
-@click.option("--service", type=click.Choice(SERVICES), default="registry", show_default=True)
-def tokens_list(service: str) -> None:
-    """List SERVICE's tokens (id, agency, role, name, created, revoked); never their secrets."""
-    from shared.access import list_tokens
-    from shared.db import make_engine
-
-    settings = _settings(service)
-    engine = make_engine(settings.database_url)
-    with engine.connect() as conn:
-        rows = list_tokens(conn)
-    engine.dispose()
-    for r in rows:
-        revoked = f"revoked {r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "live"
-        click.echo(f"{r.id}  {r.agency}  {r.role:<7}  {r.name}  ({revoked})")
-
-
 @main.command()
 @click.argument("service", type=click.Choice(SERVICES))
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -321,7 +183,7 @@ def serve(
     """Serve SERVICE's HTTP API with gunicorn."""
     from gunicorn.app.base import BaseApplication
 
-    settings = _settings(service)
+    settings = settings_of(service)
     _check_secrets(service, settings, serving=True)
     vir_logging.configure(settings.log_level, service=service, process="api")
     api = importlib.import_module(f"services.{service}.api")
@@ -503,7 +365,7 @@ def matching_rebuild(feeds: tuple[str, ...]) -> None:
         if not (agency and url and token):
             raise click.UsageError(f"--feed expects AGENCY=URL=TOKEN, got {item!r}")
         parsed.append(Feed(agency.upper(), url, token))
-    settings = _settings("matching")
+    settings = settings_of("matching")
     engine = make_engine(settings.database_url)
     report = rebuild(make_session_factory(engine), parsed)
     engine.dispose()
@@ -515,100 +377,8 @@ def matching_rebuild(feeds: tuple[str, ...]) -> None:
         raise SystemExit(1)
 
 
-@main.command("asyncapi")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def asyncapi(output: Path | None) -> None:
-    """Print (or write) the AsyncAPI 3.0 document of the event contract."""
-    from shared.events.asyncapi import document
-
-    text = json.dumps(document(), indent=2, ensure_ascii=False) + "\n"
-    if output:
-        output.write_text(text)
-    else:
-        sys.stdout.write(text)
-
-
-@main.group("topology")
-def topology_group() -> None:
-    """RabbitMQ exchanges, queues, retry and dead-letter queues."""
-
-
-@topology_group.command("export")
-@click.option("--agencies", default="TG,ML", show_default=True, help="Agency codes of the network.")
-@click.option("--vhost", default="/", show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def topology_export(agencies: str, vhost: str, output: Path | None) -> None:
-    """Print (or write) RabbitMQ definitions for a network of AGENCIES."""
-    codes = [a.strip().upper() for a in agencies.split(",") if a.strip()]
-    text = (
-        json.dumps(topology.definitions(topology.network_consumers(codes), vhost), indent=2) + "\n"
-    )
-    if output:
-        output.write_text(text)
-    else:
-        sys.stdout.write(text)
-
-
-@topology_group.command("national")
-@click.option("--country", required=True, help="The country of this national broker, e.g. TG.")
-@click.option(
-    "--peer",
-    "peers",
-    multiple=True,
-    metavar="COUNTRY=HOST[:PORT]",
-    help="A peer broker federated with this one, e.g. ML=rabbitmq-ml (repeat per peer).",
-)
-@click.option(
-    "--hosts-network-services",
-    is_flag=True,
-    help="This broker also serves matching and the network notifications.",
-)
-@click.option("--vhost", default="vir", show_default=True)
-@click.option("--tls-dir", default="/etc/rabbitmq/tls", show_default=True)
-@click.option(
-    "--passwords-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="user=password lines: write salted hashes (install time; the output holds secrets).",
-)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def topology_national(
-    country: str,
-    peers: tuple[str, ...],
-    hosts_network_services: bool,
-    vhost: str,
-    tls_dir: str,
-    passwords_file: Path | None,
-    output: Path | None,
-) -> None:
-    """Print (or write) the RabbitMQ definitions of COUNTRY's national broker: users, vhost,
-    permissions, topology, federation upstreams to its peers and the federation policy."""
-    import os
-
-    from shared.messaging import federation
-
-    try:
-        defs = federation.national_definitions(
-            country,
-            [federation.parse_peer(p) for p in peers],
-            network_services=hosts_network_services,
-            vhost=vhost,
-            tls_dir=tls_dir,
-        )
-        if passwords_file is not None:
-            passwords = federation.parse_passwords(passwords_file.read_text())
-            defs = federation.with_passwords(defs, passwords)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    text = json.dumps(defs, indent=2) + "\n"
-    if output is None:
-        sys.stdout.write(text)
-    elif passwords_file is not None:  # holds password hashes: readable by its owner only
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-    else:
-        output.write_text(text)
-
-
 main.add_command(compose_group)
+main.add_command(accounts)
+main.add_command(tokens)
+main.add_command(asyncapi)
+main.add_command(topology_group)
