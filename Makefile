@@ -7,6 +7,8 @@ AGENCIES ?= TG,ML
 # Type-checked besides shared/: the services' domains, composition roots and event handlers.
 TYPED := services/registry/domain services/matching/domain services/notifications/domain \
 	services/registry/bootstrap.py services/matching/bootstrap.py services/notifications/bootstrap.py \
+	services/registry/dependencies.py services/matching/dependencies.py \
+	services/notifications/dependencies.py \
 	services/registry/handlers/peer_events.py services/matching/handlers.py \
 	services/notifications/handlers.py
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -13,23 +12,17 @@ from sqlalchemy.orm import Session
 
 from services.matching import handlers
 from services.matching.config import load_settings, proposal_ttl
+from services.matching.dependencies import Matching, dependencies
 from services.matching.planning import run_planner
 from shared.events import Event
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.topology import matching_consumer
-from shared.runtime import Runtime, build_runtime, current_runtime
+from shared.runtime import Runtime, build_runtime
 from shared.settings import Settings
 from shared.wakeup import listener, wake_on_commit
 
 # Raised when the consumer commits a change of the read model; the planner listens on it.
 PLANNER_CHANNEL = "vir_matching_planner"
-
-
-@dataclass
-class Matching:
-    """What matching needs besides the shared runtime."""
-
-    proposal_ttl: timedelta  # how long a proposal nobody answered stays open
 
 
 def bootstrap(
@@ -38,13 +31,6 @@ def bootstrap(
     runtime = build_runtime(settings or load_settings(), engine=engine)
     runtime.service = Matching(proposal_ttl=ttl or proposal_ttl())
     return runtime
-
-
-def dependencies(runtime: Runtime | None = None) -> Matching:
-    """Matching's dependencies: of `runtime`, or of the app serving the current request."""
-    service = (runtime or current_runtime()).service
-    assert isinstance(service, Matching), "built by services.matching.bootstrap"
-    return service
 
 
 def handle_and_wake_planner(event: Event, session: Session) -> None:

@@ -10,7 +10,7 @@ from marshmallow import Schema, fields
 from sqlalchemy import select
 
 from services.matching.adapters.orm import AgreementView, Proposal
-from services.matching.bootstrap import dependencies
+from services.matching.dependencies import dependencies
 from services.matching.planning import lock_agreement, plan_agreement
 from shared.access import READERS, actor, allow
 from shared.auth import Role

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import partial
 
 from sqlalchemy import Engine
@@ -13,13 +12,14 @@ from sqlalchemy.orm import Session
 from services.notifications import handlers
 from services.notifications.adapters.directory import RegistryDirectory
 from services.notifications.config import Options, load_options, load_settings
+from services.notifications.dependencies import Notifications, dependencies
 from services.notifications.dispatch import Dispatcher
 from services.notifications.domain.messages import Channel
 from services.notifications.subscriptions import notify_owner_disabled
 from shared.events import Event
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.topology import notifications_consumer
-from shared.runtime import Runtime, build_runtime, current_runtime
+from shared.runtime import Runtime, build_runtime
 from shared.settings import Settings, require_secret
 from shared.wakeup import listener
 
@@ -30,21 +30,6 @@ def default_channels(runtime: Runtime, options: Options) -> dict[str, Channel]:
     from services.notifications.adapters import channels
 
     return channels.build(runtime, options)
-
-
-@dataclass
-class Notifications:
-    """What the notifications service needs besides the shared runtime."""
-
-    options: Options  # channels, links, dispatch interval (config.py)
-    dispatcher: Dispatcher  # sends the deliveries the handlers stage
-
-
-def dependencies(runtime: Runtime | None = None) -> Notifications:
-    """The service's dependencies: of `runtime`, or of the app serving the current request."""
-    service = (runtime or current_runtime()).service
-    assert isinstance(service, Notifications), "built by services.notifications.bootstrap"
-    return service
 
 
 def bootstrap(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -20,40 +19,13 @@ from services.registry.config import (
     follow_up_options,
     load_settings,
 )
-from services.registry.domain.check_ins import Policy, Schedule
+from services.registry.dependencies import FollowUp, Registry
 from services.registry.handlers import Node, peer_events
 from shared.events import Event
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.topology import registry_consumer
-from shared.runtime import Runtime, build_runtime, current_runtime
+from shared.runtime import Runtime, build_runtime
 from shared.settings import Settings
-
-
-@dataclass(frozen=True)
-class FollowUp:
-    """Check-in schedule, reminder policy and the volunteers' signed links of this node."""
-
-    schedule: Schedule
-    policy: Policy
-    links: CheckInLinks
-    public_url: str
-    interval: float  # seconds between two looks for reminders
-
-
-@dataclass
-class Registry:
-    """What a registry node needs besides the shared runtime; `create_app` composes it."""
-
-    node: Node
-    follow_up: FollowUp
-    imports: Executor  # runs bulk imports in this process
-
-
-def dependencies(runtime: Runtime | None = None) -> Registry:
-    """The node's dependencies: of `runtime`, or of the app serving the current request."""
-    service = (runtime or current_runtime()).service
-    assert isinstance(service, Registry), "composed by services.registry.bootstrap.compose"
-    return service
 
 
 def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None) -> Runtime:

@@ -13,8 +13,8 @@ from flask_smorest import Api, Blueprint, abort
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from services.notifications import preferences
-from services.notifications.bootstrap import dependencies
 from services.notifications.config import Options
+from services.notifications.dependencies import dependencies
 from services.notifications.rendering import unsubscribe_page
 from shared.access import allow
 from shared.auth import Role

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from services.notifications import subscriptions
 from services.notifications.adapters.orm import Subscription
 from services.notifications.adapters.webhook import WebhookChannel
-from services.notifications.bootstrap import dependencies
 from services.notifications.config import Options
+from services.notifications.dependencies import dependencies
 from shared.access import actor, allow
 from shared.auth import Role
 from shared.runtime import Runtime, current_runtime

@@ -9,7 +9,7 @@ from flask_smorest import abort
 from sqlalchemy.orm import Session
 
 from services.registry.access import actor
-from services.registry.bootstrap import dependencies
+from services.registry.dependencies import dependencies
 from services.registry.handlers import Conflict, Forbidden, Invalid, Node, NotFound
 from shared.auth import Role
 from shared.runtime import current_runtime

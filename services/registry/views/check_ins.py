@@ -15,7 +15,7 @@ from services.registry.access import STAFF, allow
 from services.registry.adapters.links import InvalidLink
 from services.registry.adapters.orm import Mobility
 from services.registry.adapters.repository import mobility as aggregate
-from services.registry.bootstrap import FollowUp, dependencies
+from services.registry.dependencies import FollowUp, dependencies
 from services.registry.schemas import CheckInIn, CheckInLinkOut, CheckInScheduleOut, MobilityOut
 from services.registry.views import node, read, sessions, write
 from shared.i18n import language_of

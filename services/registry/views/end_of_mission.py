@@ -13,7 +13,7 @@ from services.registry import handlers
 from services.registry.access import STAFF, allow
 from services.registry.adapters.certificates import render_certificate
 from services.registry.adapters.orm import AgencyProfile, Mobility
-from services.registry.bootstrap import dependencies
+from services.registry.dependencies import dependencies
 from services.registry.schemas import MobilityOut
 from services.registry.views import node, sessions, write
 from shared.vocabularies import REVIEW_RESPONDENTS

@@ -11,7 +11,7 @@ from marshmallow import Schema, fields, validate
 from services.registry import handlers
 from services.registry.access import READERS, STAFF, actor, allow
 from services.registry.adapters.reports import to_pdf, to_xlsx
-from services.registry.bootstrap import dependencies
+from services.registry.dependencies import dependencies
 from services.registry.evaluation import evaluation
 from services.registry.views import read, write
 from shared.auth import Role

@@ -14,7 +14,7 @@ from marshmallow import Schema, fields, validate
 from services.registry import imports
 from services.registry.access import STAFF, actor, allow
 from services.registry.adapters.orm import ImportJob
-from services.registry.bootstrap import dependencies
+from services.registry.dependencies import dependencies
 from services.registry.views import node, sessions
 from shared.runtime import current_runtime
 

@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from services.notifications import bootstrap as notifications
 from services.notifications.adapters.orm import Delivery
-from services.notifications.bootstrap import dependencies
 from services.notifications.config import Options, load_settings
+from services.notifications.dependencies import dependencies
 from services.notifications.domain.messages import Notification, Recipient
 from shared.events import encode, new_event
 from shared.events.examples import EXAMPLES

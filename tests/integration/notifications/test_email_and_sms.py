@@ -32,8 +32,9 @@ from services.notifications.adapters.directory import Directory
 from services.notifications.adapters.email import SmtpChannel, message_id
 from services.notifications.adapters.orm import Delivery, DeliveryAttempt
 from services.notifications.adapters.sms import FileSmsChannel, HttpSmsGateway, make_sms_channel
-from services.notifications.bootstrap import bootstrap, dependencies
+from services.notifications.bootstrap import bootstrap
 from services.notifications.config import Options, load_settings
+from services.notifications.dependencies import dependencies
 from services.notifications.dispatch import Dispatcher
 from services.notifications.domain.messages import (
     Notification,

@@ -14,8 +14,8 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from services.notifications.adapters.orm import Delivery, DeliveryAttempt, Subscription
-from services.notifications.bootstrap import dependencies
 from services.notifications.config import Options
+from services.notifications.dependencies import dependencies
 from services.notifications.views import subscriptions as views
 from shared.access import authenticate, create_token
 from shared.api import base_app

@@ -22,8 +22,9 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from services.notifications import handlers, subscriptions
 from services.notifications.adapters.orm import Delivery, DeliveryAttempt, Subscription
 from services.notifications.adapters.webhook import WebhookChannel, message_id
-from services.notifications.bootstrap import bootstrap, dependencies
+from services.notifications.bootstrap import bootstrap
 from services.notifications.config import Options, load_settings
+from services.notifications.dependencies import dependencies
 from services.notifications.dispatch import Dispatcher
 from services.notifications.domain.messages import Notification
 from services.notifications.domain.retry import JITTER, WEBHOOK_SCHEDULE

@@ -10,7 +10,8 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from services.registry.bootstrap import dependencies, follow_up_once
+from services.registry.bootstrap import follow_up_once
+from services.registry.dependencies import dependencies
 from shared.db import outbox
 from shared.messaging.consumer import PermanentError
 from tests.support.registry import apply_event, confirmed_mobility, prepare_departure

@@ -18,9 +18,9 @@ from sqlalchemy import event, select
 
 from services.registry import handlers, imports
 from services.registry.adapters.orm import HostOrganisation, Placement, Volunteer
-from services.registry.bootstrap import dependencies
 from services.registry.dashboard.accounts import create_account
 from services.registry.dashboard.pages import people
+from services.registry.dependencies import dependencies
 from services.registry.schemas import VolunteerIn
 from tests.support.infra import wait_until
 from tests.support.registry import RegistryNode
