@@ -82,7 +82,7 @@ def topology_national(
     permissions, topology, federation upstreams to its peers and the federation policy."""
     import os
 
-    from shared.messaging import federation
+    from shared.messaging import broker_passwords, federation
 
     try:
         defs = federation.national_definitions(
@@ -93,8 +93,8 @@ def topology_national(
             tls_dir=tls_dir,
         )
         if passwords_file is not None:
-            passwords = federation.parse_passwords(passwords_file.read_text())
-            defs = federation.with_passwords(defs, passwords)
+            passwords = broker_passwords.parse_passwords(passwords_file.read_text())
+            defs = broker_passwords.with_passwords(defs, passwords)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     text = json.dumps(defs, indent=2) + "\n"

@@ -24,7 +24,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
 from shared.db import make_engine
-from shared.messaging import federation, topology
+from shared.messaging import broker_passwords, federation, topology
 from shared.messaging.publisher import ConfirmingPublisher
 from shared.outbox import OutboxRelay
 from shared.settings import RelaySettings
@@ -253,9 +253,10 @@ def test_the_generated_definitions_import_and_each_service_user_is_confined_to_i
     vhost = f"vir-fed-defs-{run}"
     deployed = json.loads((ROOT / "deploy" / "rabbitmq" / "tg" / "definitions.json").read_text())
     scoped, names = fed.scoped_definitions(deployed, vhost, run)
-    passwords = {names[u]: secrets.token_urlsafe(16) for u in federation.password_users(deployed)}
+    users = broker_passwords.password_users(deployed)
+    passwords = {names[u]: secrets.token_urlsafe(16) for u in users}
     try:
-        fed.import_definitions(federation.with_passwords(scoped, passwords))
+        fed.import_definitions(broker_passwords.with_passwords(scoped, passwords))
         queues = {q["name"] for q in fed.api("GET", f"queues/{vhost}").json()}
         assert {"registry.TG", "notifications.TG", "matching", "notifications"} <= queues
         policies = fed.api("GET", f"policies/{vhost}").json()

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 
-from shared.messaging import federation
+from shared.messaging import broker_passwords, federation
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -108,7 +108,7 @@ def _deployed_definitions(country: str) -> dict[str, Any]:
 def _broker_passwords(country: str) -> dict[str, str]:
     """user -> password, as broker-config-<cc> hands them to `vir topology national`."""
     text = _services()[f"broker-config-{country.lower()}"]["environment"]["VIR_BROKER_PASSWORDS"]
-    return federation.parse_passwords(text)
+    return broker_passwords.parse_passwords(text)
 
 
 def _volumes(service: dict[str, Any]) -> set[tuple[str, str, str]]:
@@ -190,7 +190,7 @@ def test_each_broker_config_service_generates_its_countrys_definitions_with_ever
         assert service["image"] == APP_IMAGE and service["restart"] == "no"
         # Every user that logs in with a password, none other (vir refuses both mistakes).
         assert sorted(_broker_passwords(country)) == sorted(
-            federation.password_users(_deployed_definitions(country))
+            broker_passwords.password_users(_deployed_definitions(country))
         )
         # Each from its own variable: BROKER_<CC>_<USER>_PASSWORD.
         for line in raw[name]["environment"]["VIR_BROKER_PASSWORDS"].splitlines():

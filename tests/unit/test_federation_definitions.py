@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from shared.events.contracts import EVENT_TYPES
-from shared.messaging import federation, topology
+from shared.messaging import broker_passwords, federation, topology
 from vir.cli import main
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq"
@@ -251,10 +251,10 @@ def test_each_broker_holds_the_queues_of_its_own_consumers(country):
 
 def test_install_time_passwords_become_sha256_hashes_and_federation_stays_certificate_only():
     defs = _expected("ML")
-    wanted = federation.password_users(defs)
+    wanted = broker_passwords.password_users(defs)
     assert not [n for n in wanted if n.startswith("federation-")]
     passwords = {name: f"secret-{name}" for name in wanted}
-    installed = federation.with_passwords(defs, passwords)
+    installed = broker_passwords.with_passwords(defs, passwords)
     for user in installed["users"]:
         if user["name"].startswith("federation-"):
             assert user["password_hash"] == ""
@@ -264,17 +264,17 @@ def test_install_time_passwords_become_sha256_hashes_and_federation_stays_certif
         assert digest == hashlib.sha256(salt + f"secret-{user['name']}".encode()).digest()
     assert defs["users"][1]["password_hash"] == ""  # the input is left alone
     with pytest.raises(ValueError, match="no password given"):
-        federation.with_passwords(defs, {wanted[0]: "x"})
+        broker_passwords.with_passwords(defs, {wanted[0]: "x"})
     with pytest.raises(ValueError, match="not in the definitions"):
-        federation.with_passwords(defs, {**passwords, "guest": "guest"})
+        broker_passwords.with_passwords(defs, {**passwords, "guest": "guest"})
 
 
 def test_passwords_file_and_peer_parsing():
-    assert federation.parse_passwords("# users\n\nrelay-registry-tg=a=b\n") == {
+    assert broker_passwords.parse_passwords("# users\n\nrelay-registry-tg=a=b\n") == {
         "relay-registry-tg": "a=b"
     }
     with pytest.raises(ValueError):
-        federation.parse_passwords("no-separator\n")
+        broker_passwords.parse_passwords("no-separator\n")
     assert federation.parse_peer("ml=rabbitmq-ml") == federation.Peer("ML", "rabbitmq-ml", 5671)
     assert federation.parse_peer("NE=broker.ne.example:5999").port == 5999
     for bad in ("ML", "MLI=host", "ML="):
@@ -290,7 +290,7 @@ def test_the_cli_refuses_a_bad_peer_and_writes_hashes_with_a_passwords_file(tmp_
     assert result.exit_code != 0 and "COUNTRY=HOST" in result.output
     defs = _expected("ML")
     secrets_file = tmp_path / "passwords"
-    secrets_file.write_text("".join(f"{n}=pw-{n}\n" for n in federation.password_users(defs)))
+    secrets_file.write_text("".join(f"{n}=pw-{n}\n" for n in broker_passwords.password_users(defs)))
     out = tmp_path / "definitions.json"
     args = ["topology", "national", "--country", "ML", "--peer", "TG=rabbitmq-tg"]
     result = runner.invoke(
