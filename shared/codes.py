@@ -8,6 +8,8 @@ from typing import Any
 
 from babel import Locale
 
+from shared.messages import render_message
+
 # CLDR also lists regions and placeholders that are not countries an agency can be from.
 _NOT_COUNTRIES = {"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB"}
 
@@ -38,95 +40,91 @@ def is_language(code: str) -> bool:
 # -- reason codes --------------------------------------------------------------------------------
 # Why something ended or was refused crosses borders only as one of these codes; whatever a user
 # typed to explain it stays on the node where it was written (a local note, never in an event).
-# Each list maps a code to its English and French labels, shown by dashboards and notifications.
+# Each list maps a code to its English label; dashboards and notifications show a code's label
+# through `reason_label`, rendered from the catalogs (shared/translations/*/reasons.po, where the
+# message code is the list's name and the code: "decline.dates").
 
-Labels = dict[str, tuple[str, str]]  # code -> (English, French)
+Labels = dict[str, str]  # code -> English label
 
 WITHDRAWAL_REASONS: Labels = {
-    "personal": ("Personal reasons", "Raisons personnelles"),
-    "health": ("Health", "Santé"),
-    "eligibility": ("No longer eligible", "N'est plus éligible"),
-    "other": ("Other", "Autre"),
+    "personal": "Personal reasons",
+    "health": "Health",
+    "eligibility": "No longer eligible",
+    "other": "Other",
 }
 CLOSURE_REASONS: Labels = {
-    "filled": ("Filled", "Pourvu"),
-    "cancelled_by_host": (
-        "Cancelled by the host organisation",
-        "Annulé par la structure d'accueil",
-    ),
-    "funding": ("Funding ended", "Fin du financement"),
-    "security": ("Security", "Sécurité"),
-    "other": ("Other", "Autre"),
+    "filled": "Filled",
+    "cancelled_by_host": "Cancelled by the host organisation",
+    "funding": "Funding ended",
+    "security": "Security",
+    "other": "Other",
 }
 DECLINE_REASONS: Labels = {
-    "profile_mismatch": ("Profile does not fit the placement", "Profil inadapté à la mission"),
-    "dates": ("Dates do not suit", "Dates inadaptées"),
-    "languages": ("Language level insufficient", "Niveau de langue insuffisant"),
-    "host_unavailable": ("Host organisation unavailable", "Structure d'accueil indisponible"),
-    "volunteer_unavailable": ("Volunteer unavailable", "Volontaire indisponible"),
-    "quota": ("Quota or balance of the agreement", "Quota ou équilibre de l'accord"),
-    "other": ("Other", "Autre"),
+    "profile_mismatch": "Profile does not fit the placement",
+    "dates": "Dates do not suit",
+    "languages": "Language level insufficient",
+    "host_unavailable": "Host organisation unavailable",
+    "volunteer_unavailable": "Volunteer unavailable",
+    "quota": "Quota or balance of the agreement",
+    "other": "Other",
 }
 CANCELLATION_REASONS: Labels = {
-    "superseded": ("Superseded by a better plan", "Remplacée par un meilleur plan"),
-    "expired": ("Expired without an answer", "Expirée sans réponse"),
-    "volunteer_withdrawn": ("Volunteer withdrawn", "Volontaire retiré"),
-    "placement_closed": ("Placement closed", "Mission fermée"),
-    "agreement_terminated": ("Agreement terminated", "Accord résilié"),
-    "agreement_ended": ("The agreement's period has ended", "La période de l'accord est terminée"),
+    "superseded": "Superseded by a better plan",
+    "expired": "Expired without an answer",
+    "volunteer_withdrawn": "Volunteer withdrawn",
+    "placement_closed": "Placement closed",
+    "agreement_terminated": "Agreement terminated",
+    "agreement_ended": "The agreement's period has ended",
     # A new plan withdrew an unanswered proposal because keeping it became impossible:
-    "volunteer_unavailable": ("Volunteer no longer available", "Volontaire plus disponible"),
-    "no_longer_eligible": (
-        "No longer meets the placement's requirements",
-        "Ne remplit plus les conditions de la mission",
-    ),
-    "placement_filled": ("Placement filled", "Mission pourvue"),
-    "quota_reached": ("Quota of the agreement reached", "Quota de l'accord atteint"),
+    "volunteer_unavailable": "Volunteer no longer available",
+    "no_longer_eligible": "No longer meets the placement's requirements",
+    "placement_filled": "Placement filled",
+    "quota_reached": "Quota of the agreement reached",
 }
 TERMINATION_REASONS: Labels = {
-    "end_of_programme": ("End of the programme", "Fin du programme"),
-    "mutual_consent": ("Mutual consent", "Consentement mutuel"),
-    "breach": ("Terms not respected", "Non-respect des conditions"),
-    "funding": ("Funding ended", "Fin du financement"),
-    "security": ("Security", "Sécurité"),
-    "other": ("Other", "Autre"),
+    "end_of_programme": "End of the programme",
+    "mutual_consent": "Mutual consent",
+    "breach": "Terms not respected",
+    "funding": "Funding ended",
+    "security": "Security",
+    "other": "Other",
 }
 INTERRUPTION_REASONS: Labels = {
-    "health": ("Health", "Santé"),
-    "security": ("Security", "Sécurité"),
-    "conduct": ("Conduct", "Comportement"),
-    "personal": ("Personal reasons", "Raisons personnelles"),
-    "other": ("Other", "Autre"),
+    "health": "Health",
+    "security": "Security",
+    "conduct": "Conduct",
+    "personal": "Personal reasons",
+    "other": "Other",
 }
 
 # The pre-departure checklist's standard items (an agency may add its own, with its own labels).
 CHECKLIST_ITEMS: Labels = {
-    "contract": ("Volunteering contract signed", "Contrat de volontariat signé"),
-    "insurance": ("Health and repatriation insurance", "Assurance santé et rapatriement"),
-    "visa": ("Visa or residence permit", "Visa ou titre de séjour"),
-    "travel_booked": ("Travel booked", "Voyage réservé"),
-    "pre_departure_training": ("Pre-departure training attended", "Formation au départ suivie"),
-    "medical_check": ("Medical check and vaccinations", "Visite médicale et vaccinations"),
+    "contract": "Volunteering contract signed",
+    "insurance": "Health and repatriation insurance",
+    "visa": "Visa or residence permit",
+    "travel_booked": "Travel booked",
+    "pre_departure_training": "Pre-departure training attended",
+    "medical_check": "Medical check and vaccinations",
 }
 
 # Incidents during a mission: what kind, how serious, where their handling stands.
 INCIDENT_CATEGORIES: Labels = {
-    "health": ("Health", "Santé"),
-    "security": ("Security", "Sécurité"),
-    "conduct": ("Conduct", "Comportement"),
-    "placement": ("Placement", "Mission"),
-    "other": ("Other", "Autre"),
+    "health": "Health",
+    "security": "Security",
+    "conduct": "Conduct",
+    "placement": "Placement",
+    "other": "Other",
 }
 INCIDENT_SEVERITIES: Labels = {
-    "low": ("Low", "Faible"),
-    "medium": ("Medium", "Moyenne"),
-    "high": ("High", "Élevée"),
-    "critical": ("Critical", "Critique"),
+    "low": "Low",
+    "medium": "Medium",
+    "high": "High",
+    "critical": "Critical",
 }
 INCIDENT_STATUSES: Labels = {
-    "open": ("Open", "Ouvert"),
-    "in_progress": ("Being handled", "En cours de traitement"),
-    "resolved": ("Resolved", "Résolu"),
+    "open": "Open",
+    "in_progress": "Being handled",
+    "resolved": "Resolved",
 }
 
 # Which list each event's `reason` comes from.
@@ -140,14 +138,33 @@ REASONS_BY_EVENT: dict[str, Labels] = {
 }
 
 
+# The name of each list in the catalogs.
+LIST_NAMES: dict[str, Labels] = {
+    "withdrawal": WITHDRAWAL_REASONS,
+    "closure": CLOSURE_REASONS,
+    "decline": DECLINE_REASONS,
+    "cancellation": CANCELLATION_REASONS,
+    "termination": TERMINATION_REASONS,
+    "interruption": INTERRUPTION_REASONS,
+    "checklist": CHECKLIST_ITEMS,
+    "incident_category": INCIDENT_CATEGORIES,
+    "incident_severity": INCIDENT_SEVERITIES,
+    "incident_status": INCIDENT_STATUSES,
+}
+_NAME_OF = {id(labels): name for name, labels in LIST_NAMES.items()}
+
+
 def reason_label(labels: Labels, code: str | None, language: str = "fr") -> str:
-    """The label of a reason code in `language` (French unless "en"); an unknown code as is."""
+    """The label of a code of one of these lists in `language` (French unless "en"), from the
+    catalogs like every message (shared/messages.render_message); an unknown code as is."""
     if not code:
         return ""
     if code not in labels:
         return code
-    english, french = labels[code]
-    return english if language == "en" else french
+    name = _NAME_OF.get(id(labels))
+    if name is None:  # a list not in LIST_NAMES: its English label
+        return labels[code]
+    return render_message(f"{name}.{code}", {"text": labels[code]}, language)
 
 
 def reason_choices(labels: Labels, language: str = "fr") -> list[tuple[str, str]]:

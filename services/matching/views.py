@@ -24,6 +24,7 @@ class CriterionOut(Schema):
     weight = fields.Float()
     value = fields.Float()
     explanation = fields.String()
+    messages = fields.List(fields.Dict(), metadata={"description": "code and params of each part"})
 
 
 class ProposalOut(Schema):

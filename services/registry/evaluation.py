@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from services.registry.adapters.orm import Incident, Match, Mobility, Volunteer
 from services.registry.adapters.repository import mobility as aggregate
 from services.registry.domain.check_ins import SCORES, Schedule
+from services.registry.domain.messages import msg
 from services.registry.domain.mobilities import REVIEW_SCORES
 from services.registry.handlers import Invalid, Node, get_agreement
 from shared import codes
@@ -53,7 +54,7 @@ def evaluation(
     agreement = get_agreement(session, node, agreement_id)
     start, end = start or agreement.start, end or agreement.end
     if end < start:
-        raise Invalid("The period ends before it starts.", "end")
+        raise Invalid(msg("evaluation.period_order"), "end")
     today = today or date.today()
     schedule = schedule or Schedule()
     rows = session.scalars(select(Mobility).where(Mobility.agreement_id == agreement.id)).all()

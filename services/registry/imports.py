@@ -15,6 +15,7 @@ row is skipped but keeps its number, and a CSV cell spanning several text lines 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import unicodedata
@@ -35,10 +36,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.registry import handlers, registrations
 from services.registry.adapters.orm import ImportJob, Volunteer
+from services.registry.domain.messages import msg
 from services.registry.handlers import Node
 from services.registry.schemas import VolunteerIn
 from shared.logging import get_logger
+from shared.messages import Count, Message, coded
 from shared.runtime import Runtime
+from shared.validation_messages import coded_errors
 from shared.vocabularies import CEFR_LEVELS
 
 log = get_logger(__name__)
@@ -50,8 +54,8 @@ MAX_XLSX_EXPANDED_BYTES = 200 * 1024 * 1024
 CHUNK_SIZE = 500
 MAX_STORED_ERRORS = 1_000
 JOB_WORKERS = 2
-INTERRUPTED = "interrupted by a restart; rows imported so far are kept"
-SHUTDOWN = "interrupted by a shutdown of the service; rows imported so far are kept"
+INTERRUPTED = msg("import.interrupted_restart")
+SHUTDOWN = msg("import.interrupted_shutdown")
 
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/vnd.ms-excel")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -142,8 +146,9 @@ _DAY_FIRST = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 class FileRefused(Exception):
     """The upload is refused as a whole; `status` is the HTTP answer, `details` one line each."""
 
-    def __init__(self, status: int, message: str, details: list[str] | None = None):
+    def __init__(self, status: int, message: Message, details: list[Message] | None = None):
         super().__init__(message)
+        self.message = message
         self.status = status
         self.details = details or [message]
 
@@ -186,26 +191,26 @@ def file_format(filename: str, content_type: str | None) -> str:
     if name.endswith(".xlsx"):
         return "xlsx"
     if name.endswith((".xls", ".ods")):
-        raise FileRefused(415, "This spreadsheet format is not read: save the file as .xlsx.")
+        raise FileRefused(415, msg("import.xls_format"))
     if "." not in name.rsplit("/", 1)[-1]:
         kind = (content_type or "").split(";")[0].strip().lower()
         if kind == XLSX_TYPE:
             return "xlsx"
         if kind in ("text/csv", "application/csv"):
             return "csv"
-    raise FileRefused(415, "Send a .csv (UTF-8) or .xlsx file.")
+    raise FileRefused(415, msg("import.unsupported"))
 
 
 def parse_file(filename: str, content_type: str | None, data: bytes) -> ParsedFile:
     """Check an upload: its type, size and header; a CSV's rows are read too (see ParsedFile)."""
     if len(data) > MAX_FILE_BYTES:
-        raise FileRefused(413, f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB.")
+        raise FileRefused(413, msg("import.too_large", size=MAX_FILE_BYTES // (1024 * 1024)))
     fmt = file_format(filename, content_type)
     records = _records(fmt, data)
     try:
         header = next(records, None)
         if header is None or not any(_present(v) for v in header):
-            raise FileRefused(422, "The file is empty: line 1 must hold the column names.")
+            raise FileRefused(422, msg("import.empty"))
         positions, ignored = _map_header([str(v) if v is not None else "" for v in header])
         parsed = ParsedFile(format=fmt, positions=positions, ignored_columns=ignored, data=data)
         if fmt == "csv":
@@ -225,15 +230,12 @@ def _collect(records: Iterator[list[Any]], positions: dict[str, int]) -> list[Ro
         if not any(_present(v) for v in values):
             continue  # blank lines are skipped, but keep their number
         if len(rows) == MAX_ROWS:
-            raise FileRefused(
-                422,
-                f"The file has more than {MAX_ROWS:,} data rows: split it into several files.",
-            )
+            raise FileRefused(422, msg("import.too_many_rows", rows=Count(MAX_ROWS)))
         rows.append(
             (line, {c: values[i] if i < len(values) else None for c, i in positions.items()})
         )
     if not rows:
-        raise FileRefused(422, "The file has no data rows: volunteers start on line 2.")
+        raise FileRefused(422, msg("import.no_rows"))
     return rows
 
 
@@ -243,7 +245,7 @@ def _present(value: Any) -> bool:
 
 def _csv_records(data: bytes) -> Generator[list[Any], None, None]:
     if b"\x00" in data:
-        raise FileRefused(415, "This is not a CSV text file (it holds binary data).")
+        raise FileRefused(415, msg("import.binary_csv"))
     try:
         content = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -251,7 +253,7 @@ def _csv_records(data: bytes) -> Generator[list[Any], None, None]:
         try:
             content = data.decode("cp1252")
         except UnicodeDecodeError as exc:
-            raise FileRefused(415, "The CSV file is neither UTF-8 nor Windows-1252 text.") from exc
+            raise FileRefused(415, msg("import.csv_encoding")) from exc
     first = content.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first.count)  # French Excel separates with ";"
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
@@ -260,7 +262,9 @@ def _csv_records(data: bytes) -> Generator[list[Any], None, None]:
         for line, record in enumerate(reader, start=1):  # noqa: B007 - used in the error
             yield record
     except csv.Error as exc:
-        raise FileRefused(422, f"Line {line + 1}: unreadable CSV ({exc}).") from exc
+        raise FileRefused(
+            422, msg("import.csv_unreadable", line=line + 1, reason=str(exc))
+        ) from exc
 
 
 def _xlsx_records(data: bytes) -> Generator[list[Any], None, None]:
@@ -270,17 +274,17 @@ def _xlsx_records(data: bytes) -> Generator[list[Any], None, None]:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             expanded = sum(info.file_size for info in archive.infolist())
     except zipfile.BadZipFile as exc:
-        raise FileRefused(415, "This is not an XLSX workbook.") from exc
+        raise FileRefused(415, msg("import.not_xlsx")) from exc
     if expanded > MAX_XLSX_EXPANDED_BYTES:
-        raise FileRefused(413, "The workbook expands to more than 200 MiB once uncompressed.")
+        raise FileRefused(413, msg("import.xlsx_expands"))
     try:
         # data_only: a formula cell gives the value the spreadsheet computed, never its formula.
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds on a damaged or foreign file
-        raise FileRefused(415, f"This is not a readable XLSX workbook ({exc}).") from exc
+        raise FileRefused(415, msg("import.xlsx_unreadable", reason=str(exc))) from exc
     try:
         if not workbook.worksheets:
-            raise FileRefused(422, "The workbook has no worksheet.")
+            raise FileRefused(422, msg("import.no_worksheet"))
         sheet = workbook.worksheets[0]  # the first worksheet holds the volunteers
         sheet.reset_dimensions()  # some writers store wrong dimensions; read what is there
         # Gaps are given as empty rows, so the n-th row read is the sheet's line n.
@@ -298,7 +302,7 @@ def _header_key(name: str) -> str:
 def _map_header(header: list[str]) -> tuple[dict[str, int], list[str]]:
     positions: dict[str, int] = {}
     ignored: list[str] = []
-    problems: list[str] = []
+    problems: list[Message] = []
     for index, name in enumerate(header):
         column = HEADERS.get(_header_key(name))
         if column is None:
@@ -306,20 +310,19 @@ def _map_header(header: list[str]) -> tuple[dict[str, int], list[str]]:
                 ignored.append(name.strip())
             continue
         if column in positions:
-            problems.append(
-                f"Columns {positions[column] + 1} and {index + 1} both hold {column}: keep one."
-            )
+            a, b = positions[column] + 1, index + 1
+            problems.append(msg("import.column_twice", a=a, b=b, column=column))
             continue
         positions[column] = index
     for column in REQUIRED:
         if column not in positions:
-            problems.append(f"Missing required column {column} (or {FRENCH_OF[column]}).")
+            problems.append(msg("import.column_missing", column=column, french=FRENCH_OF[column]))
     if problems:
         missing = [c for c in REQUIRED if c not in positions]
         message = (
-            f"Missing required columns: {', '.join(missing)}."
+            msg("import.columns_missing", columns=", ".join(missing))
             if missing
-            else "The header names a column twice."
+            else msg("import.header_twice")
         )
         raise FileRefused(422, message, problems)
     return positions, ignored
@@ -489,7 +492,7 @@ def _fresh(value: Any) -> Any:
     return value
 
 
-def flatten_errors(messages: Any, path: str = "") -> Iterator[tuple[str, str]]:
+def flatten_errors(messages: Any, path: str = "") -> Iterator[tuple[str, Message]]:
     """marshmallow's nested messages as (field, message), the field named after the file's column:
     languages.0.code, consent_given_at, consent_purposes.1; whole-row errors on "row"."""
     if isinstance(messages, Mapping):
@@ -501,7 +504,7 @@ def flatten_errors(messages: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from flatten_errors(item, path)
     else:
         column = "consent_" + path[len("consent.") :] if path.startswith("consent.") else path
-        yield column or "row", str(messages)
+        yield column or "row", coded(messages)
 
 
 # -- the job -------------------------------------------------------------------------------------
@@ -523,6 +526,7 @@ def create_job(session: Session, parsed: ParsedFile, filename: str, created_by: 
         error_rows=0,
         errors=[],
         message=_ignored_note(parsed.ignored_columns),
+        notes=_notes(_ignored_note(parsed.ignored_columns)),
         created_by=created_by,
         created_at=handlers.now(),
     )
@@ -530,10 +534,16 @@ def create_job(session: Session, parsed: ParsedFile, filename: str, created_by: 
     return job
 
 
-def _ignored_note(ignored: list[str]) -> str | None:
+def _ignored_note(ignored: list[str]) -> Message | None:
     if not ignored:
         return None
-    return f"Columns ignored (unknown): {', '.join(ignored)}."
+    return msg("import.columns_ignored", columns=", ".join(ignored))
+
+
+def _notes(*messages: Message | None) -> list[dict[str, Any]]:
+    """The job's notes as codes and parameters, for the dashboard to say them in its language
+    (its `message` keeps the English text the API answers)."""
+    return [{"code": m.code, "params": m.params} for m in messages if m is not None]
 
 
 @dataclass
@@ -554,7 +564,8 @@ def run_import(runtime: Runtime, node: Node, job_id: str, parsed: ParsedFile) ->
             except _Stopped:
                 _record_failure(runtime.sessions, job_id, SHUTDOWN)
             except FileRefused as exc:  # an XLSX's rows, read here: too many, or none
-                _record_failure(runtime.sessions, job_id, f"{exc} Nothing was imported.")
+                nothing = msg("import.nothing_imported")
+                _record_failure(runtime.sessions, job_id, exc.message, nothing)
             except Exception as exc:
                 log.exception("import.failed", job=job_id)
                 _record_failure(runtime.sessions, job_id, _failure_message(exc))
@@ -567,19 +578,25 @@ class _Stopped(Exception):
     pass
 
 
-def _failure_message(exc: Exception) -> str:
+def _failure_message(exc: Exception) -> Message:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     reason = f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
-    return f"The import stopped ({reason[:500]}); rows imported so far are kept."
+    return msg("import.stopped", reason=reason[:500])
 
 
-def _record_failure(sessions: sessionmaker[Session], job_id: str, message: str) -> None:
+def _record_failure(sessions: sessionmaker[Session], job_id: str, *messages: Message) -> None:
+    """The job failed: its message says why in English, its notes by code."""
     try:
         with sessions.begin() as session:
             session.execute(
                 update(ImportJob)
                 .where(ImportJob.id == job_id, ImportJob.status.in_(("queued", "running")))
-                .values(status="failed", message=message, finished_at=handlers.now())
+                .values(
+                    status="failed",
+                    message=" ".join(messages),
+                    notes=_notes(*messages),
+                    finished_at=handlers.now(),
+                )
             )
     except Exception:  # nothing more to do here: a restart will mark the job failed
         log.exception("import.failure_not_recorded", job=job_id)
@@ -644,6 +661,25 @@ def _summary(job: ImportJob, progress: _Progress) -> str:
     return " ".join(parts)
 
 
+@functools.cache
+def _row_schema() -> VolunteerIn:
+    """The schema whose fields and validators give the rows' messages their codes."""
+    return VolunteerIn()
+
+
+def _row_error(line: int, field: str, message: str) -> dict[str, Any]:
+    """A row's error as the job stores it: the English text, and its code and parameters for
+    the dashboard to show it in its own language."""
+    found = coded(message)
+    return {
+        "line": line,
+        "field": field,
+        "message": str(found),
+        "code": found.code,
+        "params": found.params,
+    }
+
+
 def _import_chunk(
     session: Session,
     node: Node,
@@ -661,26 +697,21 @@ def _import_chunk(
             data = schema.load(row_payload(raw))
         except ValidationError as exc:
             errors.extend(
-                {"line": line, "field": name, "message": message}
-                for name, message in flatten_errors(exc.messages)
+                _row_error(line, name, message)
+                for name, message in flatten_errors(coded_errors(_row_schema(), exc.messages))
             )
             continue
         key = (data["nationality"], data["identity_number"])
         if key in seen:
-            errors.append(
-                {
-                    "line": line,
-                    "field": "identity_number",
-                    "message": f"This identity number is already on line {seen[key]} of this file.",
-                }
-            )
+            duplicate = msg("import.duplicate_in_file", line=seen[key])
+            errors.append(_row_error(line, "identity_number", duplicate))
             continue
         seen[key] = line
         valid.append((line, data))
     for refusal in registrations.register_volunteers(session, node, [d for _, d in valid]):
         line, data = valid[refusal.position]
         del seen[(data["nationality"], data["identity_number"])]
-        errors.append({"line": line, "field": refusal.field, "message": refusal.message})
+        errors.append(_row_error(line, refusal.field, refusal.message))
     errors.sort(key=lambda e: e["line"])  # stable: a row's fields keep their order
     return errors
 
@@ -743,7 +774,12 @@ def recover_interrupted_jobs(engine: Engine) -> int:
             result = connection.execute(
                 update(ImportJob)
                 .where(ImportJob.id == job_id, ImportJob.status == "running")
-                .values(status="failed", message=INTERRUPTED, finished_at=handlers.now())
+                .values(
+                    status="failed",
+                    message=INTERRUPTED,
+                    notes=_notes(INTERRUPTED),
+                    finished_at=handlers.now(),
+                )
             )
             marked += result.rowcount
             connection.commit()

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from services.registry.adapters.orm import Volunteer
+from services.registry.domain.messages import msg
 from services.registry.handlers import Node, new_volunteer_columns, now, volunteer_profile
 from shared.events import Event, new_event
 from shared.events.contracts import CURRENT_VERSION
@@ -32,7 +33,6 @@ _INSERT = insert(_TABLE)
 # their text), three to four times cheaper than the same rows as INSERTs in a pipeline.
 _COPY = f"COPY {_TABLE.name} ({', '.join(c.name for c in _TABLE.columns)}) FROM STDIN"
 _JSON = frozenset(c.name for c in _TABLE.columns if isinstance(c.type, JSON))
-ALREADY_REGISTERED = "A volunteer with this identity number is already registered"
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,9 @@ def register_volunteers(session: Session, node: Node, items: Sequence[Mapping]) 
         existing = registered.get((data["nationality"], data["identity_number"]))
         if existing is not None:
             refused.append(
-                Refused(position, "identity_number", f"{ALREADY_REGISTERED} ({existing}).")
+                Refused(
+                    position, "identity_number", msg("volunteer.duplicate_identity", id=existing)
+                )
             )
             continue
         columns = new_volunteer_columns(node, data, at)
@@ -139,8 +141,10 @@ def _store(session: Session, batch: list[_Pending], refused: list[Refused]) -> N
             _store(session, batch[:half], refused)
             _store(session, batch[half:], refused)
         elif isinstance(exc, IntegrityError | psycopg.IntegrityError):  # registered meanwhile
-            refused.append(Refused(batch[0].position, "identity_number", f"{ALREADY_REGISTERED}."))
+            duplicate = msg("volunteer.duplicate_identity_unnamed")
+            refused.append(Refused(batch[0].position, "identity_number", duplicate))
         else:
             cause = getattr(exc, "orig", exc)
             reason = str(cause).strip().splitlines()[0] if cause else type(exc).__name__
-            refused.append(Refused(batch[0].position, "row", f"The database refused it: {reason}"))
+            refusal = msg("import.database_refused", reason=reason)
+            refused.append(Refused(batch[0].position, "row", refusal))

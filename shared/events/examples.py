@@ -119,6 +119,9 @@ EXAMPLES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
                     "weight": 0.4,
                     "value": 1.0,
                     "explanation": "1 of 1 required skills",
+                    "messages": [
+                        {"code": "criterion.skills.count", "params": {"have": 1, "total": 1}}
+                    ],
                 },
                 {
                     "criterion": "languages",

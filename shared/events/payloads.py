@@ -9,8 +9,9 @@ fails until it is typed here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from shared.events import contracts
 
@@ -124,11 +125,21 @@ class AgreementTerminated:
 
 
 @dataclass(frozen=True)
+class CodedMessage:
+    """A message as its code and parameters (shared/messages.py)."""
+
+    code: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class CriterionScore:
     criterion: str
     weight: float
     value: float
     explanation: str
+    # the explanation's parts as {code, params} (shared/messages.py); none in older events
+    messages: list[CodedMessage] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -332,6 +343,7 @@ PAYLOADS: dict[type, type] = {
     contracts.AgreementTerminated: AgreementTerminated,
     contracts.CriterionScore: CriterionScore,
     contracts.PlacementFacts: PlacementFacts,
+    contracts.CodedMessage: CodedMessage,
     contracts.MatchProposed: MatchProposed,
     contracts.MatchAccepted: MatchAccepted,
     contracts.MatchDeclined: MatchDeclined,

@@ -11,10 +11,13 @@ Score = Σ weight × value, each value in [0, 1]; weights sum to 1:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
+from services.matching.domain.messages import EXPLANATIONS
 from services.matching.domain.model import Agreement, Placement, Volunteer, level_rank
+from shared.messages import Message
 
 WEIGHTS = {"skills": 0.40, "languages": 0.25, "preference": 0.15, "domain": 0.10, "waiting": 0.10}
 
@@ -25,6 +28,20 @@ class Criterion:
     weight: float
     value: float
     explanation: str
+    # the explanation as codes with parameters (one per part), for screens to translate
+    messages: tuple[dict[str, Any], ...] = field(default=())
+
+
+def _explained(
+    criterion: str, value: float, parts: list[Message], separator: str = "; "
+) -> Criterion:
+    return Criterion(
+        criterion,
+        WEIGHTS[criterion],
+        value,
+        separator.join(parts),
+        tuple({"code": m.code, "params": m.params} for m in parts),
+    )
 
 
 def ineligibility(v: Volunteer, p: Placement, agreement: Agreement) -> str | None:
@@ -49,16 +66,20 @@ def ineligibility(v: Volunteer, p: Placement, agreement: Agreement) -> str | Non
 
 
 def criteria(v: Volunteer, p: Placement, today: date) -> list[Criterion]:
+    say = EXPLANATIONS.message
     out = []
     if p.required_skills:
         have = sorted(p.required_skills & v.skills)
         value = len(have) / len(p.required_skills)
-        text = f"{len(have)} of {len(p.required_skills)} required skills" + (
-            f" ({', '.join(have)})" if have else ""
+        counts = {"have": len(have), "total": len(p.required_skills)}
+        text = (
+            say("criterion.skills.named", skills=", ".join(have), **counts)
+            if have
+            else say("criterion.skills.count", **counts)
         )
     else:
-        value, text = 1.0, "no skills required"
-    out.append(Criterion("skills", WEIGHTS["skills"], value, text))
+        value, text = 1.0, say("criterion.skills.none_required")
+    out.append(_explained("skills", value, [text]))
 
     if p.required_languages:
         spoken = dict(v.languages)
@@ -72,35 +93,27 @@ def criteria(v: Volunteer, p: Placement, today: date) -> list[Criterion]:
                 min(1.0, max(0.0, (level_rank(spoken_level) - level_rank(level)) / span)) * 0.5
                 + 0.5
             )
-            parts.append(f"{code} {spoken_level} for {level}")
-        value, text = sum(margins) / len(margins), "; ".join(parts)
+            parts.append(
+                say("criterion.languages.level", code=code, spoken=spoken_level, level=level)
+            )
+        out.append(_explained("languages", round(sum(margins) / len(margins), 4), parts))
     else:
-        value, text = 1.0, "no language required"
-    out.append(Criterion("languages", WEIGHTS["languages"], round(value, 4), text))
+        out.append(_explained("languages", 1.0, [say("criterion.languages.none_required")]))
 
     if not v.preferred_countries:
-        value, text = 0.5, "no preferred country stated"
+        out.append(_explained("preference", 0.5, [say("criterion.preference.none_stated")]))
     else:
-        value, text = 1.0, f"{p.agency} is a preferred country"
-    out.append(Criterion("preference", WEIGHTS["preference"], value, text))
+        preferred = say("criterion.preference.preferred", agency=p.agency)
+        out.append(_explained("preference", 1.0, [preferred]))
 
     in_domain = p.domain in v.domains
-    out.append(
-        Criterion(
-            "domain",
-            WEIGHTS["domain"],
-            1.0 if in_domain else 0.0,
-            f"domain {p.domain}" + ("" if in_domain else " is new to the volunteer"),
-        )
-    )
+    domain = say("criterion.domain.known" if in_domain else "criterion.domain.new", domain=p.domain)
+    out.append(_explained("domain", 1.0 if in_domain else 0.0, [domain]))
 
     days = (today - v.registered_at.date()).days if v.registered_at else 0
     value = min(1.0, max(0, days) / 365)
-    out.append(
-        Criterion(
-            "waiting", WEIGHTS["waiting"], round(value, 4), f"registered {max(0, days)} days ago"
-        )
-    )
+    waited = say("criterion.waiting.days", num=max(0, days))
+    out.append(_explained("waiting", round(value, 4), [waited]))
     return out
 
 

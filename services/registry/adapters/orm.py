@@ -252,6 +252,8 @@ class ImportJob(Base):
     error_rows: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
     message: Mapped[str | None] = mapped_column(Text)
+    # the message's parts as {code, params} (services/registry/domain/messages.py); NULL before 0007
+    notes: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -17,6 +17,7 @@ from services.registry.domain import (
     placements,
     volunteers,
 )
+from shared.messages import Message
 
 M = TypeVar("M")
 
@@ -28,6 +29,9 @@ class NotFound(Exception):
     def __init__(self, message: str, code: str, params: dict[str, Any]):
         super().__init__(message)
         self.code, self.params = code, params
+        self.message = Message(code, "%(text)s", {"text": message})
+        self.message.params = params
+        self.field: str | None = None
 
 
 # What a missing record of each kind is called: its message code and its English name.

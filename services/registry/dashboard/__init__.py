@@ -1,4 +1,10 @@
-"""The agency dashboard: server-rendered pages for staff, French first, served by the registry."""
+"""The agency dashboard: server-rendered pages for staff, French first, served by the registry.
+
+One blueprint per area of the agency's work (accounts, overview, people, places, exchanges,
+follow_up), each a package of small modules; `shell` holds the templates, static files and the
+language of each request; `context`, `i18n`, `labels`, `forms` and `messages` are what pages
+share; `adapters` the calls to other services.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,17 @@ from pathlib import Path
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from services.registry.dashboard import web
+from services.registry.dashboard import exchanges, follow_up, overview, people, places
+from services.registry.dashboard.accounts import views as account_views
+from services.registry.dashboard.shell import bp as shell
+from services.registry.dashboard.shell import install_shell
 from shared.private_files import write_private
 
 csrf = CSRFProtect()
+
+# The areas, nested in the shell's blueprint: endpoints read "dashboard.<area>.<page>".
+for _area in (account_views.bp, overview.bp, people.bp, places.bp, exchanges.bp, follow_up.bp):
+    shell.register_blueprint(_area)
 
 
 def _secret_key(var_dir: Path, agency: str, configured: str | None) -> str:
@@ -39,4 +52,4 @@ def init_dashboard(
         MAX_CONTENT_LENGTH=11 * 1024 * 1024,
     )
     csrf.init_app(app)
-    web.install(app, csrf)
+    install_shell(app, csrf)

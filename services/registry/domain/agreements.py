@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.registry.domain.errors import DomainError, DomainEvent, InvalidInput, Pending
+from services.registry.domain.messages import msg
 from shared import codes
 from shared.events import payloads
 
@@ -89,17 +90,19 @@ class Terms:
 def check_terms(terms: Terms) -> None:
     """Rules across fields (the API schema checks each field alone)."""
     if len(set(terms.parties)) != len(terms.parties) or len(terms.parties) < 2:
-        raise InvalidTerms("An agreement needs at least two different parties.", "parties")
+        raise InvalidTerms(msg("agreement.two_parties"), "parties")
     if terms.end < terms.start:
-        raise InvalidTerms("The end must not be before the start.", "end")
+        raise InvalidTerms(msg("agreement.end_before_start"), "end")
     seen = set()
     for q in terms.quotas:
         if q.sending == q.host:
-            raise InvalidTerms("A quota goes from one party to another.", "quotas")
+            raise InvalidTerms(msg("agreement.quota_same_party"), "quotas")
         if q.sending not in terms.parties or q.host not in terms.parties:
-            raise InvalidTerms("Quotas may only name parties of the agreement.", "quotas")
+            raise InvalidTerms(msg("agreement.quota_not_party"), "quotas")
         if (q.sending, q.host) in seen:
-            raise InvalidTerms(f"Two quotas for {q.sending}→{q.host}.", "quotas")
+            raise InvalidTerms(
+                msg("agreement.quota_twice", sending=q.sending, host=q.host), "quotas"
+            )
         seen.add((q.sending, q.host))
 
 
@@ -123,14 +126,11 @@ def approve(
 ) -> tuple[dict[str, str], str]:
     """Record `agency`'s approval of `approved_hash`; return the approvals and the new status."""
     if status == "terminated":
-        raise AgreementClosed("The agreement was terminated.")
+        raise AgreementClosed(msg("agreement.terminated"))
     if agency not in parties:
-        raise NotAParty(f"{agency} is not a party to this agreement.")
+        raise NotAParty(msg("agreement.not_a_party", agency=agency))
     if approved_hash != current_hash:
-        raise StaleTerms(
-            "These terms are no longer current: review the latest version and approve its hash.",
-            "terms_hash",
-        )
+        raise StaleTerms(msg("agreement.stale_terms"), "terms_hash")
     new = {**approvals, agency: approved_hash}
     return new, status_of(parties, new, current_hash, revision)
 
@@ -193,7 +193,7 @@ class Agreement:
         """A party proposes terms; proposing is approving one's own terms."""
         check_terms(terms)
         if proposer not in terms.parties:
-            raise NotAParty(f"{proposer} is not a party to these terms.", "parties")
+            raise NotAParty(msg("agreement.proposer_not_party", agency=proposer), "parties")
         digest = terms.hash()
         agreement = cls(terms, proposer, 1, digest, {proposer: digest})
         return agreement, DomainEvent("agreement.proposed", agreement.terms_data())
@@ -204,16 +204,16 @@ class Agreement:
         terms = terms_from_data(data)
         cls._check_copy(terms, data)
         if data.revision != 1:
-            raise AgreementError("A proposal is revision 1.", "revision")
+            raise AgreementError(msg("agreement.proposal_revision"), "revision")
         if proposer not in terms.parties:
-            raise NotAParty(f"{proposer} is not a party to the agreement it proposes.")
+            raise NotAParty(msg("agreement.proposer_not_in_proposal", agency=proposer))
         return cls(terms, proposer, 1, data.terms_hash, {proposer: data.terms_hash})
 
     @staticmethod
     def _check_copy(terms: Terms, data: payloads.AgreementTerms) -> None:
         check_terms(terms)
         if terms.hash() != data.terms_hash:
-            raise AgreementError("terms_hash does not match the terms.", "terms_hash")
+            raise AgreementError(msg("agreement.hash_mismatch"), "terms_hash")
 
     # -- approval --------------------------------------------------------------------------------
 
@@ -252,9 +252,11 @@ class Agreement:
         """A peer's approval. One of an older revision (crossed by an amendment) or of a
         terminated agreement is moot; one of the current revision must name the current hash."""
         if agency not in self.parties:
-            raise NotAParty(f"{agency} is not a party to this agreement.")
+            raise NotAParty(msg("agreement.not_a_party", agency=agency))
         if revision > self.revision:
-            raise Pending(f"revision {revision} of {self.id} not received yet", "revision")
+            raise Pending(
+                msg("agreement.revision_pending", revision=revision, id=self.id), "revision"
+            )
         if revision < self.revision or self.status == AgreementStatus.TERMINATED:
             return False
         return bool(self.approve(agency, approved_hash))
@@ -263,38 +265,38 @@ class Agreement:
         """A peer announces activation: this node computes it from the approvals it applied, so
         the announcement changes nothing; it must describe the current terms, though."""
         if data.revision > self.revision:
-            raise Pending(f"revision {data.revision} of {self.id} not received yet")
+            raise Pending(msg("agreement.revision_pending", revision=data.revision, id=self.id))
         if data.revision == self.revision and data.terms_hash != self.terms_hash:
-            raise StaleTerms("The activation names other terms than the current ones.")
+            raise StaleTerms(msg("agreement.activation_other_terms"))
 
     # -- amendment -------------------------------------------------------------------------------
 
     def amend(self, terms: Terms, by: str) -> DomainEvent:
         if by not in self.parties:
-            raise NotAParty(f"{by} is not a party to this agreement.")
+            raise NotAParty(msg("agreement.not_a_party", agency=by))
         if self.status == AgreementStatus.TERMINATED:
-            raise AgreementClosed("A terminated agreement cannot be amended.", "status")
+            raise AgreementClosed(msg("agreement.terminated_unamendable"), "status")
         if tuple(sorted(terms.parties)) != tuple(sorted(self.parties)):
-            raise InvalidTerms("An amendment cannot change the parties.", "parties")
+            raise InvalidTerms(msg("agreement.parties_unchangeable"), "parties")
         check_terms(terms)
         digest = terms.hash()
         if digest == self.terms_hash:
-            raise AgreementError("These terms are the current ones: nothing to amend.", "quotas")
+            raise AgreementError(msg("agreement.nothing_to_amend"), "quotas")
         self._amended(terms, self.revision + 1, digest, by)
         return DomainEvent("agreement.amended", self.terms_data())
 
     def apply_amendment(self, data: payloads.AgreementTerms, by: str) -> bool:
         """A party's amendment: a later revision than this copy's, of the same parties."""
         if by not in self.parties:
-            raise NotAParty(f"{by} is not a party to this agreement.")
+            raise NotAParty(msg("agreement.not_a_party", agency=by))
         terms = terms_from_data(data)
         self._check_copy(terms, data)
         if tuple(sorted(terms.parties)) != tuple(sorted(self.parties)):
-            raise InvalidTerms("An amendment cannot change the parties.", "parties")
+            raise InvalidTerms(msg("agreement.parties_unchangeable"), "parties")
         if data.revision <= self.revision:
             return False  # an older amendment arriving late
         if self.status == AgreementStatus.TERMINATED:
-            raise AgreementClosed("A terminated agreement cannot be amended.", "status")
+            raise AgreementClosed(msg("agreement.terminated_unamendable"), "status")
         self._amended(terms, data.revision, data.terms_hash, by)
         return True
 
@@ -307,11 +309,11 @@ class Agreement:
 
     def terminate(self, by: str, reason: str, effective: date) -> DomainEvent:
         if by not in self.parties:
-            raise NotAParty(f"{by} is not a party to this agreement.")
+            raise NotAParty(msg("agreement.not_a_party", agency=by))
         if reason not in codes.TERMINATION_REASONS:
-            raise InvalidInput(f"Unknown termination reason {reason!r}.", "reason")
+            raise InvalidInput(msg("agreement.unknown_termination_reason", reason=reason), "reason")
         if self.status == AgreementStatus.TERMINATED:
-            raise AgreementClosed("The agreement is already terminated.", "status")
+            raise AgreementClosed(msg("agreement.already_terminated"), "status")
         self.status = AgreementStatus.TERMINATED
         self.terminated_by, self.termination_reason, self.terminated_on = by, reason, effective
         return DomainEvent(

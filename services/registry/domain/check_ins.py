@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from services.registry.domain.errors import InvalidInput
+from services.registry.domain.messages import msg
 
 SCORES = ("wellbeing", "integration", "workload")
 
@@ -63,9 +64,9 @@ def validated_answers(answers: dict[str, Any]) -> dict[str, Any]:
     for score in SCORES:
         value = answers.get(score)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 5:
-            raise InvalidInput(f"{score} must be a whole number from 1 to 5.", score)
+            raise InvalidInput(msg("mobility.score_range", name=score), score)
         out[score] = value
     if not isinstance(answers.get("issues"), bool):
-        raise InvalidInput("issues must be yes or no.", "issues")
+        raise InvalidInput(msg("mobility.issues_yes_no"), "issues")
     out["issues"] = answers["issues"]
     return out

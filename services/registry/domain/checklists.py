@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from services.registry.domain.errors import InvalidInput
+from services.registry.domain.messages import msg
 from shared import codes
 
 # code -> mandatory
@@ -37,20 +38,17 @@ def validated(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for item in items:
         code = str(item.get("code") or "")
         if not CODE.match(code):
-            raise InvalidInput(f"Checklist item code {code!r} is not a code.", "checklist")
+            raise InvalidInput(msg("checklist.not_a_code", code=code), "checklist")
         if any(o["code"] == code for o in out):
-            raise InvalidInput(f"Checklist item {code} appears twice.", "checklist")
+            raise InvalidInput(msg("checklist.item_twice", code=code), "checklist")
         entry: dict[str, Any] = {"code": code, "mandatory": bool(item.get("mandatory", True))}
         if code not in codes.CHECKLIST_ITEMS:
             if not (item.get("label_en") and item.get("label_fr")):
-                raise InvalidInput(
-                    f"Checklist item {code} is not a standard one: give label_en and label_fr.",
-                    "checklist",
-                )
+                raise InvalidInput(msg("checklist.labels_required", code=code), "checklist")
             entry |= {"label_en": str(item["label_en"]), "label_fr": str(item["label_fr"])}
         out.append(entry)
     if not out:
-        raise InvalidInput("A checklist needs at least one item.", "checklist")
+        raise InvalidInput(msg("checklist.empty"), "checklist")
     return out
 
 

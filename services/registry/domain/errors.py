@@ -6,16 +6,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.messages import Message, coded
+
 
 class DomainError(Exception):
     """A rule refuses the change; `field` names the input at fault, if any.
 
+    `message` is a `Message` (services/registry/domain/messages.py): str() is its English text,
+    `code` and `params` what the API returns and screens render in their own language.
     The API answers 409 (422 for `InvalidInput`); a peer's event refused this way is dead-lettered.
     """
 
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
+        self.message: Message = coded(message)
         self.field = field
+
+    @property
+    def code(self) -> str:
+        return self.message.code
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.message.params
 
 
 class InvalidInput(DomainError):

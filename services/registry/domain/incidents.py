@@ -21,6 +21,7 @@ from services.registry.domain.errors import (
     NotEntitled,
     Pending,
 )
+from services.registry.domain.messages import msg
 from shared import codes
 from shared.events import payloads
 
@@ -39,9 +40,9 @@ class IncidentError(DomainError):
 
 def _check_codes(severity: str, category: str | None = None) -> None:
     if severity not in codes.INCIDENT_SEVERITIES:
-        raise InvalidInput(f"Unknown severity {severity!r}.", "severity")
+        raise InvalidInput(msg("incident.unknown_severity", severity=severity), "severity")
     if category is not None and category not in codes.INCIDENT_CATEGORIES:
-        raise InvalidInput(f"Unknown incident category {category!r}.", "category")
+        raise InvalidInput(msg("incident.unknown_category", category=category), "category")
 
 
 @dataclass
@@ -80,10 +81,10 @@ class Incident:
         mobility.check_party(by)
         _check_codes(severity, category)
         if mobility.status not in ("in_mission", "pre_departure"):
-            raise IncidentError(f"No incident on a mobility that is {mobility.status}.", "status")
+            raise IncidentError(msg("incident.mobility_status", status=mobility.status), "status")
         owner = owner or by
         if owner not in mobility.parties:
-            raise InvalidInput(f"{owner} is not a party to this mobility.", "owner")
+            raise InvalidInput(msg("incident.owner_not_party", agency=owner), "owner")
         incident = cls(
             id=id,
             mobility_id=mobility.id,
@@ -129,19 +130,19 @@ class Incident:
     ) -> DomainEvent:
         """The owner moves the incident on, re-rates it or hands it to the other agency."""
         if by not in self.parties:
-            raise IncidentError(f"{by} is not a party to this incident.", "agency")
+            raise IncidentError(msg("incident.not_a_party", agency=by), "agency")
         if by != self.owner:
-            raise NotEntitled(f"Only {self.owner}, the incident's owner, handles it.", "owner")
+            raise NotEntitled(msg("incident.owner_only", agency=self.owner), "owner")
         if self.status == IncidentStatus.RESOLVED:
-            raise IncidentError("A resolved incident is closed.", "status")
+            raise IncidentError(msg("incident.resolved"), "status")
         if status is not None and status not in codes.INCIDENT_STATUSES:
-            raise InvalidInput(f"Unknown status {status!r}.", "status")
+            raise InvalidInput(msg("incident.unknown_status", status=status), "status")
         if severity is not None:
             _check_codes(severity)
         if owner is not None and owner not in self.parties:
-            raise InvalidInput(f"{owner} is not a party to this incident.", "owner")
+            raise InvalidInput(msg("incident.not_a_party", agency=owner), "owner")
         if on < self.reported_on:
-            raise InvalidInput("Must not be before the incident was reported.", "on")
+            raise InvalidInput(msg("incident.before_report"), "on")
         if status is not None:
             self.status = IncidentStatus(status)
             self.resolved_on = on if self.status == IncidentStatus.RESOLVED else None
@@ -155,6 +156,6 @@ class Incident:
         if data.version <= self.version:
             return False
         if data.version > self.version + 1:
-            raise Pending("an earlier update of this incident has not arrived yet", "version")
+            raise Pending(msg("incident.update_pending"), "version")
         self.update(by, data.on, data.status, data.owner, data.severity)
         return True

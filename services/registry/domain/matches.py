@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.registry.domain.errors import DomainError, DomainEvent, InvalidInput
+from services.registry.domain.messages import msg
 from shared import codes
 from shared.events import payloads
 
@@ -52,9 +53,9 @@ class Match:
     def proposed(cls, data: payloads.MatchProposed, this_agency: str) -> Match:
         """Matching's proposal as this node receives it: it must concern this agency."""
         if data.sending_agency == data.host_agency:
-            raise MatchError("A match goes from one agency to another.", "host_agency")
+            raise MatchError(msg("match.same_agency"), "host_agency")
         if this_agency not in (data.sending_agency, data.host_agency):
-            raise MatchError(f"The proposal does not concern {this_agency}.", "sending_agency")
+            raise MatchError(msg("match.not_concerned", agency=this_agency), "sending_agency")
         return cls(
             id=data.match_id,
             agreement_id=data.agreement_id,
@@ -79,23 +80,20 @@ class Match:
         """`agency` accepts or declines (with a reason code); the same decision again changes
         nothing (None). `local` (a note, the time) is kept in this copy only."""
         if agency not in self.parties:
-            raise MatchError(f"{agency} is not a party to this proposal.", "agency")
+            raise MatchError(msg("match.not_a_party", agency=agency), "agency")
         if self.status != MatchStatus.PROPOSED:
-            raise MatchError(
-                f"This proposal is {self.status}: it can no longer be decided.", "status"
-            )
+            raise MatchError(msg("match.closed", status=self.status), "status")
         decision = "accepted" if accept else "declined"
         if accept:
             reason = None
         elif reason not in codes.DECLINE_REASONS:
-            raise InvalidInput("Choose one of the reasons for declining.", "reason")
+            raise InvalidInput(msg("match.decline_reason_required"), "reason")
         previous = self.decisions.get(agency)
         if previous:
             if previous["decision"] == decision:
                 return None
-            raise MatchError(
-                f"This agency already {previous['decision']} the proposal.", "decision"
-            )
+            code = f"match.already_{previous['decision']}"  # accepted or declined
+            raise MatchError(msg(code), "decision")
         self.decisions = {
             **self.decisions,
             agency: {"decision": decision, "reason": reason, **local},
@@ -111,14 +109,14 @@ class Match:
         """The other agency's decision. One arriving after the proposal ended (cancelled by a
         better plan, or declined) is moot."""
         if agency not in self.parties:
-            raise MatchError(f"{agency} is not a party to this proposal.", "agency")
+            raise MatchError(msg("match.not_a_party", agency=agency), "agency")
         if self.status in FINAL:
             return False
         if self.status == MatchStatus.CONFIRMED:
             if accept and self.decisions.get(agency, {}).get("decision") in (None, "accepted"):
                 self.decisions = {**self.decisions, agency: {"decision": "accepted"}}
                 return True  # matching confirmed before this node saw the acceptance
-            raise MatchError("A confirmed match cannot be declined.", "status")
+            raise MatchError(msg("match.confirmed_undeclinable"), "status")
         return self.decide(agency, accept, reason) is not None
 
     def confirm(self, this_agency: str) -> bool:
@@ -126,18 +124,18 @@ class Match:
         if self.status == MatchStatus.CONFIRMED:
             return False
         if self.status != MatchStatus.PROPOSED:
-            raise MatchError(f"A {self.status} proposal cannot be confirmed.", "status")
+            raise MatchError(msg("match.not_confirmable", status=self.status), "status")
         if self.decisions.get(this_agency, {}).get("decision") != "accepted":
-            raise MatchError(f"{this_agency} has not accepted this proposal.", "decisions")
+            raise MatchError(msg("match.not_accepted_by", agency=this_agency), "decisions")
         if any(d.get("decision") == "declined" for d in self.decisions.values()):
-            raise MatchError("A declined proposal cannot be confirmed.", "decisions")
+            raise MatchError(msg("match.declined_unconfirmable"), "decisions")
         self.status, self.status_reason = MatchStatus.CONFIRMED, None
         return True
 
     def cancel(self, reason: str) -> bool:
         """Matching cancels a proposal or a match (a better plan, a withdrawal, a closure...)."""
         if reason not in codes.CANCELLATION_REASONS:
-            raise InvalidInput(f"Unknown cancellation reason {reason!r}.", "reason")
+            raise InvalidInput(msg("match.unknown_cancellation_reason", reason=reason), "reason")
         if self.status in FINAL:
             return False
         self.status, self.status_reason = MatchStatus.CANCELLED, reason

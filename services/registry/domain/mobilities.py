@@ -29,6 +29,7 @@ from services.registry.domain.errors import (
     NotEntitled,
     Pending,
 )
+from services.registry.domain.messages import msg
 from shared import codes
 from shared.vocabularies import CHECK_IN_RESPONDENTS as RESPONDENTS
 from shared.vocabularies import CHECK_INS, REPORT_KINDS, REVIEW_RESPONDENTS
@@ -50,18 +51,16 @@ class MobilityError(DomainError):
 
 def check_start(status: str) -> None:
     if status != "pre_departure":
-        raise MobilityError(f"A mobility that is {status} cannot start.", "status")
+        raise MobilityError(msg("mobility.cannot_start", status=status), "status")
 
 
 def check_report(status: str, kind: str) -> None:
     if kind not in REPORT_KINDS:
-        raise InvalidInput(f"Unknown report kind {kind!r}.", "kind")
+        raise InvalidInput(msg("mobility.unknown_report_kind", kind=kind), "kind")
     if status != "in_mission" and kind not in ("evaluation", "incident"):
-        raise MobilityError(
-            f"A {kind} report needs a mission in progress (it is {status}).", "kind"
-        )
+        raise MobilityError(msg("mobility.report_needs_mission", kind=kind, status=status), "kind")
     if status not in (*OPEN, "completed", "interrupted"):
-        raise MobilityError(f"No report on a mobility that is {status}.", "kind")
+        raise MobilityError(msg("mobility.no_report", status=status), "kind")
 
 
 def missing_reports(kinds: Iterable[str]) -> list[str]:
@@ -71,17 +70,15 @@ def missing_reports(kinds: Iterable[str]) -> list[str]:
 
 def check_complete(status: str, kinds: Iterable[str]) -> None:
     if status != "in_mission":
-        raise MobilityError(f"A mobility that is {status} cannot be completed.", "status")
+        raise MobilityError(msg("mobility.cannot_complete", status=status), "status")
     missing = missing_reports(kinds)
     if missing:
-        raise MobilityError(
-            f"Reports still missing before completion: {', '.join(missing)}.", "reports"
-        )
+        raise MobilityError(msg("mobility.reports_missing", reports=", ".join(missing)), "reports")
 
 
 def check_interrupt(status: str) -> None:
     if status not in OPEN:
-        raise MobilityError(f"A mobility that is {status} cannot be interrupted.", "status")
+        raise MobilityError(msg("mobility.cannot_interrupt", status=status), "status")
 
 
 @dataclass
@@ -127,16 +124,18 @@ class Mobility:
         agreement and agencies, those of them the payload names."""
         for key in ("match_id", "agreement_id", "sending_agency", "host_agency"):
             if hasattr(data, key) and getattr(data, key) != getattr(self, key):
-                raise MobilityError(f"{key} differs from this node's copy.", key)
+                raise MobilityError(msg("mobility.copy_differs", key=key), key)
 
     def check_party(self, agency: str) -> None:
         if agency not in self.parties:
-            raise MobilityError(f"{agency} is not a party to this mobility.", "agency")
+            raise MobilityError(msg("mobility.not_a_party", agency=agency), "agency")
 
     def check_sending(self, agency: str, what: str) -> None:
+        """`what`: "checklist" or "departure", the step only the sending agency takes."""
         self.check_party(agency)
         if agency != self.sending_agency:
-            raise NotEntitled(f"Only the sending agency {self.sending_agency} {what}.", "agency")
+            code = f"mobility.sending_only.{what}"
+            raise NotEntitled(msg(code, agency=self.sending_agency), "agency")
 
     def open_items(self) -> list[str]:
         """The mandatory checklist items not ticked yet, in the list's order."""
@@ -144,12 +143,12 @@ class Mobility:
 
     def tick(self, code: str, done: bool, on: date, by: str) -> DomainEvent:
         """The sending agency ticks (or unticks) one item of the pre-departure checklist."""
-        self.check_sending(by, "keeps the pre-departure checklist")
+        self.check_sending(by, "checklist")
         if self.status != MobilityStatus.PRE_DEPARTURE:
-            raise MobilityError(f"The checklist closed at departure (it is {self.status}).", "code")
+            raise MobilityError(msg("mobility.checklist_closed", status=self.status), "code")
         item = next((i for i in self.checklist if i["code"] == code), None)
         if item is None:
-            raise InvalidInput(f"No checklist item {code!r} on this mobility.", "code")
+            raise InvalidInput(msg("mobility.no_checklist_item", code=code), "code")
         item["done"], item["on"] = done, on.isoformat() if done else None
         self.checklist = [dict(i) for i in self.checklist]
         self.checklist_version += 1
@@ -164,13 +163,13 @@ class Mobility:
 
     def start(self, on: date, by: str, planned_end: date | None = None) -> DomainEvent:
         """The departure: recorded by the sending agency once its mandatory items are ticked."""
-        self.check_sending(by, "records the departure")
+        self.check_sending(by, "departure")
         check_start(self.status)
         still_open = self.open_items()
         if still_open:
-            raise MobilityError(f"Pre-departure item still open: {still_open[0]}.", "checklist")
+            raise MobilityError(msg("mobility.item_open", code=still_open[0]), "checklist")
         if planned_end is not None and planned_end <= on:
-            raise InvalidInput("The planned end must be after the start.", "planned_end")
+            raise InvalidInput(msg("mobility.planned_end_order"), "planned_end")
         self.status, self.started_on, self.planned_end = MobilityStatus.IN_MISSION, on, planned_end
         extra = {"planned_end": planned_end.isoformat()} if planned_end else {}
         return self._event("mobility.started", on=on.isoformat(), **extra)
@@ -194,16 +193,16 @@ class Mobility:
     def complete(self, on: date) -> DomainEvent:
         check_complete(self.status, [r["kind"] for r in self.reports])
         if self.started_on and on < self.started_on:
-            raise InvalidInput("Must not be before the start of the mission.", "on")
+            raise InvalidInput(msg("mobility.before_start"), "on")
         self.status, self.ended_on = MobilityStatus.COMPLETED, on
         return self._event("mobility.completed", on=on.isoformat())
 
     def interrupt(self, on: date, reason: str) -> DomainEvent:
         if reason not in codes.INTERRUPTION_REASONS:
-            raise InvalidInput(f"Unknown interruption reason {reason!r}.", "reason")
+            raise InvalidInput(msg("mobility.unknown_interruption_reason", reason=reason), "reason")
         check_interrupt(self.status)
         if self.started_on and on < self.started_on:
-            raise InvalidInput("Must not be before the start of the mission.", "on")
+            raise InvalidInput(msg("mobility.before_start"), "on")
         self.status, self.ended_on = MobilityStatus.INTERRUPTED, on
         self.interruption_reason = reason
         return self._event("mobility.interrupted", on=on.isoformat(), reason=reason)
@@ -212,7 +211,7 @@ class Mobility:
 
     def apply_checklist(self, by: str, version: int, items: list[dict[str, Any]]) -> bool:
         """The sending agency's ticks, copied here; an older update arriving late is moot."""
-        self.check_sending(by, "keeps the pre-departure checklist")
+        self.check_sending(by, "checklist")
         if version <= self.checklist_version:
             return False
         labels = {i["code"]: i for i in self.checklist}
@@ -225,7 +224,7 @@ class Mobility:
 
     def apply_start(self, on: date, by: str, planned_end: date | None = None) -> bool:
         """The sending node checked its checklist: this node's copy may lag, so is not checked."""
-        self.check_sending(by, "records the departure")
+        self.check_sending(by, "departure")
         if self.status == MobilityStatus.IN_MISSION:
             return False  # a redelivery
         check_start(self.status)
@@ -244,7 +243,7 @@ class Mobility:
         if self.status == MobilityStatus.IN_MISSION and missing_reports(
             r["kind"] for r in self.reports
         ):
-            raise Pending("a report the completion builds on has not arrived yet", "reports")
+            raise Pending(msg("mobility.report_pending"), "reports")
         self.complete(on)
         return True
 
@@ -268,12 +267,18 @@ class Mobility:
     def _check_check_in(self, check_in: str, respondent: str, by: str) -> None:
         self.check_party(by)
         if check_in not in CHECK_INS:
-            raise InvalidInput(f"Unknown check-in {check_in!r}.", "check_in")
+            raise InvalidInput(msg("mobility.unknown_check_in", check_in=check_in), "check_in")
         if respondent not in RESPONDENTS:
-            raise InvalidInput(f"Unknown respondent {respondent!r}.", "respondent")
+            raise InvalidInput(
+                msg("mobility.unknown_respondent", respondent=respondent), "respondent"
+            )
         if by != self.respondent_agency(respondent):
             raise NotEntitled(
-                f"The {respondent} check-in is recorded by {self.respondent_agency(respondent)}.",
+                msg(
+                    "mobility.check_in_recorded_by",
+                    respondent=respondent,
+                    agency=self.respondent_agency(respondent),
+                ),
                 "respondent",
             )
 
@@ -289,9 +294,9 @@ class Mobility:
         """A check-in answered; the note stays on this node, the scores and issues travel."""
         self._check_check_in(check_in, respondent, by)
         if self.status != MobilityStatus.IN_MISSION:
-            raise MobilityError(f"No check-in on a mobility that is {self.status}.", "status")
+            raise MobilityError(msg("mobility.no_check_in", status=self.status), "status")
         if self.answered(check_in, respondent):
-            raise MobilityError(f"The {check_in} check-in is already answered.", "check_in")
+            raise MobilityError(msg("mobility.check_in_answered", check_in=check_in), "check_in")
         scores = validated_answers(answers)
         self.check_ins = [
             *self.check_ins,
@@ -316,7 +321,7 @@ class Mobility:
         if self.answered(check_in, respondent):
             return False
         if self.started_on is None:
-            raise Pending("the mission's start has not arrived yet", "status")
+            raise Pending(msg("mobility.start_pending"), "status")
         scores = validated_answers(answers)
         entry = {"check_in": check_in, "respondent": respondent, "on": on.isoformat(), **scores}
         self.check_ins = [*self.check_ins, entry | {"note": None}]
@@ -379,9 +384,9 @@ class Mobility:
         """A questionnaire answered once the mission ended; comments stay on this node."""
         self._check_review(respondent, by)
         if self.status not in (MobilityStatus.COMPLETED, MobilityStatus.INTERRUPTED):
-            raise MobilityError(f"No review of a mobility that is {self.status}.", "status")
+            raise MobilityError(msg("mobility.no_review", status=self.status), "status")
         if any(r["respondent"] == respondent for r in self.reviews):
-            raise MobilityError(f"The {respondent} review is already in.", "respondent")
+            raise MobilityError(msg("mobility.review_in", respondent=respondent), "respondent")
         valid = validated_review(scores)
         entry = {"respondent": respondent, "on": on.isoformat(), **valid}
         self.reviews = [*self.reviews, entry | {"comments": comments}]
@@ -399,7 +404,7 @@ class Mobility:
         if any(r["respondent"] == respondent for r in self.reviews):
             return False
         if self.status not in (MobilityStatus.COMPLETED, MobilityStatus.INTERRUPTED):
-            raise Pending("the end of the mission has not arrived yet", "status")
+            raise Pending(msg("mobility.end_pending"), "status")
         entry = {"respondent": respondent, "on": on.isoformat(), **validated_review(scores)}
         self.reviews = [*self.reviews, entry | {"comments": None}]
         return True
@@ -407,11 +412,14 @@ class Mobility:
     def _check_review(self, respondent: str, by: str) -> None:
         self.check_party(by)
         if respondent not in REVIEWERS:
-            raise InvalidInput(f"Unknown respondent {respondent!r}.", "respondent")
+            raise InvalidInput(
+                msg("mobility.unknown_respondent", respondent=respondent), "respondent"
+            )
         recorded_by = self.host_agency if respondent in HOST_SIDE else self.sending_agency
         if by != recorded_by:
             raise NotEntitled(
-                f"The {respondent} review is recorded by {recorded_by}.", "respondent"
+                msg("mobility.review_recorded_by", respondent=respondent, agency=recorded_by),
+                "respondent",
             )
 
 
@@ -425,6 +433,6 @@ def validated_review(scores: dict[str, Any]) -> dict[str, int]:
     for name in REVIEW_SCORES:
         value = scores.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 5:
-            raise InvalidInput(f"{name} must be a whole number from 1 to 5.", name)
+            raise InvalidInput(msg("mobility.score_range", name=name), name)
         out[name] = value
     return out

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from services.registry.domain.errors import DomainError, DomainEvent
+from services.registry.domain.messages import msg
 from shared import codes
 
 
@@ -28,13 +29,13 @@ class Placement:
 
     def check_editable(self) -> None:
         if self.status == PlacementStatus.CLOSED:
-            raise PlacementError("A closed placement cannot be changed.", "status")
+            raise PlacementError(msg("placement.closed_unchangeable"), "status")
 
     def close(self, reason: str) -> DomainEvent:
         if reason not in codes.CLOSURE_REASONS:
-            raise PlacementError(f"Unknown closure reason {reason!r}.", "reason")
+            raise PlacementError(msg("placement.unknown_closure_reason", reason=reason), "reason")
         if self.status == PlacementStatus.CLOSED:
-            raise PlacementError("The placement is already closed.", "status")
+            raise PlacementError(msg("placement.already_closed"), "status")
         self.status, self.closed_reason = PlacementStatus.CLOSED, reason
         return DomainEvent(
             "placement.closed", {"placement_id": self.id, "agency": self.agency, "reason": reason}

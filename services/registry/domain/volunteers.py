@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from services.registry.domain.errors import DomainError, DomainEvent
+from services.registry.domain.messages import msg
 from shared import codes
 
 
@@ -54,7 +55,7 @@ def initial_status(has_availability: bool) -> str:
 
 def check_withdrawable(status: str) -> None:
     if status not in WITHDRAWABLE:
-        raise VolunteerError(f"A volunteer whose status is {status} cannot be withdrawn.", "status")
+        raise VolunteerError(msg("volunteer.not_withdrawable", status=status), "status")
 
 
 @dataclass
@@ -68,7 +69,7 @@ class Volunteer:
 
     def check_editable(self) -> None:
         if self.status == VolunteerStatus.WITHDRAWN:
-            raise VolunteerError("A withdrawn volunteer cannot be changed.", "status")
+            raise VolunteerError(msg("volunteer.withdrawn_unchangeable"), "status")
 
     def availability_known(self, has_window: bool) -> None:
         """A registered volunteer becomes available once an availability window is known."""
@@ -77,7 +78,9 @@ class Volunteer:
 
     def withdraw(self, reason: str) -> DomainEvent:
         if reason not in codes.WITHDRAWAL_REASONS:
-            raise VolunteerError(f"Unknown withdrawal reason {reason!r}.", "reason")
+            raise VolunteerError(
+                msg("volunteer.unknown_withdrawal_reason", reason=reason), "reason"
+            )
         check_withdrawable(self.status)
         self.status, self.withdrawn_reason = VolunteerStatus.WITHDRAWN, reason
         return DomainEvent(

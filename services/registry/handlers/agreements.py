@@ -14,6 +14,7 @@ from services.registry.adapters.orm import Agreement, Match, Mobility
 from services.registry.adapters.repository import get_for_agency
 from services.registry.domain import agreements as rules
 from services.registry.domain.errors import DomainError
+from services.registry.domain.messages import msg
 from services.registry.handlers.common import Invalid, Node, emit, emit_event, new_id, now, ruled
 
 
@@ -36,7 +37,7 @@ def terms_data(a: Agreement) -> dict[str, Any]:
 def propose_agreement(session: Session, node: Node, data: Mapping[str, Any]) -> Agreement:
     partners = [p for p in dict.fromkeys(data["partners"]) if p != node.agency]
     if not partners:
-        raise Invalid("Name at least one partner agency other than this one.", "partners")
+        raise Invalid(msg("agreement.no_partner"), "partners")
     parties = [node.agency, *partners]
     try:
         agreement, event = rules.Agreement.propose(

@@ -13,23 +13,29 @@ from sqlalchemy.orm import Session
 
 from services.registry.domain.errors import DomainError, DomainEvent, InvalidInput, NotEntitled
 from shared.events import new_event
+from shared.messages import Message, coded
 from shared.outbox import add_event
 
 
-class Invalid(Exception):
-    """A rule across fields refuses the input (HTTP 422 with the field at fault)."""
-
-    def __init__(self, message: str, field: str):
-        super().__init__(message)
-        self.field = field
-
-
-class Conflict(Exception):
-    """The request is valid but clashes with the current state (HTTP 409)."""
+class Refusal(Exception):
+    """A use case's refusal: `message` is a Message (code, params; str() the English text)."""
 
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
+        self.message: Message = coded(message)
         self.field = field
+
+
+class Invalid(Refusal):
+    """A rule across fields refuses the input (HTTP 422 with the field at fault)."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message, field)
+        self.field: str = field
+
+
+class Conflict(Refusal):
+    """The request is valid but clashes with the current state (HTTP 409)."""
 
 
 @dataclass(frozen=True)
@@ -73,11 +79,11 @@ def emit_event(
 def ruled(error: DomainError) -> Exception:
     """A domain refusal as the API says it: 422 for bad input, 409 for a clash with the state."""
     if isinstance(error, InvalidInput):
-        return Invalid(str(error), error.field or "json")
+        return Invalid(error.message, error.field or "json")
     if isinstance(error, NotEntitled):
-        return Forbidden(str(error))
-    return Conflict(str(error), error.field)
+        return Forbidden(error.message)
+    return Conflict(error.message, error.field)
 
 
-class Forbidden(Exception):
-    pass
+class Forbidden(Refusal):
+    """HTTP 403."""

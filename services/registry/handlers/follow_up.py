@@ -14,6 +14,7 @@ from services.registry.adapters import repository
 from services.registry.adapters.orm import AgencyProfile, Incident, Match, Mobility, Volunteer
 from services.registry.adapters.repository import get_for_agency
 from services.registry.domain.errors import DomainError
+from services.registry.domain.messages import msg
 from services.registry.domain.mobilities import Mobility as MobilityAggregate
 from services.registry.handlers.common import (
     Conflict,
@@ -180,9 +181,9 @@ def certificate_facts(session: Session, node: Node, mobility_id: str) -> dict[st
 
     m = get_mobility(session, node, mobility_id)
     if m.sending_agency != node.agency:
-        raise Forbidden(f"Only the sending agency {m.sending_agency} issues the certificate.")
+        raise Forbidden(msg("mobility.certificate_sending_only", agency=m.sending_agency))
     if m.status != "completed":
-        raise Conflict(f"A mobility that is {m.status} has no certificate.", "status")
+        raise Conflict(msg("mobility.no_certificate", status=m.status), "status")
     if m.certificate_code is None:
         m.certificate_code = secrets.token_hex(6).upper()
     match = session.get(Match, m.match_id)

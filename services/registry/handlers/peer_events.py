@@ -15,6 +15,7 @@ from services.registry.adapters.orm import Agreement, Incident, Match, Mobility
 from services.registry.domain import agreements as rules
 from services.registry.domain.errors import DomainError, Pending
 from services.registry.domain.matches import Match as MatchAggregate
+from services.registry.domain.messages import msg
 from services.registry.handlers.common import Node, now
 from services.registry.handlers.matches import free_volunteer, move_volunteer
 from services.registry.handlers.mobilities import open_mobility, set_volunteer_status_for
@@ -142,7 +143,7 @@ def lessons_shared(session: Session, event: TypedEvent[p.LessonsShared], node: N
 def agreement_activated(session: Session, event: TypedEvent[p.AgreementTerms], node: Node) -> None:
     def confirm(agreement: rules.Agreement, by: str) -> bool:
         if by not in agreement.parties:
-            raise rules.NotAParty(f"{by} is not a party to this agreement.")
+            raise rules.NotAParty(msg("agreement.not_a_party", agency=by))
         agreement.confirm_activation(event.data)
         if agreement.status != rules.AgreementStatus.ACTIVE:
             log.info("agreement.activation_before_approvals", agreement_id=agreement.id)

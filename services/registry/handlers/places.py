@@ -13,6 +13,7 @@ from services.registry.adapters import repository
 from services.registry.adapters.orm import HostOrganisation, Placement
 from services.registry.adapters.repository import NotFound, get_for_agency
 from services.registry.domain.errors import DomainError
+from services.registry.domain.messages import msg
 from services.registry.handlers.common import (
     Conflict,
     Invalid,
@@ -36,9 +37,7 @@ def create_host_organisation(
         )
     )
     if duplicate:
-        raise Conflict(
-            f"This organisation is already registered in this city ({duplicate}).", "name"
-        )
+        raise Conflict(msg("organisation.duplicate", id=duplicate), "name")
     at = now()
     org = HostOrganisation(
         id=new_id("org"), agency=node.agency, created_at=at, updated_at=at, **data
@@ -47,7 +46,7 @@ def create_host_organisation(
     try:
         session.flush()
     except IntegrityError as exc:  # registered at the same moment by another request
-        raise Conflict("This organisation is already registered in this city.", "name") from exc
+        raise Conflict(msg("organisation.duplicate_unnamed"), "name") from exc
     return org
 
 
@@ -68,14 +67,14 @@ def update_host_organisation(
         )
     )
     if clash:
-        raise Conflict(f"Another organisation has this name in this city ({clash}).", "name")
+        raise Conflict(msg("organisation.name_taken", id=clash), "name")
     for key, value in data.items():
         setattr(org, key, value)
     org.updated_at = now()
     try:
         session.flush()
     except IntegrityError as exc:  # a concurrent change took the name first
-        raise Conflict("Another organisation has this name in this city.", "name") from exc
+        raise Conflict(msg("organisation.name_taken_unnamed"), "name") from exc
     return org
 
 
@@ -101,7 +100,7 @@ def publish_placement(session: Session, node: Node, data: Mapping[str, Any]) -> 
     try:
         org = get_host_organisation(session, node, data["host_organisation_id"])
     except NotFound as exc:
-        raise Invalid(str(exc), "host_organisation_id") from exc
+        raise Invalid(exc.message, "host_organisation_id") from exc
     at = now()
     placement = Placement(
         id=new_id("pl"), agency=node.agency, status="open", created_at=at, updated_at=at, **data
@@ -133,7 +132,7 @@ def update_placement(
         raise ruled(exc) from exc
     start, end = changes.get("start", placement.start), changes.get("end", placement.end)
     if end < start:
-        raise Invalid("Must not be before start.", "end")
+        raise Invalid(msg("placement.dates_order"), "end")
     for key, value in changes.items():
         setattr(placement, key, value)
     placement.updated_at = now()

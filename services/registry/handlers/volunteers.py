@@ -13,6 +13,7 @@ from services.registry.adapters import repository
 from services.registry.adapters.orm import DossierAccess, Match, Volunteer
 from services.registry.adapters.repository import get_for_agency
 from services.registry.domain.errors import DomainError
+from services.registry.domain.messages import msg
 from services.registry.domain.volunteers import initial_status
 from services.registry.handlers.common import (
     Conflict,
@@ -107,10 +108,7 @@ def register_volunteer(session: Session, node: Node, data: Mapping[str, Any]) ->
                 Volunteer.identity_number == data["identity_number"],
             )
         )
-        raise Conflict(
-            f"A volunteer with this identity number is already registered ({existing}).",
-            "identity_number",
-        )
+        raise Conflict(msg("volunteer.duplicate_identity", id=existing), "identity_number")
     volunteer = Volunteer(**columns)  # as stored; the caller reads it, nothing more to flush
     emit(
         session,
@@ -159,7 +157,7 @@ def update_volunteer(
     start = changes.get("available_from", row.available_from)
     end = changes.get("available_until", row.available_until)
     if start and end and end < start:
-        raise Invalid("Must not be before available_from.", "available_until")
+        raise Invalid(msg("volunteer.availability_order"), "available_until")
     for key, value in changes.items():
         setattr(row, key, value)
     volunteer.availability_known(bool(row.available_from and row.available_until))
@@ -202,7 +200,7 @@ def read_dossier(
         .order_by(Match.updated_at.desc())
     )
     if match is None:
-        raise Forbidden(f"{reader_agency} hosts no confirmed match of this volunteer.")
+        raise Forbidden(msg("volunteer.dossier_not_hosted", agency=reader_agency))
     session.add(
         DossierAccess(
             volunteer_id=volunteer.id,

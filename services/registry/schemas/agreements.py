@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from services.registry.schemas.common import Tag, _country, _note, _Period, _reason
+from services.registry.schemas.common import Tag, _agency, _note, _Period, _reason
 from shared import codes
 
 
 class QuotaSchema(Schema):
-    sending = fields.String(required=True, validate=_country)
-    host = fields.String(required=True, validate=_country)
+    sending = fields.String(required=True, validate=_agency)
+    host = fields.String(required=True, validate=_agency)
     volunteers = fields.Integer(required=True, validate=validate.Range(min=0, max=10_000))
 
 
@@ -26,7 +26,7 @@ class AgreementTermsIn(_Period):
 
 class AgreementProposal(AgreementTermsIn):
     partners = fields.List(
-        fields.String(validate=_country),
+        fields.String(validate=_agency),
         required=True,
         validate=validate.Length(min=1, max=10),
         metadata={"description": "The other parties (this node's agency is always a party)."},
@@ -71,7 +71,7 @@ class AgreementQuery(Schema):
     status = fields.String(
         validate=validate.OneOf(["proposed", "active", "amended", "terminated", "expired"])
     )
-    partner = fields.String(validate=_country)
+    partner = fields.String(validate=_agency)
 
 
 class LedgerDirection(Schema):

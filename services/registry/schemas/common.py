@@ -5,17 +5,24 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared import codes
+from shared.validation_messages import VALIDATION
 from shared.vocabularies import LANGUAGE_LEVELS as LEVELS
 
 
 def _country(value: str) -> None:
     if not codes.is_country(value):
-        raise ValidationError(f"Unknown ISO 3166 country/agency code: {value!r}.")
+        raise ValidationError(VALIDATION.message("field.unknown_country", code=value))
+
+
+def _agency(value: str) -> None:
+    """An agency is named by its country's ISO 3166 code."""
+    if not codes.is_country(value):
+        raise ValidationError(VALIDATION.message("field.unknown_agency", code=value))
 
 
 def _language(value: str) -> None:
     if not codes.is_language(value):
-        raise ValidationError(f"Unknown ISO 639 language code: {value!r}.")
+        raise ValidationError(VALIDATION.message("field.unknown_language", code=value))
 
 
 Tag = fields.String(validate=validate.Length(1, 80))

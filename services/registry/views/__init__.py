@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from services.registry.access import actor
 from services.registry.dependencies import dependencies
 from services.registry.handlers import Conflict, Forbidden, Invalid, Node, NotFound
+from services.registry.handlers.common import Refusal
 from shared.auth import Role
 from shared.runtime import current_runtime
 
@@ -42,16 +43,19 @@ def shown(row: Any, own_only: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _fail(exc: Exception) -> None:
+    """A handler's refusal as an error body: the English `message`, its `message_code` and
+    `params` (services/registry/domain/messages.py), and the field at fault under `errors`."""
+    if not isinstance(exc, Refusal | NotFound):
+        raise exc
+    text, coded = str(exc.message), {"message_code": exc.message.code, "params": exc.message.params}
     if isinstance(exc, NotFound):
-        abort(404, message=str(exc))
+        abort(404, message=text, **coded)
     if isinstance(exc, Forbidden):
-        abort(403, message=str(exc))
+        abort(403, message=text, **coded)
     if isinstance(exc, Invalid):
-        abort(422, message=str(exc), errors={"json": {exc.field: [str(exc)]}})
-    if isinstance(exc, Conflict):
-        errors = {"json": {exc.field: [str(exc)]}} if exc.field else None
-        abort(409, message=str(exc), **({"errors": errors} if errors else {}))
-    raise exc
+        abort(422, message=text, errors={"json": {exc.field: [text]}}, **coded)
+    errors = {"json": {exc.field: [text]}} if exc.field else None
+    abort(409, message=text, **({"errors": errors} if errors else {}), **coded)
 
 
 def write(handler: Callable[..., T], *args: Any) -> T:

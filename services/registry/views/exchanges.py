@@ -8,7 +8,7 @@ from typing import Any
 from flask_smorest import Blueprint
 from sqlalchemy import or_, select
 
-from services.registry import handlers
+from services.registry import handlers, queries
 from services.registry.access import READERS, STAFF, allow
 from services.registry.adapters.orm import AgencyProfile, Match, Mobility
 from services.registry.schemas import (
@@ -43,29 +43,9 @@ blp = Blueprint(
 @blp.response(200, MatchOut(many=True))
 @blp.paginate()
 def list_matches(query: dict[str, Any], pagination_parameters: Any) -> list[Match]:
-    agency = node().agency
-    statement = select(Match).where(
-        or_(Match.sending_agency == agency, Match.host_agency == agency)
-    )
-    if "status" in query:
-        statement = statement.where(Match.status == query["status"])
-    if "agreement_id" in query:
-        statement = statement.where(Match.agreement_id == query["agreement_id"])
+    """This agency's matches; `awaiting_us` filters in SQL (registry/queries.py)."""
     with sessions()() as session:
-        if query.get("awaiting_us"):
-            rows = [
-                m
-                for m in session.scalars(
-                    statement.where(Match.status == "proposed").order_by(Match.created_at, Match.id)
-                )
-                if agency not in m.decisions
-            ]
-            pagination_parameters.item_count = len(rows)
-            start = (pagination_parameters.page - 1) * pagination_parameters.page_size
-            return rows[start : start + pagination_parameters.page_size]
-        return paginate(
-            session, statement.order_by(Match.created_at.desc(), Match.id), pagination_parameters
-        )
+        return paginate(session, queries.matches(node().agency, query), pagination_parameters)
 
 
 @blp.route("/matches/<match_id>", methods=["GET"])

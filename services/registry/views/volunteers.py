@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask_smorest import Blueprint, abort
-from sqlalchemy import func, or_, select
 
-from services.registry import handlers
+from services.registry import handlers, queries
 from services.registry.access import STAFF, actor, allow
 from services.registry.adapters.orm import Volunteer
 from services.registry.schemas import (
@@ -43,46 +42,10 @@ def register(data: dict[str, Any]) -> Volunteer:
 @blp.response(200, VolunteerOut(many=True))
 @blp.paginate()
 def list_volunteers(query: dict[str, Any], pagination_parameters: Any) -> list[Volunteer]:
-    """List volunteers, newest first, with filters; X-Pagination header gives the totals."""
-    statement = select(Volunteer).where(Volunteer.agency == node().agency)
-    if "status" in query:
-        statement = statement.where(Volunteer.status == query["status"])
-    if "q" in query:
-        pattern = f"%{query['q'].lower()}%"
-        statement = statement.where(
-            or_(
-                func.lower(Volunteer.last_name).like(pattern),
-                func.lower(Volunteer.first_name).like(pattern),
-            )
-        )
+    """List volunteers, newest first, with filters (the dashboard's, in SQL: registry/queries.py);
+    X-Pagination header gives the totals."""
     with sessions()() as session:
-        # JSON list filters are applied in Python: portable across PostgreSQL and SQLite.
-        if any(k in query for k in ("skill", "domain", "language")):
-            rows = [
-                v
-                for v in session.scalars(
-                    statement.order_by(Volunteer.created_at.desc(), Volunteer.id)
-                )
-                if _matches(v, query)
-            ]
-            pagination_parameters.item_count = len(rows)
-            start = (pagination_parameters.page - 1) * pagination_parameters.page_size
-            return rows[start : start + pagination_parameters.page_size]
-        return paginate(
-            session,
-            statement.order_by(Volunteer.created_at.desc(), Volunteer.id),
-            pagination_parameters,
-        )
-
-
-def _matches(v: Volunteer, query: dict[str, Any]) -> bool:
-    if "skill" in query and query["skill"].lower() not in (s.lower() for s in v.skills):
-        return False
-    if "domain" in query and query["domain"].lower() not in (d.lower() for d in v.domains):
-        return False
-    if "language" in query and query["language"] not in (lang["code"] for lang in v.languages):
-        return False
-    return True
+        return paginate(session, queries.volunteers(node().agency, query), pagination_parameters)
 
 
 @blp.route("/<volunteer_id>", methods=["GET"])

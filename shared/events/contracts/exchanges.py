@@ -122,11 +122,22 @@ class AgreementTerminated(_Strict):
 # --- matches ----------------------------------------------------------------------------------
 
 
+class CodedMessage(_Strict):
+    """A message as a code and its parameters (shared/messages.py), for each reader's language."""
+
+    code = fields.String(required=True, validate=validate.Length(1, 80))
+    params = fields.Dict(keys=fields.String(validate=validate.Length(1, 40)), load_default=dict)
+
+
 class CriterionScore(_Strict):
     criterion = fields.String(required=True, validate=validate.Length(1, 80))
     weight = fields.Float(required=True)
     value = fields.Float(required=True, validate=validate.Range(min=0, max=1))
     explanation = fields.String(required=True, validate=validate.Length(max=500))
+    # the explanation's parts as codes (added in v1: events without them stay valid)
+    messages = fields.List(
+        fields.Nested(CodedMessage), load_default=list, validate=validate.Length(max=20)
+    )
 
 
 class PlacementFacts(_Strict):

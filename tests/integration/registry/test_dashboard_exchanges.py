@@ -48,22 +48,53 @@ FORM = {
     "balance_tolerance": "2",
     "fields_of_cooperation": "health, education",
 }
+# As matching writes them: the English explanation, and its parts as codes for each language.
 CRITERIA = [
     {
         "criterion": "skills",
         "weight": 0.4,
         "value": 1.0,
         "explanation": "1 of 1 required skills (public health)",
+        "messages": [
+            {
+                "code": "criterion.skills.named",
+                "params": {"have": 1, "total": 1, "skills": "public health"},
+            }
+        ],
     },
-    {"criterion": "languages", "weight": 0.25, "value": 1.0, "explanation": "fr native for B2"},
+    {
+        "criterion": "languages",
+        "weight": 0.25,
+        "value": 1.0,
+        "explanation": "fr native for B2",
+        "messages": [
+            {
+                "code": "criterion.languages.level",
+                "params": {"code": "fr", "spoken": "native", "level": "B2"},
+            }
+        ],
+    },
     {
         "criterion": "preference",
         "weight": 0.15,
         "value": 1.0,
         "explanation": "ML is a preferred country",
+        "messages": [{"code": "criterion.preference.preferred", "params": {"agency": "ML"}}],
     },
-    {"criterion": "domain", "weight": 0.1, "value": 1.0, "explanation": "domain health"},
-    {"criterion": "waiting", "weight": 0.1, "value": 0.0, "explanation": "registered 0 days ago"},
+    {
+        "criterion": "domain",
+        "weight": 0.1,
+        "value": 1.0,
+        "explanation": "domain health",
+        "messages": [{"code": "criterion.domain.known", "params": {"domain": "health"}}],
+    },
+    {
+        "criterion": "waiting",
+        "weight": 0.1,
+        "value": 0.0,
+        "explanation": "registered 0 days ago",
+        "messages": [{"code": "criterion.waiting.days", "params": {"num": 0}}],
+    },
 ]
 
 
@@ -608,7 +639,13 @@ def test_the_notifications_page_explains_when_the_service_is_missing_or_down(tg,
 
 def test_every_string_of_these_pages_has_a_french_translation():
     keywords = dict(DEFAULT_KEYWORDS) | {"N_": None}
-    found = list(extract_from_file("python", DASHBOARD / "pages/exchanges.py", keywords=keywords))
+    found = []
+    for module in (
+        *sorted((DASHBOARD / "exchanges").glob("*.py")),
+        DASHBOARD / "labels/exchanges.py",
+        DASHBOARD / "adapters/notifications.py",
+    ):
+        found += extract_from_file("python", module, keywords=keywords)
     for template in (DASHBOARD / "templates/exchanges").glob("*.html"):
         found += extract_from_file(
             "jinja2.ext:babel_extract",

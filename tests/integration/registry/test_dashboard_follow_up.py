@@ -54,7 +54,9 @@ def test_staff_report_an_incident_and_its_owner_resolves_it(tg, web):  # noqa: F
 
 def test_every_string_of_the_follow_up_pages_has_a_french_translation():
     keywords = dict(DEFAULT_KEYWORDS) | {"N_": None}
-    found = list(extract_from_file("python", DASHBOARD / "pages/follow_up.py", keywords=keywords))
+    found = []
+    for module in sorted((DASHBOARD / "follow_up").glob("*.py")):
+        found += extract_from_file("python", module, keywords=keywords)
     for template in (DASHBOARD / "templates/follow_up").glob("*.html"):
         found += extract_from_file(
             "jinja2.ext:babel_extract",

@@ -16,18 +16,21 @@ from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
 from sqlalchemy import event, select
 
-from services.registry import handlers, imports
+from services.registry import dashboard, handlers, imports
 from services.registry.adapters.orm import HostOrganisation, Placement, Volunteer
 from services.registry.dashboard.accounts import create_account
-from services.registry.dashboard.pages import people
+from services.registry.dashboard.messages import say, say_code
 from services.registry.dependencies import dependencies
+from services.registry.domain.messages import msg
 from services.registry.schemas import VolunteerIn
+from shared.messages import Count, untranslated
+from shared.validation_messages import VALIDATION
 from tests.support.infra import wait_until
 from tests.support.registry import RegistryNode
 
 pytestmark = pytest.mark.integration
 
-DASHBOARD = Path(people.__file__).resolve().parent.parent
+DASHBOARD = Path(dashboard.__file__).resolve().parent
 EMAIL, PASSWORD = "ama@anvt.tg", "correct horse battery"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -605,8 +608,10 @@ def catalog(path: Path, language: str) -> dict[str, Any]:
 
 def test_the_french_catalog_translates_every_message_of_these_pages(tg):
     files = [
-        DASHBOARD / "pages" / "people.py",
-        DASHBOARD / "pages" / "places.py",
+        *sorted((DASHBOARD / "people").glob("*.py")),
+        *sorted((DASHBOARD / "places").glob("*.py")),
+        DASHBOARD / "forms.py",
+        DASHBOARD / "labels" / "people.py",
         *sorted((DASHBOARD / "templates" / "people").glob("*.html")),
         *sorted((DASHBOARD / "templates" / "places").glob("*.html")),
     ]
@@ -637,14 +642,30 @@ def test_the_french_catalog_translates_every_message_of_these_pages(tg):
             assert clashes == {}, f"people.po and {name} translate differently"
 
     with tg.app.test_request_context("/volunteers"):
-        assert people.translate("Not a valid date.") == "Date non valide."
-        assert people.translate("Unknown ISO 639 language code: 'xx'.") == (
+        assert say_code("field.not_date") == "Date non valide."
+        assert say(VALIDATION.message("field.unknown_language", code="xx")) == (
             "Code de langue ISO 639 inconnu : 'xx'."
         )
-        assert people.translate(
-            "The file has more than 20,000 data rows: split it into several files."
-        ) == (
+        assert say(msg("import.too_many_rows", rows=Count(20_000))) == (
             "Le fichier compte plus de 20\u202f000 lignes de données : répartissez-les en "
             "plusieurs fichiers."
         )
-        assert people.translate("Something new.") == "Something new."
+        assert say(untranslated("Something new.")) == "Something new."
+
+
+def test_a_jobs_notes_are_said_in_the_language_of_the_page(tg):
+    client = signed_in(tg)
+    content = csv_file([import_row(1)]).replace(b"\r\n", b";couleur\r\n", 1)
+    answer = post_from(
+        client,
+        "/volunteers/import",
+        "/volunteers/import",
+        {"file": (io.BytesIO(content), "volontaires.csv")},
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 302, answer.text
+    page = answer.headers["Location"]
+    wait_until(lambda: client.get(f"{page}.json").json["done"], timeout=30)
+    assert "Colonnes ignorées (inconnues) : couleur." in unescape(client.get(page).text)
+    post_from(client, page, "/language/en", {"next": page})
+    assert "Columns ignored (unknown): couleur." in unescape(client.get(page).text)

@@ -10,7 +10,9 @@ from sqlalchemy import select
 
 from services.registry import handlers
 from services.registry.adapters.orm import Agreement
-from services.registry.dashboard.web import _, bp, node, sessions
+from services.registry.dashboard.context import node, sessions
+from services.registry.dashboard.i18n import _
+from services.registry.dashboard.overview.blueprint import bp
 
 SERIES = ("proposed", "confirmed", "started", "completed")
 

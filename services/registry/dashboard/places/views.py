@@ -3,8 +3,7 @@
 Like the volunteers' pages, it holds no business rule: forms are converted and validated with
 the registry's schemas (HostOrganisationIn, PlacementIn, Closure) and given to its handlers
 (create_host_organisation, publish_placement, close_placement); errors are shown beside their
-field in the page's language.
-"""
+field in the page's language."""
 
 from __future__ import annotations
 
@@ -17,29 +16,19 @@ from werkzeug.datastructures import MultiDict
 
 from services.registry import handlers
 from services.registry.adapters.orm import HostOrganisation, Placement
-from services.registry.dashboard.pages.people import (
+from services.registry.dashboard.context import FORM_STATUS, node, sessions, staff_only
+from services.registry.dashboard.forms import (
     FORM_ERROR,
-    N_,
     Fields,
     Page,
     convert,
     handler_errors,
-    label,
-    language_skills,
     requested_page,
     validate,
 )
-from services.registry.dashboard.web import (
-    FORM_STATUS,
-    _,
-    bp,
-    fmt_number,
-    lang,
-    ngettext,
-    node,
-    sessions,
-    staff_only,
-)
+from services.registry.dashboard.i18n import N_, _, fmt_number, lang, ngettext
+from services.registry.dashboard.labels.people import label, language_skills
+from services.registry.dashboard.places.blueprint import bp
 from services.registry.schemas import Closure, HostOrganisationIn, PlacementIn
 from shared import codes
 
@@ -96,7 +85,8 @@ def _render(
         ).all()
 
     def page_url(number: int) -> str:
-        return url_for("dashboard.places", page=number, **({"status": shown} if shown else {}))
+        status = {"status": shown} if shown else {}
+        return url_for("dashboard.places.places", page=number, **status)
 
     # A refusal to close a placement whose close form is not shown (closed meanwhile, or on
     # another page of the list) is said above the list.
@@ -156,7 +146,7 @@ def create_organisation() -> Any:
         errors = handler_errors(exc, ORGANISATION.names)
         return _render(org_values=form, org_errors=errors, status=FORM_STATUS)
     flash(_("The organisation %(name)s is registered.", name=loaded["name"]), "success")
-    return redirect(url_for("dashboard.places") + "#organisations")
+    return redirect(url_for("dashboard.places.places") + "#organisations")
 
 
 @bp.route("/places/placements", methods=["POST"])
@@ -174,7 +164,7 @@ def publish_placement() -> Any:
         errors = handler_errors(exc, PLACEMENT.names)
         return _render(pl_values=form, pl_errors=errors, status=FORM_STATUS)
     flash(_("The placement %(title)s is published.", title=loaded["title"]), "success")
-    return redirect(url_for("dashboard.places") + "#placements")
+    return redirect(url_for("dashboard.places.places") + "#placements")
 
 
 @bp.route("/places/placements/<placement_id>/close", methods=["POST"])
@@ -203,4 +193,4 @@ def close_placement(placement_id: str) -> Any:
             closing=placement_id, close_values=form, close_errors=errors, status=FORM_STATUS
         )
     flash(_("The placement %(title)s is closed.", title=title), "success")
-    return redirect(url_for("dashboard.places") + "#placements")
+    return redirect(url_for("dashboard.places.places") + "#placements")

@@ -1,4 +1,5 @@
-"""Follow-up of missions in progress: incidents, reported and moved on through the handlers."""
+"""Follow-up of missions in progress: incidents, reported and moved on through the handlers;
+the agreement's evaluation report."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from sqlalchemy import or_, select
 
 from services.registry import handlers
 from services.registry.adapters.orm import Incident, Mobility
-from services.registry.dashboard.pages.exchanges import not_found, translate_error
-from services.registry.dashboard.web import _, bp, lang, node, sessions, staff_only
+from services.registry.dashboard.context import node, sessions, staff_only
+from services.registry.dashboard.exchanges.common import flash_errors, not_found
+from services.registry.dashboard.follow_up.blueprint import bp
+from services.registry.dashboard.i18n import _, lang
+from services.registry.dashboard.messages import say
 from services.registry.schemas import IncidentIn, IncidentUpdateIn
 from shared import codes
 
@@ -61,18 +65,12 @@ def incidents() -> Any:
     )
 
 
-def _flash_errors(exc: ValidationError) -> None:
-    for field, messages in exc.messages.items():  # type: ignore[union-attr]
-        for message in messages if isinstance(messages, list) else [str(messages)]:
-            flash(f"{_(field)} : {translate_error(str(message))}", "error")
-
-
 @bp.route("/incidents", methods=["POST"])
 @staff_only
 def report_incident() -> Any:
     form = request.form
     try:
-        data = IncidentIn().load(
+        data = (schema := IncidentIn()).load(
             {
                 "on": date.today().isoformat(),
                 "severity": form.get("severity") or "",
@@ -82,18 +80,18 @@ def report_incident() -> Any:
             }
         )
     except ValidationError as exc:
-        _flash_errors(exc)
-        return redirect(url_for("dashboard.incidents"))
+        flash_errors(exc.messages, schema)
+        return redirect(url_for("dashboard.follow_up.incidents"))
     try:
         with sessions().begin() as session:
             handlers.report_incident(session, node(), form.get("mobility_id") or "", data)
     except handlers.NotFound:
         return not_found()
     except (handlers.Conflict, handlers.Invalid, handlers.Forbidden) as exc:
-        flash(translate_error(str(exc)), "error")
-        return redirect(url_for("dashboard.incidents"))
+        flash(say(exc.message), "error")
+        return redirect(url_for("dashboard.follow_up.incidents"))
     flash(_("Incident reported."), "success")
-    return redirect(url_for("dashboard.incidents"))
+    return redirect(url_for("dashboard.follow_up.incidents"))
 
 
 @bp.route("/incidents/<incident_id>", methods=["POST"])
@@ -101,7 +99,7 @@ def report_incident() -> Any:
 def update_incident(incident_id: str) -> Any:
     form = request.form
     try:
-        data = IncidentUpdateIn().load(
+        data = (schema := IncidentUpdateIn()).load(
             {
                 "on": date.today().isoformat(),
                 "status": form.get("status") or None,
@@ -110,18 +108,18 @@ def update_incident(incident_id: str) -> Any:
             }
         )
     except ValidationError as exc:
-        _flash_errors(exc)
-        return redirect(url_for("dashboard.incidents"))
+        flash_errors(exc.messages, schema)
+        return redirect(url_for("dashboard.follow_up.incidents"))
     try:
         with sessions().begin() as session:
             handlers.update_incident(session, node(), incident_id, data)
     except handlers.NotFound:
         return not_found()
     except (handlers.Conflict, handlers.Invalid, handlers.Forbidden) as exc:
-        flash(translate_error(str(exc)), "error")
-        return redirect(url_for("dashboard.incidents"))
+        flash(say(exc.message), "error")
+        return redirect(url_for("dashboard.follow_up.incidents"))
     flash(_("Incident updated."), "success")
-    return redirect(url_for("dashboard.incidents"))
+    return redirect(url_for("dashboard.follow_up.incidents"))
 
 
 @bp.route("/agreements/<agreement_id>/evaluation")
@@ -142,8 +140,8 @@ def evaluation(agreement_id: str) -> Any:
     except handlers.NotFound:
         return not_found()
     except handlers.Invalid as exc:
-        flash(translate_error(str(exc)), "error")
-        return redirect(url_for("dashboard.evaluation", agreement_id=agreement_id))
+        flash(say(exc.message), "error")
+        return redirect(url_for("dashboard.follow_up.evaluation", agreement_id=agreement_id))
     counts = ("quota", "proposed", "confirmed", "started", "completed", "interrupted")
     top = max([d[k] or 0 for d in report["directions"] for k in counts] + [1])
     return render_template(
@@ -164,11 +162,11 @@ def share_lessons(agreement_id: str) -> Any:
     text = (request.form.get("text") or "").strip()
     if not text:
         flash(_("Write the lessons first."), "error")
-        return redirect(url_for("dashboard.evaluation", agreement_id=agreement_id))
+        return redirect(url_for("dashboard.follow_up.evaluation", agreement_id=agreement_id))
     try:
         with sessions().begin() as session:
             handlers.share_lessons(session, node(), agreement_id, text[:8000], date.today())
     except handlers.NotFound:
         return not_found()
     flash(_("Lessons shared with the other parties."), "success")
-    return redirect(url_for("dashboard.evaluation", agreement_id=agreement_id))
+    return redirect(url_for("dashboard.follow_up.evaluation", agreement_id=agreement_id))

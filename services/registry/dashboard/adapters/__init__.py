@@ -1,0 +1,1 @@
+"""Calls from the dashboard to other services."""
