@@ -33,6 +33,7 @@ def test_each_consumer_receives_exactly_the_events_it_is_bound_to(amqp_url, vhos
         "agreement.approved.TG.ML",
         "agreement.proposed.ML.NE",
         "match.proposed.NE.TG",
+        "match.accepted.NE.TG",
         "volunteer.registered.TG",
         "mobility.started.TG.ML",
     ]
@@ -41,6 +42,7 @@ def test_each_consumer_receives_exactly_the_events_it_is_bound_to(amqp_url, vhos
         "registry.TG": {
             "agreement.approved.TG.ML",
             "match.proposed.NE.TG",
+            "match.accepted.NE.TG",
             "mobility.started.TG.ML",
         },
         "registry.ML": {
@@ -48,16 +50,26 @@ def test_each_consumer_receives_exactly_the_events_it_is_bound_to(amqp_url, vhos
             "agreement.proposed.ML.NE",
             "mobility.started.TG.ML",
         },
-        "registry.NE": {"agreement.proposed.ML.NE", "match.proposed.NE.TG"},
-        "matching": set(keys) - {"mobility.started.TG.ML"},
+        "registry.NE": {
+            "agreement.proposed.ML.NE",
+            "match.proposed.NE.TG",
+            "match.accepted.NE.TG",
+        },
+        # Matching hears the agencies' decisions, not its own proposals.
+        "matching": set(keys) - {"mobility.started.TG.ML", "match.proposed.NE.TG"},
         "notifications": set(keys),
         "notifications.TG": {
             "agreement.approved.TG.ML",
             "match.proposed.NE.TG",
+            "match.accepted.NE.TG",
             "volunteer.registered.TG",
             "mobility.started.TG.ML",
         },
-        "notifications.NE": {"agreement.proposed.ML.NE", "match.proposed.NE.TG"},
+        "notifications.NE": {
+            "agreement.proposed.ML.NE",
+            "match.proposed.NE.TG",
+            "match.accepted.NE.TG",
+        },
     }
     for queue, want in expected.items():
         count = len(want)

@@ -240,6 +240,10 @@ def match_confirmed(session: Session, event: TypedEvent[p.MatchState], node: Nod
 
 
 def match_cancelled(session: Session, event: TypedEvent[p.MatchCancelled], node: Node) -> None:
+    if session.get(Match, event.data.match_id) is None:
+        # Its proposal may be waiting for a retry (a fault delayed it on this node) while the
+        # cancellation, sent later, arrived first: retry rather than lose the pair.
+        raise NotYet(f"match {event.data.match_id} not known yet")
     row = _match_row(session, event)
     match = repository.match(row)
     if not match.cancel(event.data.reason):

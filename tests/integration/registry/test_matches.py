@@ -190,6 +190,23 @@ def test_a_cancellation_arriving_after_the_next_proposal_leaves_the_volunteer_pr
     assert tg.call("GET", f"/api/v1/volunteers/{volunteer['id']}").json["status"] == "available"
 
 
+def test_a_cancellation_overtaking_its_proposal_is_retried_then_applied(setup):
+    # A fault delayed the proposal on this node (it waits for a retry) and matching's later
+    # cancellation arrived first: it is retried, not dead-lettered, and applies once the
+    # proposal is there.
+    from services.registry.handlers.peer_events import NotYet
+
+    tg, volunteer, _other, agreement = setup
+    proposal = _proposal("m-5", agreement["id"], volunteer["id"])
+    with pytest.raises(NotYet):
+        _apply(tg, "match.cancelled", _settled(proposal, "superseded"))
+    assert tg.call("GET", "/api/v1/matches/m-5").status_code == 404
+    _apply(tg, "match.proposed", proposal)
+    _apply(tg, "match.cancelled", _settled(proposal, "superseded"))
+    assert tg.call("GET", "/api/v1/matches/m-5").json["status"] == "cancelled"
+    assert tg.call("GET", f"/api/v1/volunteers/{volunteer['id']}").json["status"] == "available"
+
+
 def test_our_acceptance_and_the_peers_landing_at_once_are_both_kept(setup):
     # The peer's acceptance is being applied (its transaction open) when our staff accept: ours
     # must wait for it, not overwrite it with the decisions read before it committed.
