@@ -31,7 +31,6 @@ from services.matching.adapters.orm import (
 )
 from services.matching.domain import model
 from services.matching.domain.planner import Plan, UnsupportedAgreement, plan
-from services.matching.domain.scoring import ineligibility
 from services.matching.handlers import (
     CANDIDATE_STATUSES,
     HOLDING,
@@ -40,6 +39,7 @@ from services.matching.handlers import (
     expire,
     mark_dirty,
 )
+from services.matching.impossibility import Impossibility
 from services.matching.problem import build_problem, is_pinned
 from shared.logging import get_logger
 from shared.wakeup import Waiter
@@ -72,52 +72,6 @@ def plan_apart(problem: model.Problem) -> Plan:
             if _worker is worker:
                 _worker = None
         return plan(problem)
-
-
-class _Impossibility:
-    """Why an open proposal can no longer be kept whatever the plan (indexes built once)."""
-
-    def __init__(self, problem: model.Problem) -> None:
-        self.problem = problem
-        self.volunteers = {v.id: v for v in problem.volunteers}
-        self.placements = {p.id: p for p in problem.placements}
-        self.on_placement: dict[str, int] = {}
-        self.in_direction: dict[tuple[str, str], int] = {}
-        for x in problem.pinned:
-            self._count(x.placement_id, (x.sending, x.host))
-        for v, p in problem.proposed:
-            if v in self.volunteers and p in self.placements:
-                self._count(p, (self.volunteers[v].agency, self.placements[p].agency))
-        self.quotas = {(q.sending, q.host): q.volunteers for q in problem.agreement.quotas}
-
-    def _count(self, placement_id: str, direction: tuple[str, str]) -> None:
-        self.on_placement[placement_id] = self.on_placement.get(placement_id, 0) + 1
-        self.in_direction[direction] = self.in_direction.get(direction, 0) + 1
-
-    def of(self, proposal: Proposal) -> str | None:
-        """A cancellation reason code, or None."""
-        if self.problem.agreement.end < self.problem.today:
-            return "agreement_ended"
-        volunteer = self.volunteers.get(proposal.volunteer_id)
-        if volunteer is None:
-            return "volunteer_unavailable"
-        placement = self.placements.get(proposal.placement_id)
-        if placement is None:
-            return "placement_closed"
-        if (proposal.volunteer_id, proposal.placement_id) in self.problem.declined:
-            return "no_longer_eligible"
-        why = ineligibility(volunteer, placement, self.problem.agreement)
-        if why:
-            log.info("matching.no_longer_eligible", match_id=proposal.id, why=why)
-            return "no_longer_eligible"
-        # Still eligible: impossible to keep with every other open one when the place or the
-        # quota no longer holds them all (fewer slots, or confirmations took the room).
-        if self.on_placement.get(placement.id, 0) > placement.slots:
-            return "placement_filled"
-        direction = (proposal.sending_agency, proposal.host_agency)
-        if self.in_direction.get(direction, 0) > self.quotas.get(direction, 0):
-            return "quota_reached"
-        return None
 
 
 @dataclass
@@ -212,7 +166,7 @@ def apply_plan(
     """Write what changed: cancel the open proposals the plan drops, add the new ones. Returns
     the (sending, host) of the proposals cancelled: their volunteers and places are free again."""
     released = set()
-    impossible = _Impossibility(solved.problem)
+    impossible = Impossibility(solved.problem)
     agreement.planned_at = at
     wanted = {(p.volunteer_id, p.placement_id): p for p in solved.result.proposals}
     for proposal in solved.current:
