@@ -15,8 +15,6 @@ MAX_LINES = 400
 OVER_THE_LIMIT = {
     # the bulk import, rewritten for its throughput (COPY, values validated once per job)
     "services/registry/imports.py",
-    # the mobility aggregate: its steps, check-ins and reviews, not split yet
-    "services/registry/domain/mobilities.py",
 }
 
 
