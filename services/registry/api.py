@@ -44,12 +44,8 @@ def create_app(
     secret = options["secret_key"]
     require_secret("DASHBOARD_SECRET_KEY", str(secret or ""), runtime.settings.messaging)
     # Import jobs run in this process; one left `running` by a crashed process is marked failed.
-    registry = compose(runtime, new_executor(agency), follow_up_settings, options)
+    compose(runtime, new_executor(agency), follow_up_settings, options)
     recover_interrupted_jobs(runtime.engine)
-    # The dashboard's pages read these three until they use dependencies() as the views do.
-    app.extensions["vir.node"] = registry.node
-    app.extensions["vir.imports"] = registry.imports
-    app.extensions["vir.follow_up"] = {"schedule": registry.follow_up.schedule}
     for module in (
         volunteers,
         imports,

@@ -17,7 +17,9 @@ from services.registry.adapters.orm import StaffAccount
 from services.registry.dashboard.accounts.store import session_account
 from services.registry.dashboard.i18n import _
 from services.registry.dashboard.messages import say_code
+from services.registry.dependencies import dependencies
 from services.registry.handlers import Node
+from shared.runtime import current_runtime
 
 # A form shown again with its errors answers 200: the page is what the person asked for, and
 # browsers report 4xx documents as console errors. The errors are in the page, beside the fields.
@@ -27,11 +29,11 @@ OPEN_ENDPOINTS = {"dashboard.accounts.login", "dashboard.accounts.language", "da
 
 
 def node() -> Node:
-    return current_app.extensions["vir.node"]
+    return dependencies().node
 
 
 def sessions() -> Any:
-    return current_app.extensions["vir.runtime"].sessions
+    return current_runtime().sessions
 
 
 def account() -> StaffAccount | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import current_app, render_template
+from flask import render_template
 from sqlalchemy import func, or_, select
 
 from services.registry.adapters.orm import Match, Mobility
@@ -20,6 +20,7 @@ from services.registry.dashboard.labels.exchanges import (
     mobility_step_labels,
     report_labels,
 )
+from services.registry.dependencies import dependencies
 from services.registry.domain.checklists import label as checklist_label
 from shared import codes
 
@@ -54,7 +55,7 @@ def _check_ins(mobility: Mobility) -> list[dict[str, Any]]:
     from services.registry.adapters.repository import mobility as aggregate
 
     m = aggregate(mobility)
-    due = m.due_dates(current_app.extensions["vir.follow_up"]["schedule"])
+    due = m.due_dates(dependencies().follow_up.schedule)
     return [
         {
             "code": code,

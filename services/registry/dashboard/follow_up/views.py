@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from sqlalchemy import or_, select
 
@@ -17,6 +17,7 @@ from services.registry.dashboard.exchanges.common import flash_errors, not_found
 from services.registry.dashboard.follow_up.blueprint import bp
 from services.registry.dashboard.i18n import _, lang
 from services.registry.dashboard.messages import say
+from services.registry.dependencies import dependencies
 from services.registry.schemas import IncidentIn, IncidentUpdateIn
 from shared import codes
 
@@ -133,7 +134,7 @@ def evaluation(agreement_id: str) -> Any:
     except ValueError:
         start = end = None
     audience = "partner" if request.args.get("audience") == "partner" else "agency"
-    schedule = current_app.extensions["vir.follow_up"]["schedule"]
+    schedule = dependencies().follow_up.schedule
     try:
         with sessions()() as session:
             report = compute(session, node(), agreement_id, start, end, audience, schedule=schedule)

@@ -7,7 +7,7 @@ import io
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Response, abort, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import load_only
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -18,7 +18,9 @@ from services.registry.dashboard.context import FORM_STATUS, account, node, sess
 from services.registry.dashboard.i18n import N_, _, fmt_number, lang, ngettext
 from services.registry.dashboard.messages import say, say_code
 from services.registry.dashboard.people.blueprint import bp
+from services.registry.dependencies import dependencies
 from services.registry.views.imports import progress_percent
+from shared.runtime import current_runtime
 
 # -- bulk import ---------------------------------------------------------------------------------
 
@@ -110,9 +112,7 @@ def upload_import() -> Any:
     with sessions().begin() as session:
         job = imports.create_job(session, parsed, upload.filename, who.id if who else "dashboard")
         job_id = job.id
-    current_app.extensions["vir.imports"].submit(
-        imports.run_import, current_app.extensions["vir.runtime"], node(), job_id, parsed
-    )
+    dependencies().imports.submit(imports.run_import, current_runtime(), node(), job_id, parsed)
     return redirect(url_for("dashboard.people.import_job", job_id=job_id))
 
 
