@@ -214,7 +214,10 @@ def settled_pilot(matching: Any, tg: RegistryNode, ml: RegistryNode, agreement_i
         return volunteers == 9 and placements == 6
 
     def settled() -> bool:
-        plan = matching.call("GET", f"/api/v1/agreements/{agreement_id}/plan").json
+        answer = matching.call("GET", f"/api/v1/agreements/{agreement_id}/plan")
+        if answer.status_code != 200:  # matching has not heard of the agreement yet
+            return False
+        plan = answer.json
         if plan["planning_pending"]:
             return False
         open_ = {p["id"] for p in plan["proposals"] if p["status"] == "proposed"}
