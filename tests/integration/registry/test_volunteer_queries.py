@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import pytest
 
 from services.registry import handlers
+from services.registry.dependencies import dependencies
 from tests.integration.registry.test_dashboard_people import add_volunteers, signed_in
 
 pytestmark = pytest.mark.integration
@@ -65,7 +66,7 @@ def test_the_api_and_the_dashboard_list_the_same_volunteers_for_the_same_filters
     with tg.runtime.sessions.begin() as session:
         for volunteer_id in ids[::7]:
             handlers.withdraw_volunteer(
-                session, tg.app.extensions["vir.node"], volunteer_id, "personal", None
+                session, dependencies(tg.runtime).node, volunteer_id, "personal", None
             )
     client = signed_in(tg)
     cases = [
