@@ -22,27 +22,32 @@ def mark_dirty(
     exclude: str | None = None,
 ) -> None:
     """Mark dirty one agreement by id, or the active ones (but `exclude`) with a quota from
-    `sending` (to one of `hosts` when given) or to `host`."""
+    `sending` (to one of `hosts` when given) or to `host`.
+
+    The flag is written even when it is already set: the write locks the agreement's row until
+    the caller commits, and the planner clears the flag through that lock before it reads the
+    problem. Skipping an agreement that looks dirty already would let the planner clear the flag
+    and read the problem before this change is committed: the change would never be planned."""
     if agreement_id:
+        ids = [agreement_id]
+    else:
+        ids = [
+            agreement.id
+            for agreement in session.scalars(
+                select(AgreementView).where(
+                    AgreementView.status == "active", AgreementView.id != (exclude or "")
+                )
+            )
+            if any(
+                (sending and q["sending"] == sending and (not hosts or q["host"] in hosts))
+                or (host and q["host"] == host)
+                for q in agreement.quotas
+            )
+        ]
+    if ids:
         session.execute(
-            update(AgreementView)
-            .where(AgreementView.id == agreement_id, AgreementView.dirty.is_(False))
-            .values(dirty=True)
+            update(AgreementView).where(AgreementView.id.in_(sorted(ids))).values(dirty=True)
         )
-        return
-    for agreement in session.scalars(
-        select(AgreementView).where(
-            AgreementView.status == "active",
-            AgreementView.dirty.is_(False),
-            AgreementView.id != (exclude or ""),
-        )
-    ):
-        for q in agreement.quotas:
-            if (sending and q["sending"] == sending and (not hosts or q["host"] in hosts)) or (
-                host and q["host"] == host
-            ):
-                agreement.dirty = True
-                break
 
 
 def release(session: Session, proposal: Proposal) -> None:

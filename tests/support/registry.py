@@ -213,11 +213,17 @@ def settled_pilot(matching: Any, tg: RegistryNode, ml: RegistryNode, agreement_i
             placements = session.scalar(select(func.count()).select_from(PlacementView))
         return volunteers == 9 and placements == 6
 
+    seen: dict[str, Any] = {}
+
     def settled() -> bool:
         answer = matching.call("GET", f"/api/v1/agreements/{agreement_id}/plan")
+        seen["plan status"] = answer.status_code
         if answer.status_code != 200:  # matching has not heard of the agreement yet
             return False
         plan = answer.json
+        seen.update(
+            {k: plan[k] for k in ("status", "planning_pending", "planned_at", "directions")}
+        )
         if plan["planning_pending"]:
             return False
         open_ = {p["id"] for p in plan["proposals"] if p["status"] == "proposed"}
@@ -225,10 +231,39 @@ def settled_pilot(matching: Any, tg: RegistryNode, ml: RegistryNode, agreement_i
             {m["id"] for m in n.call("GET", "/api/v1/matches?status=proposed&page_size=50").json}
             for n in (tg, ml)
         ]
+        seen.update(
+            matching=sorted(open_),
+            TG=sorted(shown[0]),
+            ML=sorted(shown[1]),
+            plan=[(p["id"], p["status"]) for p in plan["proposals"]],
+        )
+        with matching.runtime.sessions() as session:
+            seen["volunteers"] = session.execute(
+                select(VolunteerView.agency, VolunteerView.status, func.count()).group_by(
+                    VolunteerView.agency, VolunteerView.status
+                )
+            ).all()
         return len(open_) == 6 and all(ids == open_ for ids in shown)
 
     wait_until(heard_all, 60, what="matching has heard the pilot's 9 volunteers and 6 placements")
-    wait_until(settled, 60, what="the same 6 proposals on matching and both nodes")
+    try:
+        wait_until(settled, 60, what="the same 6 proposals on matching and both nodes")
+    except AssertionError as timeout:
+        from datetime import UTC, datetime
+
+        from services.matching.adapters.orm import AgreementView
+        from services.matching.planning import read_and_plan
+
+        with matching.runtime.sessions() as session:
+            seen["placements"] = session.execute(
+                select(PlacementView.agency, PlacementView.status, func.count()).group_by(
+                    PlacementView.agency, PlacementView.status
+                )
+            ).all()
+            agreement = session.get(AgreementView, agreement_id)
+            solved = read_and_plan(session, agreement, datetime.now(UTC))
+            seen["a plan now"] = len(solved.result.proposals) if solved else None
+        raise AssertionError(f"{timeout}; last seen: {seen}") from None
 
 
 def prepare_departure(node: RegistryNode, mobility_id: str, on: str = "2027-09-15") -> None:

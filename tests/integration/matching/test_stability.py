@@ -304,3 +304,73 @@ def test_a_plan_made_under_terms_amended_meanwhile_is_dropped_and_made_again(mat
     assert _dirty(matching) == {"agr-ml"}
     _plan(matching)
     assert len(_open(matching)) == 1 and _events(matching, "match.cancelled") == []
+
+
+def test_a_change_committed_while_the_planner_clears_the_flag_is_planned(matching):
+    """A consumer applies a new placement to an agreement already marked dirty; before it
+    commits, the planner clears the flag and reads the problem. Either the planner waits for the
+    commit and reads the placement, or the flag is set again: the placement is never left out."""
+    import threading
+
+    from sqlalchemy import text
+
+    from services.matching import planning
+    from services.matching.adapters.orm import PlacementView
+    from tests.support.infra import wait_until
+
+    _agreement(matching, "agr-ml", "ML")
+    _placement(matching, "pl-ml-1")
+    _volunteer(matching, "vol-a")
+    _plan(matching)
+    _volunteer(matching, "vol-b")  # committed: the agreement is dirty
+    assert _dirty(matching) == {"agr-ml"}
+
+    sessions = matching.runtime.sessions
+    read_by_planner: list[set[str]] = []
+
+    def planner_clears_and_reads():
+        planning._set_dirty(sessions, "agr-ml", False)
+        with sessions() as session:
+            read_by_planner.append(set(session.scalars(select(PlacementView.id))))
+
+    event = new_event(
+        "placement.published",
+        source="/agencies/ML/registry",
+        subject="pl-ml-2",
+        agencies=["ML"],
+        data={
+            "placement_id": "pl-ml-2",
+            "agency": "ML",
+            "host_organisation_id": "org-pl-ml-2",
+            "host_organisation_name": "Centre de santé",
+            "city": "Sikasso",
+            "title": "Animateur santé",
+            "domain": "health",
+            "required_skills": ["public health"],
+            "required_languages": [{"code": "fr", "level": "B2"}],
+            "start": "2027-03-01",
+            "end": "2027-12-01",
+            "slots": 1,
+            "status": "open",
+        },
+    )
+    planner = threading.Thread(target=planner_clears_and_reads)
+    with sessions.begin() as consumer:
+        handle(consumer, event)
+        consumer.flush()
+        planner.start()
+
+        def planner_done_or_waiting() -> bool:
+            with matching.runtime.engine.connect() as conn:
+                waiting = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                ).scalar_one()
+            return not planner.is_alive() or waiting > 0
+
+        wait_until(planner_done_or_waiting, 30, what="the planner done or waiting for the lock")
+    planner.join(30)
+    assert read_by_planner, "the planner's read did not finish"
+    assert "pl-ml-2" in read_by_planner[0] or _dirty(matching) == {"agr-ml"}
