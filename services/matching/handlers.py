@@ -250,7 +250,7 @@ def agreement_terms(session: Session, event: TypedEvent[AgreementTerms], deps: N
     row.fields_of_cooperation = list(d.fields_of_cooperation)
     row.terms_hash, row.revision = d.terms_hash, d.revision
     row.status = _status(row)
-    row.dirty = True
+    mark_dirty(session, agreement_id=row.id)  # written even if set: see mark_dirty
 
 
 def agreement_approved(
@@ -264,7 +264,7 @@ def agreement_approved(
         return
     row.approvals = {**row.approvals, d.agency: d.terms_hash}
     row.status = _status(row)
-    row.dirty = True
+    mark_dirty(session, agreement_id=row.id)  # written even if set: see mark_dirty
 
 
 def agreement_activated(

@@ -306,17 +306,50 @@ def test_a_plan_made_under_terms_amended_meanwhile_is_dropped_and_made_again(mat
     assert len(_open(matching)) == 1 and _events(matching, "match.cancelled") == []
 
 
-def test_a_change_committed_while_the_planner_clears_the_flag_is_planned(matching):
-    """A consumer applies a new placement to an agreement already marked dirty; before it
-    commits, the planner clears the flag and reads the problem. Either the planner waits for the
-    commit and reads the placement, or the flag is set again: the placement is never left out."""
+def _while_the_planner_clears_the_flag(matching, event, read):
+    """The consumer applies `event` to an agreement already marked dirty; before it commits, the
+    planner clears the flag and reads (`read(session)`). Returns what the planner read."""
     import threading
 
     from sqlalchemy import text
 
     from services.matching import planning
-    from services.matching.adapters.orm import PlacementView
     from tests.support.infra import wait_until
+
+    sessions = matching.runtime.sessions
+    read_by_planner = []
+
+    def planner_clears_and_reads():
+        planning._set_dirty(sessions, "agr-ml", False)
+        with sessions() as session:
+            read_by_planner.append(read(session))
+
+    planner = threading.Thread(target=planner_clears_and_reads)
+    with sessions.begin() as consumer:
+        handle(consumer, event)
+        consumer.flush()
+        planner.start()
+
+        def planner_done_or_waiting() -> bool:
+            with matching.runtime.engine.connect() as conn:
+                waiting = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                ).scalar_one()
+            return not planner.is_alive() or waiting > 0
+
+        wait_until(planner_done_or_waiting, 30, what="the planner done or waiting for the lock")
+    planner.join(30)
+    assert read_by_planner, "the planner's read did not finish"
+    return read_by_planner[0]
+
+
+def test_a_placement_committed_while_the_planner_clears_the_flag_is_planned(matching):
+    """Either the planner waits for the consumer's commit and reads the new placement, or the
+    flag is set again: the placement is never left out of the plan."""
+    from services.matching.adapters.orm import PlacementView
 
     _agreement(matching, "agr-ml", "ML")
     _placement(matching, "pl-ml-1")
@@ -324,15 +357,6 @@ def test_a_change_committed_while_the_planner_clears_the_flag_is_planned(matchin
     _plan(matching)
     _volunteer(matching, "vol-b")  # committed: the agreement is dirty
     assert _dirty(matching) == {"agr-ml"}
-
-    sessions = matching.runtime.sessions
-    read_by_planner: list[set[str]] = []
-
-    def planner_clears_and_reads():
-        planning._set_dirty(sessions, "agr-ml", False)
-        with sessions() as session:
-            read_by_planner.append(set(session.scalars(select(PlacementView.id))))
-
     event = new_event(
         "placement.published",
         source="/agencies/ML/registry",
@@ -354,23 +378,48 @@ def test_a_change_committed_while_the_planner_clears_the_flag_is_planned(matchin
             "status": "open",
         },
     )
-    planner = threading.Thread(target=planner_clears_and_reads)
+    read = _while_the_planner_clears_the_flag(
+        matching, event, lambda s: set(s.scalars(select(PlacementView.id)))
+    )
+    assert "pl-ml-2" in read or _dirty(matching) == {"agr-ml"}
+
+
+def test_an_approval_committed_after_the_planner_cleared_the_flag_is_planned(matching):
+    """The consumer has read the agreement (flag set, partner's approval pending) when the planner
+    clears the flag and reads it still proposed; the consumer then applies the approval that
+    activates it. The agreement must be flagged again, or it is never planned."""
+    import threading
+
+    from services.matching import planning
+
+    _agreement(matching, "agr-ml", "ML")
+    sessions = matching.runtime.sessions
+    with sessions.begin() as session:  # back to the partner's approval pending
+        row = session.get(AgreementView, "agr-ml")
+        terms_hash = row.terms_hash
+        row.approvals = {"TG": terms_hash}
+        row.status, row.dirty = "proposed", True
+    approval = new_event(
+        "agreement.approved",
+        source="/agencies/ML/registry",
+        subject="agr-ml",
+        agencies=["TG", "ML"],
+        data={"agreement_id": "agr-ml", "agency": "ML", "terms_hash": terms_hash, "revision": 1},
+    )
+    read_by_planner = []
+
+    def planner_clears_and_reads():
+        planning._set_dirty(sessions, "agr-ml", False)
+        with sessions() as session:
+            read_by_planner.append(session.get(AgreementView, "agr-ml").status)
+
     with sessions.begin() as consumer:
-        handle(consumer, event)
-        consumer.flush()
+        # The consumer has loaded the agreement (the handler's first step) when the planner runs.
+        loaded = consumer.get(AgreementView, "agr-ml")
+        assert loaded.dirty
+        planner = threading.Thread(target=planner_clears_and_reads)
         planner.start()
-
-        def planner_done_or_waiting() -> bool:
-            with matching.runtime.engine.connect() as conn:
-                waiting = conn.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                    )
-                ).scalar_one()
-            return not planner.is_alive() or waiting > 0
-
-        wait_until(planner_done_or_waiting, 30, what="the planner done or waiting for the lock")
-    planner.join(30)
-    assert read_by_planner, "the planner's read did not finish"
-    assert "pl-ml-2" in read_by_planner[0] or _dirty(matching) == {"agr-ml"}
+        planner.join(30)
+        handle(consumer, approval)
+    assert read_by_planner == ["proposed"]
+    assert _dirty(matching) == {"agr-ml"}
