@@ -10,7 +10,7 @@ import threading
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from services.matching.adapters.orm import (
     AgreementView,
@@ -112,9 +112,10 @@ def build_problem(
     """The problem of one agreement, and its current open or confirmed proposals."""
     mine = list(
         session.scalars(
-            select(Proposal).where(
-                Proposal.agreement_id == agreement.id, Proposal.status.in_(HOLDING)
-            )
+            select(Proposal)
+            .where(Proposal.agreement_id == agreement.id, Proposal.status.in_(HOLDING))
+            # Their explanations are the bulk of a proposal and planning never reads them.
+            .options(defer(Proposal.criteria))
         )
     )
     elsewhere = session.execute(

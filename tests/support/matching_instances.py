@@ -79,7 +79,7 @@ def candidate_pairs(problem: Problem) -> list[tuple[int, Proposal]]:
                     continue
                 items = criteria(v, p, problem.today)
                 pairs.append(
-                    (d, Proposal(v.id, p.id, q.sending, q.host, score(items), tuple(items)))
+                    (d, Proposal(v.id, p.id, q.sending, q.host, score(items), v, p, problem.today))
                 )
     return pairs
 

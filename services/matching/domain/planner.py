@@ -23,7 +23,9 @@ is deterministic, so the same input, in any order, gives the same plan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
 from operator import attrgetter
 
 import numpy as np
@@ -60,7 +62,16 @@ class Proposal:
     sending: str
     host: str
     score: float
-    criteria: tuple[Criterion, ...]
+    # What the explanations are computed from: a re-plan keeps most proposals, whose explanations
+    # were written when they were made, so they are computed only when read.
+    volunteer: Volunteer = field(repr=False, compare=False)
+    placement: Placement = field(repr=False, compare=False)
+    today: date = field(repr=False, compare=False)
+
+    @cached_property
+    def criteria(self) -> tuple[Criterion, ...]:
+        """How each criterion scored this pair, with its explanation."""
+        return tuple(criteria(self.volunteer, self.placement, self.today))
 
 
 @dataclass(frozen=True)
@@ -278,7 +289,7 @@ def solve(net: Network) -> NDArray[np.int64]:
 
 
 def plan(problem: Problem) -> Plan:
-    """The best plan of one agreement (see the module docstring), with explanations."""
+    """The best plan of one agreement (see the module docstring); explanations on demand."""
     net = network(problem)
     flows = solve(net)
     chosen = []
@@ -295,7 +306,9 @@ def plan(problem: Problem) -> Plan:
                     side.sending,
                     side.host,
                     int(side.pairs.units[k]) / SCALE,
-                    tuple(criteria(v, p, problem.today)),
+                    v,
+                    p,
+                    problem.today,
                 )
             )
         start += count
