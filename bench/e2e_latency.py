@@ -35,6 +35,8 @@ from typing import Any
 
 import requests
 
+from bench.payloads import volunteer
+
 NAME = "e2e_latency"
 RATE = 20.0  # registrations per second
 DURATION = 60.0
@@ -290,28 +292,6 @@ class Mailbox:
         return "250 2.0.0 Ok: queued"
 
 
-def _volunteer(n: int) -> dict[str, Any]:
-    return {
-        "first_name": "Ama",
-        "last_name": f"Mensah{n}",
-        "date_of_birth": "1995-04-02",
-        "gender": "female",
-        "nationality": "TG",
-        "identity_number": f"TG-E2E-{n:07d}",
-        "email": f"ama{n}@example.org",
-        "phone": "+228 90 00 00 00",
-        "preferred_language": "fr",
-        "consent": {"given_at": "2027-06-01T10:00:00Z", "purposes": ["registration", "matching"]},
-        "languages": [{"code": "fr", "level": "native"}],
-        "skills": ["public health"],
-        "domains": ["health"],
-        "education_level": "master",
-        "available_from": "2027-09-01",
-        "available_until": "2028-08-31",
-        "preferred_countries": ["ML"],
-    }
-
-
 _local = threading.local()
 
 
@@ -323,7 +303,7 @@ def _register(base: str, token: str, n: int, observed: Observed) -> None:
     try:
         r = session.post(
             f"{base}/api/v1/volunteers",
-            json=_volunteer(n),
+            json=volunteer(n, "E2E"),
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
         )

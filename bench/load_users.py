@@ -25,6 +25,8 @@ from locust import FastHttpUser, LoadTestShape, constant_throughput, task
 from locust.env import Environment
 from locust.runners import STATE_STOPPED
 
+from bench.payloads import volunteer
+
 MAX_ERROR_RATE = 0.01
 MAX_P95_MS = 1000.0
 MIN_ACHIEVED = 0.9
@@ -32,28 +34,6 @@ MIN_ACHIEVED = 0.9
 CONFIG: dict[str, Any] = {}
 RECORDS: list[tuple[float, float, int, str | None]] = []  # start, ms, status, volunteer id
 _numbers = itertools.count()
-
-
-def volunteer(n: int) -> dict[str, Any]:
-    return {
-        "first_name": "Ama",
-        "last_name": f"Mensah{n}",
-        "date_of_birth": "1995-04-02",
-        "gender": "female",
-        "nationality": "TG",
-        "identity_number": f"TG-LOAD-{n:07d}",
-        "email": f"ama{n}@example.org",
-        "phone": "+228 90 00 00 00",
-        "preferred_language": "fr",
-        "consent": {"given_at": "2027-06-01T10:00:00Z", "purposes": ["registration", "matching"]},
-        "languages": [{"code": "fr", "level": "native"}],
-        "skills": ["public health"],
-        "domains": ["health"],
-        "education_level": "master",
-        "available_from": "2027-09-01",
-        "available_until": "2028-08-31",
-        "preferred_countries": ["ML"],
-    }
 
 
 class Registrant(FastHttpUser):
@@ -67,7 +47,7 @@ class Registrant(FastHttpUser):
         start = time.monotonic()
         with self.client.post(
             "/api/v1/volunteers",
-            json=volunteer(n),
+            json=volunteer(n, "LOAD"),
             headers={"Authorization": f"Bearer {CONFIG['token']}"},
             name="POST /api/v1/volunteers",
             catch_response=True,
