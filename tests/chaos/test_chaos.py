@@ -11,6 +11,9 @@ from tests.chaos.run import Options, run
 
 pytestmark = [
     pytest.mark.integration,
+    # A hang guard, not a speed target: 16 processes and a fault schedule take 2 minutes on a
+    # quiet machine and more than the suite's 300 s when other work shares the 2 cores.
+    pytest.mark.timeout(1200),
     pytest.mark.skipif(
         not (PrivateRabbit.available() and PrivatePostgres.available()),
         reason="needs rabbitmq-server and PostgreSQL's binaries on this machine",
