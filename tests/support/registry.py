@@ -237,12 +237,6 @@ def settled_pilot(matching: Any, tg: RegistryNode, ml: RegistryNode, agreement_i
             ML=sorted(shown[1]),
             plan=[(p["id"], p["status"]) for p in plan["proposals"]],
         )
-        with matching.runtime.sessions() as session:
-            seen["volunteers"] = session.execute(
-                select(VolunteerView.agency, VolunteerView.status, func.count()).group_by(
-                    VolunteerView.agency, VolunteerView.status
-                )
-            ).all()
         return len(open_) == 6 and all(ids == open_ for ids in shown)
 
     wait_until(heard_all, 60, what="matching has heard the pilot's 9 volunteers and 6 placements")
@@ -255,11 +249,12 @@ def settled_pilot(matching: Any, tg: RegistryNode, ml: RegistryNode, agreement_i
         from services.matching.planning import read_and_plan
 
         with matching.runtime.sessions() as session:
-            seen["placements"] = session.execute(
-                select(PlacementView.agency, PlacementView.status, func.count()).group_by(
-                    PlacementView.agency, PlacementView.status
-                )
-            ).all()
+            for name, view in (("volunteers", VolunteerView), ("placements", PlacementView)):
+                seen[name] = session.execute(
+                    select(view.agency, view.status, func.count()).group_by(
+                        view.agency, view.status
+                    )
+                ).all()
             agreement = session.get(AgreementView, agreement_id)
             solved = read_and_plan(session, agreement, datetime.now(UTC))
             seen["a plan now"] = len(solved.result.proposals) if solved else None

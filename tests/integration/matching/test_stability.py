@@ -67,8 +67,8 @@ def _volunteer(node, vid, **changes):
     _apply(node, kind or "volunteer.registered", data, ["TG"], "/agencies/TG/registry")
 
 
-def _placement(node, pid, agency="ML"):
-    data = {
+def _placement_data(pid, agency="ML"):
+    return {
         "placement_id": pid,
         "agency": agency,
         "host_organisation_id": f"org-{pid}",
@@ -83,6 +83,10 @@ def _placement(node, pid, agency="ML"):
         "slots": 1,
         "status": "open",
     }
+
+
+def _placement(node, pid, agency="ML"):
+    data = _placement_data(pid, agency)
     _apply(node, "placement.published", data, [agency], f"/agencies/{agency}/registry")
 
 
@@ -306,50 +310,32 @@ def test_a_plan_made_under_terms_amended_meanwhile_is_dropped_and_made_again(mat
     assert len(_open(matching)) == 1 and _events(matching, "match.cancelled") == []
 
 
-def _while_the_planner_clears_the_flag(matching, event, read):
-    """The consumer applies `event` to an agreement already marked dirty; before it commits, the
-    planner clears the flag and reads (`read(session)`). Returns what the planner read."""
+def _planner_clearing_the_flag(matching, read):
+    """A planner thread (not started) that clears agr-ml's flag, then reads (`read(session)`);
+    what it read goes into the list returned with it."""
     import threading
 
-    from sqlalchemy import text
-
     from services.matching import planning
-    from tests.support.infra import wait_until
 
     sessions = matching.runtime.sessions
     read_by_planner = []
 
-    def planner_clears_and_reads():
+    def clear_and_read():
         planning._set_dirty(sessions, "agr-ml", False)
         with sessions() as session:
             read_by_planner.append(read(session))
 
-    planner = threading.Thread(target=planner_clears_and_reads)
-    with sessions.begin() as consumer:
-        handle(consumer, event)
-        consumer.flush()
-        planner.start()
-
-        def planner_done_or_waiting() -> bool:
-            with matching.runtime.engine.connect() as conn:
-                waiting = conn.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                    )
-                ).scalar_one()
-            return not planner.is_alive() or waiting > 0
-
-        wait_until(planner_done_or_waiting, 30, what="the planner done or waiting for the lock")
-    planner.join(30)
-    assert read_by_planner, "the planner's read did not finish"
-    return read_by_planner[0]
+    return threading.Thread(target=clear_and_read), read_by_planner
 
 
 def test_a_placement_committed_while_the_planner_clears_the_flag_is_planned(matching):
-    """Either the planner waits for the consumer's commit and reads the new placement, or the
-    flag is set again: the placement is never left out of the plan."""
+    """A consumer applies a new placement to an agreement already marked dirty; before it
+    commits, the planner clears the flag and reads the placements. Either the planner waits for
+    the commit and reads the new placement, or the flag is set again: it is never left out."""
+    from sqlalchemy import text
+
     from services.matching.adapters.orm import PlacementView
+    from tests.support.infra import wait_until
 
     _agreement(matching, "agr-ml", "ML")
     _placement(matching, "pl-ml-1")
@@ -362,36 +348,36 @@ def test_a_placement_committed_while_the_planner_clears_the_flag_is_planned(matc
         source="/agencies/ML/registry",
         subject="pl-ml-2",
         agencies=["ML"],
-        data={
-            "placement_id": "pl-ml-2",
-            "agency": "ML",
-            "host_organisation_id": "org-pl-ml-2",
-            "host_organisation_name": "Centre de santé",
-            "city": "Sikasso",
-            "title": "Animateur santé",
-            "domain": "health",
-            "required_skills": ["public health"],
-            "required_languages": [{"code": "fr", "level": "B2"}],
-            "start": "2027-03-01",
-            "end": "2027-12-01",
-            "slots": 1,
-            "status": "open",
-        },
+        data=_placement_data("pl-ml-2"),
     )
-    read = _while_the_planner_clears_the_flag(
-        matching, event, lambda s: set(s.scalars(select(PlacementView.id)))
+    planner, read = _planner_clearing_the_flag(
+        matching, lambda s: set(s.scalars(select(PlacementView.id)))
     )
-    assert "pl-ml-2" in read or _dirty(matching) == {"agr-ml"}
+
+    def planner_done_or_waiting() -> bool:
+        with matching.runtime.engine.connect() as conn:
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        return not planner.is_alive() or waiting > 0
+
+    with matching.runtime.sessions.begin() as consumer:
+        handle(consumer, event)
+        consumer.flush()
+        planner.start()
+        wait_until(planner_done_or_waiting, 30, what="the planner done or waiting for the lock")
+    planner.join(30)
+    assert len(read) == 1, "the planner's read did not finish"
+    assert "pl-ml-2" in read[0] or _dirty(matching) == {"agr-ml"}
 
 
 def test_an_approval_committed_after_the_planner_cleared_the_flag_is_planned(matching):
     """The consumer has read the agreement (flag set, partner's approval pending) when the planner
     clears the flag and reads it still proposed; the consumer then applies the approval that
     activates it. The agreement must be flagged again, or it is never planned."""
-    import threading
-
-    from services.matching import planning
-
     _agreement(matching, "agr-ml", "ML")
     sessions = matching.runtime.sessions
     with sessions.begin() as session:  # back to the partner's approval pending
@@ -406,20 +392,15 @@ def test_an_approval_committed_after_the_planner_cleared_the_flag_is_planned(mat
         agencies=["TG", "ML"],
         data={"agreement_id": "agr-ml", "agency": "ML", "terms_hash": terms_hash, "revision": 1},
     )
-    read_by_planner = []
-
-    def planner_clears_and_reads():
-        planning._set_dirty(sessions, "agr-ml", False)
-        with sessions() as session:
-            read_by_planner.append(session.get(AgreementView, "agr-ml").status)
-
+    planner, read = _planner_clearing_the_flag(
+        matching, lambda s: s.get(AgreementView, "agr-ml").status
+    )
     with sessions.begin() as consumer:
         # The consumer has loaded the agreement (the handler's first step) when the planner runs.
         loaded = consumer.get(AgreementView, "agr-ml")
         assert loaded.dirty
-        planner = threading.Thread(target=planner_clears_and_reads)
         planner.start()
         planner.join(30)
         handle(consumer, approval)
-    assert read_by_planner == ["proposed"]
+    assert read == ["proposed"]
     assert _dirty(matching) == {"agr-ml"}
