@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 from sqlalchemy import (
@@ -16,6 +17,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TextClause,
+    bindparam,
     create_engine,
     event,
     text,
@@ -161,3 +164,35 @@ def seed_partitions(connection) -> None:  # noqa: ANN001 - a SQLAlchemy Connecti
     missing = [{"id": i} for i in range(OUTBOX_PARTITIONS) if i not in existing]
     if missing:
         connection.execute(outbox_partition.insert(), missing)
+
+
+@functools.cache
+def insert_unless_present(
+    table: Table,
+    columns: tuple[str, ...],
+    conflict: tuple[str, ...] = (),
+    returning: tuple[str, ...] = (),
+) -> TextClause:
+    """`INSERT ... ON CONFLICT [(conflict)] DO NOTHING [RETURNING ...]` for `columns`, typed.
+
+    The dialects' own `insert().on_conflict_do_nothing()` is compiled anew at every execution
+    (SQLAlchemy 2.0 gives their Insert no cache key); a `text()` statement is compiled once and
+    then served from the engine's cache. PostgreSQL and SQLite (3.35+) read the same syntax.
+    Bind parameters carry the columns' types, so JSON and timestamps are converted as usual."""
+
+    def quoted(name: str) -> str:
+        return f'"{name}"'
+
+    sql = (
+        f"INSERT INTO {quoted(table.name)} ({', '.join(map(quoted, columns))}) "
+        f"VALUES ({', '.join(':' + c for c in columns)}) ON CONFLICT"
+    )
+    if conflict:
+        sql += f" ({', '.join(map(quoted, conflict))})"
+    sql += " DO NOTHING"
+    if returning:
+        sql += f" RETURNING {', '.join(map(quoted, returning))}"
+    statement = text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
+    if returning:
+        return statement.columns(*(table.c[c] for c in returning))
+    return statement

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from shared.db import inbox
+from shared.db import inbox, insert_unless_present
 from shared.events import Event
 
 
@@ -27,16 +24,12 @@ def record_once(session: Session | Connection, consumer: str, event: Event) -> b
         "event_type": event.type,
         "processed_at": datetime.now(UTC),
     }
-    bind = session.get_bind() if isinstance(session, Session) else session
     # RETURNING rather than rowcount: through an ORM session rowcount is not reliable here.
-    return session.execute(_statement(bind.dialect.name), values).first() is not None
+    return session.execute(_INSERT, values).first() is not None
 
 
-@functools.cache
-def _statement(dialect: str) -> Any:
-    """The insert, built once per dialect with bound parameters (compiled once, then cached)."""
-    if dialect == "postgresql":
-        return postgresql.insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
-    if dialect == "sqlite":
-        return sqlite.insert(inbox).on_conflict_do_nothing().returning(inbox.c.event_id)
-    raise RuntimeError(f"unsupported database dialect {dialect}")  # pragma: no cover
+_INSERT = insert_unless_present(
+    inbox,
+    ("consumer", "source", "event_id", "event_type", "processed_at"),
+    returning=("event_id",),
+)

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.notifications.adapters.orm import Delivery, PlacementFact, Subscription
@@ -23,6 +22,7 @@ from services.notifications.domain.routing import (
     agency_routes,
     idempotency_key,
 )
+from shared.db import insert_unless_present
 from shared.events import Event
 from shared.events.payloads import MatchState, Placement
 from shared.events.typed import TypedEvent, typed
@@ -73,10 +73,9 @@ def _stage(session: Session, event: Event, route: Route, payload: dict[str, Any]
         "created_at": at,
         "updated_at": at,
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     session.execute(
-        insert(Delivery).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        insert_unless_present(Delivery.__table__, tuple(values), conflict=("idempotency_key",)),
+        values,
     )
     wake_on_commit(session, DELIVERIES_CHANNEL)
 
