@@ -6,6 +6,7 @@ from __future__ import annotations
 from services.matching.adapters.orm import Proposal
 from services.matching.domain import model
 from services.matching.domain.scoring import ineligibility
+from services.matching.problem import Held
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -31,7 +32,7 @@ class Impossibility:
         self.on_placement[placement_id] = self.on_placement.get(placement_id, 0) + 1
         self.in_direction[direction] = self.in_direction.get(direction, 0) + 1
 
-    def of(self, proposal: Proposal) -> str | None:
+    def of(self, proposal: Proposal | Held) -> str | None:
         """A cancellation reason code, or None."""
         if self.problem.agreement.end < self.problem.today:
             return "agreement_ended"

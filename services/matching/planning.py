@@ -40,7 +40,7 @@ from services.matching.handlers import (
     mark_dirty,
 )
 from services.matching.impossibility import Impossibility
-from services.matching.problem import build_problem, is_pinned
+from services.matching.problem import Held, build_problem, is_pinned
 from shared.logging import get_logger
 from shared.wakeup import Waiter
 
@@ -77,7 +77,7 @@ def plan_apart(problem: model.Problem) -> Plan:
 @dataclass
 class _Solved:
     problem: model.Problem
-    current: list[Proposal]
+    current: list[Held]
     result: Plan
     terms_hash: str  # the terms planned under
 
@@ -169,15 +169,17 @@ def apply_plan(
     impossible = Impossibility(solved.problem)
     agreement.planned_at = at
     wanted = {(p.volunteer_id, p.placement_id): p for p in solved.result.proposals}
-    for proposal in solved.current:
-        if is_pinned(proposal):
+    for held in solved.current:
+        if is_pinned(held):
             continue
-        if (proposal.volunteer_id, proposal.placement_id) in wanted:
-            wanted.pop((proposal.volunteer_id, proposal.placement_id))  # unchanged: keep it
+        if (held.volunteer_id, held.placement_id) in wanted:
+            wanted.pop((held.volunteer_id, held.placement_id))  # unchanged: keep it
             continue
-        why = impossible.of(proposal)
+        why = impossible.of(held)
+        proposal = session.get(Proposal, held.id)  # locked by _unchanged, already in the session
+        assert proposal is not None
         cancel(session, proposal, why or SUPERSEDED)
-        released.add((proposal.sending_agency, proposal.host_agency))
+        released.add((held.sending_agency, held.host_agency))
     for pair, new in sorted(wanted.items()):
         proposal = Proposal(
             id=f"m-{uuid.uuid4().hex}",

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import threading
 from datetime import date
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from services.matching.adapters.orm import (
     AgreementView,
@@ -100,7 +101,33 @@ def _placement(p: PlacementView, slots: int) -> model.Placement:
     )
 
 
-def is_pinned(p: Proposal) -> bool:
+class Held(NamedTuple):
+    """An open or confirmed proposal as planning reads it: its row's short columns only.
+
+    Read as plain rows, not ORM objects: an agreement with thousands of open proposals is
+    re-planned for every new volunteer, and building the objects was most of the reading."""
+
+    id: str
+    volunteer_id: str
+    placement_id: str
+    sending_agency: str
+    host_agency: str
+    status: str
+    decisions: dict[str, Any]
+
+
+HELD_COLUMNS = (
+    Proposal.id,
+    Proposal.volunteer_id,
+    Proposal.placement_id,
+    Proposal.sending_agency,
+    Proposal.host_agency,
+    Proposal.status,
+    Proposal.decisions,
+)
+
+
+def is_pinned(p: Proposal | Held) -> bool:
     return p.status == "confirmed" or (
         p.status == "proposed" and "accepted" in p.decisions.values()
     )
@@ -108,16 +135,16 @@ def is_pinned(p: Proposal) -> bool:
 
 def build_problem(
     session: Session, agreement: AgreementView, today: date
-) -> tuple[model.Problem, list[Proposal]]:
+) -> tuple[model.Problem, list[Held]]:
     """The problem of one agreement, and its current open or confirmed proposals."""
-    mine = list(
-        session.scalars(
-            select(Proposal)
-            .where(Proposal.agreement_id == agreement.id, Proposal.status.in_(HOLDING))
-            # Their explanations are the bulk of a proposal and planning never reads them.
-            .options(defer(Proposal.criteria))
+    mine = [
+        Held(*row)
+        for row in session.execute(
+            select(*HELD_COLUMNS).where(
+                Proposal.agreement_id == agreement.id, Proposal.status.in_(HOLDING)
+            )
         )
-    )
+    ]
     elsewhere = session.execute(
         select(Proposal.volunteer_id, Proposal.placement_id).where(
             Proposal.agreement_id != agreement.id, Proposal.status.in_(HOLDING)
