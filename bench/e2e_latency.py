@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import email
+import email.header
+import email.parser
 import email.policy
 import json
 import logging
@@ -48,6 +50,7 @@ TARGET_PROPOSAL_MS = 250
 TARGET_EMAIL_MS = 1000
 STAFF = {"TG": "echanges@anvt.example.tg", "ML": "echanges@cnpv.example.ml"}
 SUBJECT_MATCH = re.compile(r"\((m-[0-9a-f]+)\)")
+HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)
 
 
 # -- the network, in a child process ----------------------------------------------------------
@@ -281,9 +284,16 @@ class Mailbox:
         self.observed = observed
 
     async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+        # The server shares this process with the registering and polling threads: only the
+        # headers are parsed, with the light compat32 parser (the full default-policy parse
+        # cost several ms a message and held up the SMTP answers at 60 messages/s).
         at = time.monotonic()
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        found = SUBJECT_MATCH.search(str(message["Subject"] or ""))
+        headers = HEADERS.parsebytes(envelope.content)
+        subject = "".join(
+            part.decode(charset or "ascii", "replace") if isinstance(part, bytes) else part
+            for part, charset in email.header.decode_header(headers["Subject"] or "")
+        )
+        found = SUBJECT_MATCH.search(subject)
         if found:
             for code, address in STAFF.items():
                 if address in envelope.rcpt_tos:
@@ -454,6 +464,7 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
         for w in watchers:
             w.start()
         cpu_before = net.cpu_seconds()
+        own_before = time.process_time()
         begin = time.monotonic()
         with ThreadPoolExecutor(max_workers=8) as pool:
             for n in range(total):
@@ -476,6 +487,7 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
         stop.set()
         ended = time.monotonic()
         cpu_after = net.cpu_seconds()
+        own_cpu = time.process_time() - own_before
         for w in watchers:
             w.join(10)
         _all_matches(bases["TG"], tokens["TG"], observed)
@@ -504,6 +516,8 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
             name: round(1000 * used / registered, 1) for name, used in sorted(cpu.items())
         },
         "network_cpu_ms_per_registration_total": round(1000 * sum(cpu.values()) / registered, 1),
+        # This process: registering, polling both registries, the SMTP server.
+        "outside_world_cpu_ms_per_registration": round(1000 * own_cpu / registered, 1),
     }
 
 
