@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifications.adapters.directory import Directory
@@ -73,33 +73,42 @@ class Dispatcher:
         return attempted
 
     def _run(self, share: tuple[int, int] | None) -> tuple[int, datetime | None]:
-        """run_once's work; also returns when the earliest delivery not yet due falls due."""
+        """run_once's work; also returns when the earliest delivery not yet due falls due.
+
+        Due deliveries are read in (next_attempt_at, id) order, ROUND at a time, each query
+        starting after the last row the previous one read: a backlog of thousands costs one
+        pass, not a re-read of everything already attempted at every step."""
         attempted = 0
-        seen: set[str] = set()
+        after: tuple[datetime, str] | None = None
         while True:
             with self.sessions.begin() as session:
                 at = self.clock()
+                statement = select(
+                    Delivery.id,
+                    Delivery.recipient_kind,
+                    Delivery.recipient_id,
+                    Delivery.next_attempt_at,
+                ).where(Delivery.status == "pending", Delivery.next_attempt_at <= at)
+                if after is not None:
+                    statement = statement.where(
+                        tuple_(Delivery.next_attempt_at, Delivery.id) > tuple_(*after)
+                    )
                 rows = session.execute(
-                    select(Delivery.id, Delivery.recipient_kind, Delivery.recipient_id)
-                    .where(Delivery.status == "pending", Delivery.next_attempt_at <= at)
-                    .order_by(Delivery.next_attempt_at, Delivery.id)
-                    .limit(ROUND + len(seen))
+                    statement.order_by(Delivery.next_attempt_at, Delivery.id).limit(ROUND)
                 ).all()
-                due_ids = [
-                    i for i, kind, who in rows if i not in seen and _in_share(kind, who, share)
-                ]
                 next_due = None
-                if not due_ids:
+                if not rows:
                     next_due = session.scalar(
                         select(func.min(Delivery.next_attempt_at)).where(
                             Delivery.status == "pending", Delivery.next_attempt_at > at
                         )
                     )
-            if not due_ids:
+            if not rows:
                 return attempted, next_due
-            for delivery_id in due_ids:  # each in its own transaction
-                seen.add(delivery_id)
-                attempted += self._attempt_one(delivery_id)
+            after = (rows[-1].next_attempt_at, rows[-1].id)
+            for delivery_id, kind, who, _ in rows:  # each in its own transaction
+                if _in_share(kind, who, share):
+                    attempted += self._attempt_one(delivery_id)
 
     def _attempt_one(self, delivery_id: str) -> int:
         try:

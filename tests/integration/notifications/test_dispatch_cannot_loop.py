@@ -182,3 +182,60 @@ def test_a_delivery_whose_report_or_channel_fails_is_sent_at_most_once_and_spare
             assert _status(runtime, bad)[0] == "sent"
     finally:
         runtime.shutdown()
+
+
+def test_a_backlog_is_read_once_in_due_order_not_again_at_every_step(tmp_path):
+    """After an outage thousands of deliveries are due at once. One dispatch pass sends each
+    exactly once, oldest first, and no query reads more than a round's worth of rows (before:
+    each step re-read every row already attempted, a quadratic pass over the backlog)."""
+    from datetime import timedelta
+
+    from sqlalchemy import event
+
+    from services.notifications.dispatch import ROUND
+
+    channel = CountingChannel()
+    runtime = _instance(tmp_path, channel)
+    backlog = 2 * ROUND + 37
+    start = datetime.now(UTC) - timedelta(hours=1)
+    try:
+        with runtime.sessions.begin() as session:
+            for n in range(backlog):
+                at = start + timedelta(seconds=n)
+                session.add(
+                    Delivery(
+                        id=f"dlv-{backlog - n:05d}",  # ids in the opposite order of due times
+                        idempotency_key=f"backlog-{n}",
+                        event_id=f"e-{n}",
+                        event_type="volunteer.registered",
+                        agencies=["TG"],
+                        category="registration",
+                        mandatory=True,
+                        recipient_kind="volunteer",
+                        recipient_id=f"vol-{n:05d}",
+                        channel="email",
+                        payload={"event": {"volunteer_id": f"vol-{n:05d}"}, "agencies": ["TG"]},
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=at,
+                        created_at=at,
+                        updated_at=at,
+                    )
+                )
+        limits: list[int] = []
+
+        def _limit(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+            if "LIMIT" in statement and "next_attempt_at <=" in statement:
+                limits.append(parameters[-2])  # LIMIT ? OFFSET ?: SQLite's positional binds
+
+        engine = runtime.sessions.kw["bind"]
+        event.listen(engine, "before_cursor_execute", _limit)
+        try:
+            assert dependencies(runtime).dispatcher.run_once() == backlog
+        finally:
+            event.remove(engine, "before_cursor_execute", _limit)
+        sent = [n.payload["event"]["volunteer_id"] for n in channel.sent]
+        assert sent == [f"vol-{n:05d}" for n in range(backlog)]
+        assert limits and max(limits) == ROUND
+    finally:
+        runtime.shutdown()
