@@ -155,9 +155,11 @@ class OutboxRelay:
         self.signer = signer
         self._postgres = engine.dialect.name == "postgresql"
         self.wakeup = wakeup  # default: listen for commits of outbox rows on `engine`
+        self.drained = False  # set by run_once: the outbox held nothing more when it looked
 
     def run_once(self) -> int:
         """Publish one batch; return how many events were confirmed and marked."""
+        self.drained = False
         with self.engine.connect() as conn, conn.begin():
             partitions = self._claim_partitions(conn)
             if not partitions:
@@ -173,6 +175,11 @@ class OutboxRelay:
             messages = [self._message(r.event_id, r.routing_key, r.payload) for r in rows]
             self.publisher.publish_batch(messages)
             self._mark_published(conn, [r.seq for r in rows])
+            # Every partition looked at and less than a batch found: nothing committed before
+            # this round is left, and what commits after it sends its own wake-up.
+            self.drained = (
+                len(partitions) == OUTBOX_PARTITIONS and len(rows) < self.settings.batch_size
+            )
         PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
 
@@ -227,7 +234,7 @@ class OutboxRelay:
                 if failures:
                     log.info("outbox.publishing_resumed", after_failures=failures)
                 failures = 0
-                if published:
+                if published and not self.drained:
                     empty_rounds = 0
                     continue
                 empty_rounds += 1

@@ -57,7 +57,9 @@ class MessagingSettings:
 class RelaySettings:
     batch_size: int = 1000
     idle_delay: float = 1.0  # safety-net poll: a commit of outbox rows wakes the relay at once
-    partitions_per_claim: int = 8
+    # All of them: one relay drains the outbox in one transaction per wake-up. Fewer let several
+    # relays of one service publish at once (each claims what the others do not hold).
+    partitions_per_claim: int = 16
     backlog_warning: int = 10_000
 
 
@@ -137,7 +139,7 @@ def load(service: str, environ: Mapping[str, str], var_dir: Path | None = None) 
     relay = RelaySettings(
         batch_size=_int(environ, "OUTBOX_BATCH_SIZE", 1000),
         idle_delay=_float(environ, "OUTBOX_IDLE_DELAY", 1.0),
-        partitions_per_claim=_int(environ, "OUTBOX_PARTITIONS_PER_CLAIM", 8),
+        partitions_per_claim=_int(environ, "OUTBOX_PARTITIONS_PER_CLAIM", 16),
         backlog_warning=_int(environ, "OUTBOX_BACKLOG_WARNING", 10_000),
     )
     principal = agency or service

@@ -70,8 +70,9 @@ def test_rows_stay_unpublished_until_the_broker_confirms(engine, amqp_url):
         assert read_feed(conn) == []
     # Once the exchange exists, the same rows go out and are marked.
     relay = OutboxRelay(engine, ConfirmingPublisher(amqp_url))
-    # Each iteration claims half of the partitions: two iterations cover them all.
-    assert relay.run_once() + relay.run_once() == 5
+    # An iteration claims every partition (the default): one covers them all.
+    assert relay.run_once() == 5
+    assert relay.run_once() == 0
     with engine.connect() as conn:
         assert backlog(conn).unpublished == 0
         assert [e.position for e in read_feed(conn)] == [1, 2, 3, 4, 5]
@@ -224,3 +225,47 @@ def test_relay_settings_batch_bounds_each_iteration(engine, amqp_url):
     # iterations find nothing: count the non-empty ones.
     published = [n for n in (relay.run_once() for _ in range(8)) if n]
     assert published == [10, 10, 5]
+
+
+class _FirstWait:
+    """A relay's wake-up that ends the relay at its first wait, counting the partition claims
+    made before it."""
+
+    def __init__(self, stop: threading.Event, claims: list[str]):
+        self.stop, self.claims, self.claims_before_waiting = stop, claims, None
+
+    def wait(self, timeout, stop=None):  # noqa: ANN001, ANN201
+        self.claims_before_waiting = len(self.claims)
+        self.stop.set()
+        return False
+
+    def close(self):  # noqa: ANN201
+        return None
+
+
+def test_a_wake_up_costs_the_relay_one_transaction_when_the_outbox_is_drained(engine, amqp_url):
+    """Every commit of outbox rows wakes the relay: publishing them must not cost further empty
+    rounds over the partitions (three transactions per wake-up before, each a write)."""
+    from sqlalchemy import event
+
+    sessions = make_session_factory(engine)
+    with sessions.begin() as session:
+        for n in range(3):
+            effects.write_change_with_event(session, n)
+    claims: list[str] = []
+
+    def _claim(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if "FROM outbox_partition" in statement:
+            claims.append(statement)
+
+    stop = threading.Event()
+    waiter = _FirstWait(stop, claims)
+    relay = OutboxRelay(engine, ConfirmingPublisher(amqp_url), wakeup=waiter)
+    event.listen(engine, "before_cursor_execute", _claim)
+    try:
+        relay.run(stop)
+    finally:
+        event.remove(engine, "before_cursor_execute", _claim)
+    assert waiter.claims_before_waiting == 1
+    with engine.connect() as conn:
+        assert backlog(conn).unpublished == 0
