@@ -4,9 +4,10 @@ A whole network (registries TG and ML, matching, notifications) runs in a child 
 `vir network` runs it, with every port picked free; this process is the outside world: it
 registers volunteers through TG's `POST /api/v1/volunteers` at a steady rate, polls
 `GET /api/v1/matches` on both registries, and runs (in a process of its own) the SMTP server
-(aiosmtpd) the notifications instances send to. For each registration it reports the time until its `match.proposed` is
-visible on BOTH registries' API, and until both agencies' staff e-mails about that proposal were
-accepted by the SMTP server. The agreement TG→ML has room for every registration.
+(aiosmtpd) the notifications instances send to. For each registration it reports the time until
+its `match.proposed` is visible on BOTH registries' API, and until both agencies' staff e-mails
+about that proposal were accepted by the SMTP server. The agreement TG→ML has room for every
+registration.
 
 Modes: PostgreSQL + RabbitMQ (fresh databases and vhost, dropped afterwards), and embedded
 (SQLite files, the in-process broker). Baseline, same run: the registration request itself.
@@ -327,9 +328,7 @@ class SmtpServer:
         self.process.start()
         if not receiving.poll(60) or receiving.recv()[0] != "ready":
             raise TimeoutError("the SMTP server did not start")
-        self.thread = threading.Thread(
-            target=self._file, args=(receiving, observed), daemon=True
-        )
+        self.thread = threading.Thread(target=self._file, args=(receiving, observed), daemon=True)
         self.thread.start()
 
     @staticmethod

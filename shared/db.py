@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     TextClause,
+    TextualSelect,
     bindparam,
     create_engine,
     event,
@@ -172,7 +173,7 @@ def insert_unless_present(
     columns: tuple[str, ...],
     conflict: tuple[str, ...] = (),
     returning: tuple[str, ...] = (),
-) -> TextClause:
+) -> TextClause | TextualSelect:
     """`INSERT ... ON CONFLICT [(conflict)] DO NOTHING [RETURNING ...]` for `columns`, typed.
 
     The dialects' own `insert().on_conflict_do_nothing()` is compiled anew at every execution

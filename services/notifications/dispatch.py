@@ -72,7 +72,9 @@ class Dispatcher:
         attempted, self.next_due = self._run(share)
         return attempted
 
-    def _run(self, share: tuple[int, int] | None) -> tuple[int, datetime | None]:
+    def _run(
+        self, share: tuple[int, int] | None, kicks: list[threading.Event] | None = None
+    ) -> tuple[int, datetime | None]:
         """run_once's work; also returns when the earliest delivery not yet due falls due.
 
         Due deliveries are read in (next_attempt_at, id) order, ROUND at a time, each query
@@ -106,9 +108,14 @@ class Dispatcher:
             if not rows:
                 return attempted, next_due
             after = (rows[-1].next_attempt_at, rows[-1].id)
-            for delivery_id, kind, who, _ in rows:  # each in its own transaction
+            mine = []
+            for delivery_id, kind, who, _ in rows:
                 if _in_share(kind, who, share):
-                    attempted += self._attempt_one(delivery_id)
+                    mine.append(delivery_id)
+                elif kicks is not None and share is not None:
+                    kicks[_share_index(kind, who, share[1])].set()  # the worker of that share
+            for delivery_id in mine:  # each in its own transaction
+                attempted += self._attempt_one(delivery_id)
 
     def _attempt_one(self, delivery_id: str) -> int:
         try:
@@ -138,8 +145,10 @@ class Dispatcher:
         self, stop: threading.Event, interval: float = 5.0, wakeup: Waiter | None = None
     ) -> None:
         """Dispatch until `stop` is set, with `workers` threads. Between rounds, sleep until the
-        next delivery falls due, or `wakeup` fires (new deliveries committed; it wakes every
-        worker), or at most `interval` (the safety net)."""
+        next delivery falls due, or `wakeup` fires (new deliveries committed), or at most
+        `interval` (the safety net). The wake-up reaches the first worker only: it reads every
+        due delivery and wakes the workers whose share holds some, so a commit costs one read
+        instead of one per worker."""
         n = max(1, self.workers)
         rounds = [threading.Event() for _ in range(n)]
         helpers = [
@@ -155,12 +164,11 @@ class Dispatcher:
             helper.start()
         try:
             while not stop.is_set():
-                wait = self._round((0, n) if n > 1 else None, interval)
+                wait = self._round((0, n) if n > 1 else None, interval, rounds)
                 if wakeup is None:
                     stop.wait(wait)
-                elif wakeup.wait(wait, stop):
-                    for kick in rounds[1:]:
-                        kick.set()
+                else:
+                    wakeup.wait(wait, stop)
         finally:
             for kick in rounds[1:]:
                 kick.set()
@@ -177,11 +185,17 @@ class Dispatcher:
             kick.wait(wait)
             kick.clear()
 
-    def _round(self, share: tuple[int, int] | None, interval: float) -> float:
-        """One round of `share`; how long to sleep before the next."""
+    def _round(
+        self,
+        share: tuple[int, int] | None,
+        interval: float,
+        kicks: list[threading.Event] | None = None,
+    ) -> float:
+        """One round of `share` (waking, through `kicks`, the workers of the other shares that
+        have due deliveries); how long to sleep before the next."""
         next_due = None
         try:
-            next_due = self._run(share)[1]
+            next_due = self._run(share, kicks)[1]
         except Exception:  # noqa: BLE001 - keep dispatching; the next round retries
             log.exception("notifications.dispatch_failed")
         if next_due is None:
@@ -362,11 +376,15 @@ class Dispatcher:
         add_event(session, event)
 
 
+def _share_index(kind: str, recipient: str, n: int) -> int:
+    return zlib.crc32(f"{kind}:{recipient}".encode()) % n
+
+
 def _in_share(kind: str, recipient: str, share: tuple[int, int] | None) -> bool:
     if share is None:
         return True
     k, n = share
-    return zlib.crc32(f"{kind}:{recipient}".encode()) % n == k
+    return _share_index(kind, recipient, n) == k
 
 
 def _aware(value: datetime) -> datetime:

@@ -239,3 +239,50 @@ def test_a_backlog_is_read_once_in_due_order_not_again_at_every_step(tmp_path):
         assert limits and max(limits) == ROUND
     finally:
         runtime.shutdown()
+
+
+def test_a_commit_wakes_one_reader_which_wakes_the_worker_of_the_recipients_share(tmp_path):
+    """Four workers send at once, each for its share of recipients. A new delivery's wake-up
+    reaches the first worker, which reads what is due and wakes the worker of that share: the
+    other workers stay asleep (before: every commit made all four read the deliveries)."""
+    import zlib
+
+    from sqlalchemy import event
+
+    from shared.wakeup import Signal
+
+    channel = CountingChannel()
+    runtime = _instance(tmp_path, channel)
+    dispatcher = dependencies(runtime).dispatcher
+    dispatcher.workers = 4
+    # Shares are crc32("kind:id") modulo the workers: this volunteer's is the third worker's.
+    volunteer = next(
+        f"vol-{n}" for n in range(100) if zlib.crc32(f"volunteer:vol-{n}".encode()) % 4 == 2
+    )
+    readers: set[str] = set()
+
+    def _read(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if "LIMIT" in statement and "next_attempt_at <=" in statement:
+            readers.add(threading.current_thread().name)
+
+    engine = runtime.sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", _read)
+    stop, wakeup = threading.Event(), Signal()
+    thread = threading.Thread(
+        target=dispatcher.run, args=(stop, 3600.0, wakeup), name="dispatcher-0", daemon=True
+    )
+    thread.start()
+    try:
+        # Each worker reads once as it starts (nothing is due), then sleeps for an hour.
+        everyone = {f"dispatcher-{k}" for k in range(4)}
+        wait_until(lambda: readers == everyone, 10, what="every worker's first round")
+        readers.clear()
+        _stage(runtime, volunteer, "e-share")
+        wakeup.set()
+        wait_until(lambda: _sent_to(channel, volunteer) == 1, 10, what="the e-mail")
+        assert readers == {"dispatcher-0", "dispatcher-2"}
+    finally:
+        event.remove(engine, "before_cursor_execute", _read)
+        stop.set()
+        thread.join(30)
+        runtime.shutdown()
