@@ -60,6 +60,7 @@ class Runtime:
     def consumer(self, spec: ConsumerSpec, handler: Handler, **options: Any) -> EventConsumer:
         m = self.settings.messaging
         connection = memory.connection(m.amqp_url, heartbeat=m.heartbeat, connect_timeout=5)
+        options.setdefault("batch_size", m.consumer_batch)
         return EventConsumer(
             connection,
             spec,

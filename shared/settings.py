@@ -47,6 +47,7 @@ class MessagingSettings:
     max_event_bytes: int = 256 * 1024  # bodies above are dead-lettered before parsing
     consumer_restart_delay: float = 1.0  # first wait before restarting a dead consumer
     consumer_connect_grace: float = 30.0  # not connected longer than this: not ready
+    consumer_batch: int = 20  # events applied per transaction at most, when several are waiting
 
     @property
     def embedded(self) -> bool:
@@ -135,6 +136,7 @@ def load(service: str, environ: Mapping[str, str], var_dir: Path | None = None) 
         max_event_bytes=_int(environ, "EVENT_MAX_BYTES", 256 * 1024),
         consumer_restart_delay=_float(environ, "CONSUMER_RESTART_DELAY", 1.0),
         consumer_connect_grace=_float(environ, "CONSUMER_CONNECT_GRACE", 30.0),
+        consumer_batch=max(1, _int(environ, "CONSUMER_BATCH", 20)),
     )
     relay = RelaySettings(
         batch_size=_int(environ, "OUTBOX_BATCH_SIZE", 1000),

@@ -41,7 +41,9 @@ def handle_and_wake_planner(event: Event, session: Session) -> None:
 
 
 def event_consumers(runtime: Runtime) -> list[EventConsumer]:
-    return [runtime.consumer(matching_consumer(), handle_and_wake_planner)]
+    # One event per transaction: a batch would hold several volunteers' and agreements' locks at
+    # once, in the events' order, while the planner takes them in its own order (deadlocks).
+    return [runtime.consumer(matching_consumer(), handle_and_wake_planner, batch_size=1)]
 
 
 def background_jobs(runtime: Runtime) -> list[tuple[str, Callable[[threading.Event], None]]]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import count
 from typing import Any
 
 from kombu import Connection, Message
@@ -30,6 +31,8 @@ ATTEMPT_HEADER = "x-vir-attempt"
 ROUTING_KEY_HEADER = "x-vir-routing-key"
 REASON_HEADER = "x-vir-dead-letter-reason"
 CONSUMER_HEADER = "x-vir-consumer"
+# With events waiting in a batch, how long to wait for one more before applying them (seconds).
+BATCH_GAP = 0.001
 
 PROCESSED = Counter(
     "vir_events_consumed_total", "Events taken off a queue, by outcome", ["consumer", "outcome"]
@@ -64,6 +67,12 @@ class EventConsumer(ConsumerMixin):
       acked. Nothing a message contains escapes `on_message`.
     Retry and dead-letter copies are confirmed by the broker before the original is acked; a crash
     in between only yields a duplicate, which the inbox absorbs.
+
+    Batches: events that passed the checks wait until no other delivery is at hand (or
+    `batch_size` are waiting), then are applied in one transaction, in their order, and acked
+    after its commit. If anything in it fails, it is rolled back and each event is applied on its
+    own as above, so one bad event never holds back or takes down the others. A lost connection
+    drops the waiting batch unacked: the broker delivers it again.
     """
 
     def __init__(
@@ -79,6 +88,7 @@ class EventConsumer(ConsumerMixin):
         declare_topology: bool = True,
         reconnect_max_delay: float = 15.0,
         max_event_bytes: int = MAX_BODY_BYTES,
+        batch_size: int = 1,
     ):
         self.connection = connection
         self.spec = spec
@@ -89,6 +99,8 @@ class EventConsumer(ConsumerMixin):
         self.declare_topology = declare_topology
         self.reconnect_max_delay = reconnect_max_delay
         self.max_event_bytes = max_event_bytes
+        self.batch_size = max(1, batch_size)
+        self._waiting: list[tuple[Message, Event]] = []
         self.embedded = connection.transport.driver_type == "memory"
         self.publisher = publisher or make_publisher(
             connection.as_uri(include_password=True), declare_topology=declare_topology
@@ -160,6 +172,44 @@ class EventConsumer(ConsumerMixin):
 
         return _ctx()
 
+    def consume(
+        self,
+        limit: int | None = None,
+        timeout: float | None = None,
+        safety_interval: float = 1,
+        **kwargs: Any,
+    ) -> Iterator[None]:
+        """kombu's consume loop, which also applies the waiting batch as soon as no delivery
+        arrives within BATCH_GAP."""
+        elapsed = 0.0
+        with self.consumer_context(**kwargs) as (conn, _channel, _consumers):
+            try:
+                for _ in range(limit) if limit else count():
+                    if self.should_stop:
+                        break
+                    self.on_iteration()
+                    batching = bool(self._waiting)
+                    try:
+                        conn.drain_events(timeout=BATCH_GAP if batching else safety_interval)
+                    except TimeoutError:  # socket.timeout
+                        if batching:
+                            self._apply_waiting()
+                            continue
+                        conn.heartbeat_check()
+                        elapsed += safety_interval
+                        if timeout and elapsed >= timeout:
+                            raise
+                    except OSError:
+                        if not self.should_stop:
+                            raise
+                    else:
+                        yield
+                        elapsed = 0
+                if self._waiting and not self.should_stop:
+                    self._apply_waiting()
+            finally:
+                self._waiting = []  # unacked: the broker delivers them again
+
     def on_decode_error(self, message: Message, exc: Exception) -> None:
         # kombu's default acks (drops) the message; never lose it silently.
         self._dead_letter(message, f"undecodable body: {exc}")
@@ -192,6 +242,41 @@ class EventConsumer(ConsumerMixin):
         except Refused as exc:
             self._refuse(message, exc, event)
             return
+        if self.batch_size == 1:
+            self._apply(message, event)
+            return
+        self._waiting.append((message, event))
+        if len(self._waiting) >= self.batch_size:
+            self._apply_waiting()
+
+    def _apply_waiting(self) -> None:
+        """Apply the waiting events in one transaction; on any failure, each on its own."""
+        batch, self._waiting = self._waiting, []
+        if len(batch) == 1:
+            self._apply(*batch[0])
+            return
+        outcomes = []
+        try:
+            with self.session_factory.begin() as session:
+                for _, event in batch:
+                    if inbox.record_once(session, self.spec.name, event):
+                        self.handler(event, session)
+                        outcomes.append("applied")
+                    else:
+                        outcomes.append("duplicate")
+        except Exception as exc:  # noqa: BLE001 - whichever failed, apply them one by one
+            log.info(
+                "consumer.batch_split", consumer=self.spec.name, events=len(batch), error=repr(exc)
+            )
+            for message, event in batch:
+                self._apply(message, event)
+            return
+        for (message, _), outcome in zip(batch, outcomes, strict=True):
+            message.ack()
+            PROCESSED.labels(self.spec.name, outcome).inc()
+
+    def _apply(self, message: Message, event: Event) -> None:
+        """Apply one event in its own transaction, then ack; retry or dead-letter on failure."""
         try:
             with self.session_factory.begin() as session:
                 if inbox.record_once(session, self.spec.name, event):
