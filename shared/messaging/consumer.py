@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from itertools import count
+from collections.abc import Callable
 from typing import Any
 
 from kombu import Connection, Message
-from kombu.mixins import ConsumerMixin
 from prometheus_client import Counter
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +17,7 @@ from shared.events import CONTENT_TYPE, Event, InvalidEvent, decode
 from shared.events.envelope import MAX_BODY_BYTES
 from shared.logging import get_logger
 from shared.messaging import topology
+from shared.messaging.batches import Batches
 from shared.messaging.publisher import OutgoingMessage, Publisher, PublishFailed, make_publisher
 from shared.messaging.topology import ConsumerSpec
 from shared.security.signing import Refused, Verifier
@@ -31,8 +30,6 @@ ATTEMPT_HEADER = "x-vir-attempt"
 ROUTING_KEY_HEADER = "x-vir-routing-key"
 REASON_HEADER = "x-vir-dead-letter-reason"
 CONSUMER_HEADER = "x-vir-consumer"
-# With events waiting in a batch, how long to wait for one more before applying them (seconds).
-BATCH_GAP = 0.001
 
 PROCESSED = Counter(
     "vir_events_consumed_total", "Events taken off a queue, by outcome", ["consumer", "outcome"]
@@ -48,7 +45,7 @@ class PermanentError(Exception):
     """The handler can never apply this event (a business rule refuses it): dead-letter it now."""
 
 
-class EventConsumer(ConsumerMixin):
+class EventConsumer(Batches):
     """Consumes one spec's queue. Every effect commits together with its inbox row, then acks.
 
     Before anything else, `verifier` checks the signature over the raw body against the trust
@@ -172,44 +169,6 @@ class EventConsumer(ConsumerMixin):
 
         return _ctx()
 
-    def consume(
-        self,
-        limit: int | None = None,
-        timeout: float | None = None,
-        safety_interval: float = 1,
-        **kwargs: Any,
-    ) -> Iterator[None]:
-        """kombu's consume loop, which also applies the waiting batch as soon as no delivery
-        arrives within BATCH_GAP."""
-        elapsed = 0.0
-        with self.consumer_context(**kwargs) as (conn, _channel, _consumers):
-            try:
-                for _ in range(limit) if limit else count():
-                    if self.should_stop:
-                        break
-                    self.on_iteration()
-                    batching = bool(self._waiting)
-                    try:
-                        conn.drain_events(timeout=BATCH_GAP if batching else safety_interval)
-                    except TimeoutError:  # socket.timeout
-                        if batching:
-                            self._apply_waiting()
-                            continue
-                        conn.heartbeat_check()
-                        elapsed += safety_interval
-                        if timeout and elapsed >= timeout:
-                            raise
-                    except OSError:
-                        if not self.should_stop:
-                            raise
-                    else:
-                        yield
-                        elapsed = 0
-                if self._waiting and not self.should_stop:
-                    self._apply_waiting()
-            finally:
-                self._waiting = []  # unacked: the broker delivers them again
-
     def on_decode_error(self, message: Message, exc: Exception) -> None:
         # kombu's default acks (drops) the message; never lose it silently.
         self._dead_letter(message, f"undecodable body: {exc}")
@@ -242,38 +201,7 @@ class EventConsumer(ConsumerMixin):
         except Refused as exc:
             self._refuse(message, exc, event)
             return
-        if self.batch_size == 1:
-            self._apply(message, event)
-            return
-        self._waiting.append((message, event))
-        if len(self._waiting) >= self.batch_size:
-            self._apply_waiting()
-
-    def _apply_waiting(self) -> None:
-        """Apply the waiting events in one transaction; on any failure, each on its own."""
-        batch, self._waiting = self._waiting, []
-        if len(batch) == 1:
-            self._apply(*batch[0])
-            return
-        outcomes = []
-        try:
-            with self.session_factory.begin() as session:
-                for _, event in batch:
-                    if inbox.record_once(session, self.spec.name, event):
-                        self.handler(event, session)
-                        outcomes.append("applied")
-                    else:
-                        outcomes.append("duplicate")
-        except Exception as exc:  # noqa: BLE001 - whichever failed, apply them one by one
-            log.info(
-                "consumer.batch_split", consumer=self.spec.name, events=len(batch), error=repr(exc)
-            )
-            for message, event in batch:
-                self._apply(message, event)
-            return
-        for (message, _), outcome in zip(batch, outcomes, strict=True):
-            message.ack()
-            PROCESSED.labels(self.spec.name, outcome).inc()
+        self.wait_or_apply(message, event)
 
     def _apply(self, message: Message, event: Event) -> None:
         """Apply one event in its own transaction, then ack; retry or dead-letter on failure."""
@@ -296,6 +224,9 @@ class EventConsumer(ConsumerMixin):
             self._retry(message, event, exc)
             return
         message.ack()
+        PROCESSED.labels(self.spec.name, outcome).inc()
+
+    def count(self, outcome: str) -> None:
         PROCESSED.labels(self.spec.name, outcome).inc()
 
     def _refuse(self, message: Message, refused: Refused, event: Event | None = None) -> None:
