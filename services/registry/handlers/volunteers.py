@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.registry.adapters import repository
@@ -26,6 +26,7 @@ from services.registry.handlers.common import (
     now,
     ruled,
 )
+from shared.db import insert_unless_present
 
 PROFILE_COLUMNS = (
     "id",
@@ -122,23 +123,14 @@ def register_volunteer(session: Session, node: Node, data: Mapping[str, Any]) ->
 
 
 def _insert_unless_registered() -> Any:
-    """INSERT … ON CONFLICT (agency, nationality, identity_number) DO NOTHING RETURNING id, the
-    same text on PostgreSQL and SQLite. Written as SQL text with typed parameters because
-    SQLAlchemy never caches the compiled form of its dialects' ON CONFLICT inserts (they were
-    compiled again on every registration, a sixth of its CPU); a text statement is cached."""
-    global _INSERT_UNLESS_REGISTERED
-    if _INSERT_UNLESS_REGISTERED is None:
-        table = Volunteer.__table__
-        names = [c.name for c in table.columns]
-        _INSERT_UNLESS_REGISTERED = text(
-            f"INSERT INTO {table.name} ({', '.join(names)}) "
-            f"VALUES ({', '.join(':' + n for n in names)}) "
-            "ON CONFLICT (agency, nationality, identity_number) DO NOTHING RETURNING id"
-        ).bindparams(*(bindparam(c.name, type_=c.type) for c in table.columns))
-    return _INSERT_UNLESS_REGISTERED
-
-
-_INSERT_UNLESS_REGISTERED: Any = None
+    """INSERT … ON CONFLICT (agency, nationality, identity_number) DO NOTHING RETURNING id."""
+    table = Volunteer.__table__
+    return insert_unless_present(
+        table,
+        tuple(c.name for c in table.columns),
+        conflict=("agency", "nationality", "identity_number"),
+        returning=("id",),
+    )
 
 
 def get_volunteer(session: Session, node: Node, volunteer_id: str) -> Volunteer:
