@@ -81,6 +81,8 @@ def paginate(session: Session, statement: Any, pagination: Any) -> list[Any]:
     """Apply flask-smorest's page parameters to a select, counting the total for X-Pagination."""
     from sqlalchemy import func, select
 
-    pagination.item_count = session.scalar(select(func.count()).select_from(statement.subquery()))
+    # The count needs no order: without it the database counts the rows instead of sorting them.
+    counted = statement.order_by(None).subquery()
+    pagination.item_count = session.scalar(select(func.count()).select_from(counted))
     offset = min((pagination.page - 1) * pagination.page_size, pagination.item_count)
     return list(session.scalars(statement.offset(offset).limit(pagination.page_size)))
