@@ -142,9 +142,16 @@ def volunteer_changed(
     after = _volunteer_profile(row)
     if before == after:
         return  # e.g. the registry reflecting a proposal back: nothing the planner reads changed
-    held = list(
-        session.scalars(
-            select(Proposal).where(Proposal.volunteer_id == row.id, Proposal.status.in_(HOLDING))
+    # A volunteer new to matching holds no proposal: matching proposes only volunteers it knows.
+    held = (
+        []
+        if existing is None
+        else list(
+            session.scalars(
+                select(Proposal).where(
+                    Proposal.volunteer_id == row.id, Proposal.status.in_(HOLDING)
+                )
+            )
         )
     )
     if (
