@@ -38,6 +38,7 @@ from typing import Any
 
 import requests
 
+from bench import e2e_hops
 from bench.payloads import volunteer
 
 NAME = "e2e_latency"
@@ -504,6 +505,7 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
             w.start()
         cpu_before = net.cpu_seconds()
         own_before = time.process_time()
+        offset = time.time() - time.monotonic()  # the bench's clock to the services' clock
         begin = time.monotonic()
         with ThreadPoolExecutor(max_workers=8) as pool:
             for n in range(total):
@@ -530,6 +532,10 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
         for w in watchers:
             w.join(10)
         _all_matches(bases["TG"], tokens["TG"], observed)
+        net.stop()
+        hops = e2e_hops.measure(
+            net.databases, observed.registered, observed.seen, observed.mails, offset
+        )
     finally:
         net.stop()
         controller.stop()
@@ -557,6 +563,8 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
         "network_cpu_ms_per_registration_total": round(1000 * sum(cpu.values()) / registered, 1),
         # This process: registering and polling both registries (the SMTP server not included).
         "outside_world_cpu_ms_per_registration": round(1000 * own_cpu / registered, 1),
+        # PostgreSQL only: when each stage of the way was reached (bench/e2e_hops.py).
+        "stages": hops,
     }
 
 
