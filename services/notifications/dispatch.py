@@ -98,8 +98,11 @@ class Dispatcher:
                 rows = session.execute(
                     statement.order_by(Delivery.next_attempt_at, Delivery.id).limit(ROUND)
                 ).all()
+                # A short page is the last: a delivery committed after this read comes with a
+                # wake-up of its own, so the round ends without reading again.
+                last = len(rows) < ROUND
                 next_due = None
-                if not rows:
+                if last:
                     next_due = session.scalar(
                         select(func.min(Delivery.next_attempt_at)).where(
                             Delivery.status == "pending", Delivery.next_attempt_at > at
@@ -107,7 +110,6 @@ class Dispatcher:
                     )
             if not rows:
                 return attempted, next_due
-            after = (rows[-1].next_attempt_at, rows[-1].id)
             mine = []
             for delivery_id, kind, who, _ in rows:
                 if _in_share(kind, who, share):
@@ -115,9 +117,21 @@ class Dispatcher:
                 elif kicks is not None and share is not None:
                     kicks[_share_index(kind, who, share[1])].set()  # the worker of that share
             for delivery_id in mine:  # each in its own transaction
-                attempted += self._attempt_one(delivery_id)
+                done, retry_at, staged = self._attempt_one(delivery_id)
+                attempted += done
+                if retry_at is not None and (
+                    next_due is None or _aware(retry_at) < _aware(next_due)
+                ):
+                    next_due = retry_at  # read before this attempt scheduled it
+                if staged:  # e.g. the owner told of a disabled subscription: read it this round
+                    last = False
+            if last:
+                return attempted, next_due
+            after = (rows[-1].next_attempt_at, rows[-1].id)
 
-    def _attempt_one(self, delivery_id: str) -> int:
+    def _attempt_one(self, delivery_id: str) -> tuple[int, datetime | None, bool]:
+        """(1 if attempted else 0, when it is due again if it is to be retried, whether the
+        attempt staged new deliveries)."""
         try:
             with self.sessions.begin() as session:
                 # The recipient's opt-out is read with the claim: one round trip per message.
@@ -128,9 +142,12 @@ class Dispatcher:
                     statement = statement.with_for_update(skip_locked=True, of=Delivery)
                 claimed = session.execute(statement).first()
                 if claimed is None:  # another dispatcher has it, or it is no longer pending
-                    return 0
-                self._attempt(session, claimed[0], opted_out=bool(claimed[1]))
-            return 1
+                    return 0, None, False
+                delivery = claimed[0]
+                self._attempt(session, delivery, opted_out=bool(claimed[1]))
+                retry_at = delivery.next_attempt_at if delivery.status == "pending" else None
+                staged = any(isinstance(added, Delivery) for added in session.new)
+            return 1, retry_at, staged
         except Exception as exc:  # noqa: BLE001 - a bug or bad row must not make it loop
             log.exception("notifications.delivery_crashed", delivery=delivery_id)
             with self.sessions.begin() as session:
@@ -140,7 +157,7 @@ class Dispatcher:
                     delivery.status, delivery.updated_at = "failed", at
                     delivery.last_error = f"internal error: {type(exc).__name__}"
                     self._log(session, delivery, at, "failed", delivery.last_error, None)
-            return 1
+            return 1, None, False
 
     def run(
         self, stop: threading.Event, interval: float = 5.0, wakeup: Waiter | None = None

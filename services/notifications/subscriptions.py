@@ -16,11 +16,13 @@ from sqlalchemy.orm import Session
 
 from services.notifications.adapters.orm import Delivery, Subscription
 from services.notifications.domain.messages import DeliveryFailed, Notification, Recipient
+from services.notifications.handlers import DELIVERIES_CHANNEL
 from services.notifications.webhook_urls import check_url
 from shared.codes import is_country
 from shared.db import api_token
 from shared.events.contracts import EVENT_TYPES
 from shared.logging import get_logger
+from shared.wakeup import wake_on_commit
 
 log = get_logger(__name__)
 
@@ -286,3 +288,4 @@ def notify_owner_disabled(session: Session, subscription: Subscription, reason: 
             updated_at=at,
         )
     )
+    wake_on_commit(session, DELIVERIES_CHANNEL)  # the dispatcher reads it once this commits

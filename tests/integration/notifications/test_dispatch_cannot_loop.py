@@ -244,7 +244,8 @@ def test_a_backlog_is_read_once_in_due_order_not_again_at_every_step(tmp_path):
 def test_a_commit_wakes_one_reader_which_wakes_the_worker_of_the_recipients_share(tmp_path):
     """Four workers send at once, each for its share of recipients. A new delivery's wake-up
     reaches the first worker, which reads what is due and wakes the worker of that share: the
-    other workers stay asleep (before: every commit made all four read the deliveries)."""
+    other workers stay asleep (before: every commit made all four read the deliveries). Each of
+    the two reads once: a short page is the last of its round (before: each read again)."""
     import zlib
 
     from sqlalchemy import event
@@ -259,11 +260,11 @@ def test_a_commit_wakes_one_reader_which_wakes_the_worker_of_the_recipients_shar
     volunteer = next(
         f"vol-{n}" for n in range(100) if zlib.crc32(f"volunteer:vol-{n}".encode()) % 4 == 2
     )
-    readers: set[str] = set()
+    readers: list[str] = []
 
     def _read(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
         if "LIMIT" in statement and "next_attempt_at <=" in statement:
-            readers.add(threading.current_thread().name)
+            readers.append(threading.current_thread().name)
 
     engine = runtime.sessions.kw["bind"]
     event.listen(engine, "before_cursor_execute", _read)
@@ -275,14 +276,42 @@ def test_a_commit_wakes_one_reader_which_wakes_the_worker_of_the_recipients_shar
     try:
         # Each worker reads once as it starts (nothing is due), then sleeps for an hour.
         everyone = {f"dispatcher-{k}" for k in range(4)}
-        wait_until(lambda: readers == everyone, 10, what="every worker's first round")
+        wait_until(lambda: set(readers) == everyone, 10, what="every worker's first round")
         readers.clear()
         _stage(runtime, volunteer, "e-share")
         wakeup.set()
         wait_until(lambda: _sent_to(channel, volunteer) == 1, 10, what="the e-mail")
-        assert readers == {"dispatcher-0", "dispatcher-2"}
+        wait_until(lambda: thread.is_alive() and len(readers) >= 2, 10, what="the two reads")
+        assert sorted(readers) == ["dispatcher-0", "dispatcher-2"]
     finally:
         event.remove(engine, "before_cursor_execute", _read)
         stop.set()
         thread.join(30)
+        runtime.shutdown()
+
+
+def test_a_retry_scheduled_in_a_round_is_when_the_dispatcher_wakes_next(tmp_path):
+    """A round ends on its short page without reading again; the retry one of its attempts
+    scheduled is still when the dispatcher next wakes (not the safety net's interval later)."""
+    from datetime import timedelta
+
+    from services.notifications.domain.messages import RetryLater
+
+    class Busy(CountingChannel):
+        def send(self, notification: Notification) -> str:
+            raise RetryLater("451 try again later", retry_after=timedelta(minutes=7))
+
+    runtime = _instance(tmp_path, Busy())
+    dispatcher = dependencies(runtime).dispatcher
+    try:
+        delivery_id = _stage(runtime, "vol-busy", "e-busy")
+        assert dispatcher.run_once() == 1
+        with runtime.sessions() as session:
+            retried = session.get(Delivery, delivery_id)
+            assert retried is not None and retried.status == "pending" and retried.attempts == 1
+            due = retried.next_attempt_at
+        assert dispatcher.next_due is not None
+        assert dispatcher.next_due.replace(tzinfo=None) == due.replace(tzinfo=None)
+        assert dispatcher.run_once() == 0  # not due before its time
+    finally:
         runtime.shutdown()
