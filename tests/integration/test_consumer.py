@@ -8,7 +8,6 @@ import pytest
 from kombu import Connection, Exchange, Producer
 from sqlalchemy import text
 
-from shared.db import make_engine
 from shared.events import encode
 from shared.messaging.consumer import REASON_HEADER, PermanentError
 from shared.messaging.topology import ConsumerSpec
@@ -18,14 +17,6 @@ from tests.support.keys import keyring
 from tests.support.running import running_consumer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def engine(pg_url):
-    engine = make_engine(pg_url)
-    effects.prepare_database(pg_url, engine)
-    yield engine
-    engine.dispose()
 
 
 def _publish_raw(amqp_url: str, body: bytes, routing_key: str = "volunteer.withdrawn.TG") -> None:

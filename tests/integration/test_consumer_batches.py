@@ -8,7 +8,6 @@ import threading
 import pytest
 from sqlalchemy import text
 
-from shared.db import make_engine
 from shared.events import encode
 from shared.messaging.consumer import REASON_HEADER, PermanentError
 from shared.messaging.topology import ConsumerSpec
@@ -18,14 +17,6 @@ from tests.support.infra import queue_depth, wait_until
 from tests.support.running import running_consumer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def engine(pg_url):
-    engine = make_engine(pg_url)
-    effects.prepare_database(pg_url, engine)
-    yield engine
-    engine.dispose()
 
 
 def _queue_declared(engine, amqp_url, spec: ConsumerSpec) -> None:

@@ -14,7 +14,7 @@ import pytest
 from kombu import Connection
 from sqlalchemy import func, select
 
-from shared.db import make_engine, make_session_factory, outbox
+from shared.db import make_session_factory, outbox
 from shared.messaging import topology
 from shared.outbox import backlog
 from tests.support import effects
@@ -25,14 +25,6 @@ from tests.support.running import running_consumer, running_relay
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 VIR = str(Path(sys.executable).with_name("vir"))
-
-
-@pytest.fixture
-def engine(pg_url):
-    engine = make_engine(pg_url)
-    effects.prepare_database(pg_url, engine)
-    yield engine
-    engine.dispose()
 
 
 def _write(engine, count: int) -> set[str]:

@@ -10,7 +10,7 @@ import pytest
 from kombu import Connection, Exchange, Queue
 from sqlalchemy import func, select
 
-from shared.db import make_engine, make_session_factory, outbox
+from shared.db import make_session_factory, outbox
 from shared.events import decode
 from shared.messaging.publisher import ConfirmingPublisher, PublishFailed
 from shared.outbox import OutboxRelay, backlog, read_feed
@@ -20,14 +20,6 @@ from tests.support.infra import wait_until
 from tests.support.running import running_relay
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def engine(pg_url):
-    engine = make_engine(pg_url)
-    effects.prepare_database(pg_url, engine)
-    yield engine
-    engine.dispose()
 
 
 def _count(engine, table) -> int:
