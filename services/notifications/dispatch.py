@@ -4,17 +4,16 @@ schedule, and reports each final outcome as a notification.* event."""
 from __future__ import annotations
 
 import threading
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifications.adapters.directory import Directory
-from services.notifications.adapters.orm import Delivery, DeliveryAttempt, Preference, Subscription
+from services.notifications.adapters.orm import Delivery, DeliveryAttempt, Subscription
 from services.notifications.domain.messages import (
     Channel,
     DeliveryFailed,
@@ -25,6 +24,7 @@ from services.notifications.domain.messages import (
     Undeliverable,
 )
 from services.notifications.domain.retry import DISABLE_AFTER, next_delay
+from services.notifications.shares import OPTED_OUT, aware, in_share, share_index
 from shared.events import InvalidEvent, new_event
 from shared.logging import get_logger
 from shared.outbox import add_event
@@ -112,16 +112,14 @@ class Dispatcher:
                 return attempted, next_due
             mine = []
             for delivery_id, kind, who, _ in rows:
-                if _in_share(kind, who, share):
+                if in_share(kind, who, share):
                     mine.append(delivery_id)
                 elif kicks is not None and share is not None:
-                    kicks[_share_index(kind, who, share[1])].set()  # the worker of that share
+                    kicks[share_index(kind, who, share[1])].set()  # the worker of that share
             for delivery_id in mine:  # each in its own transaction
                 done, retry_at, staged = self._attempt_one(delivery_id)
                 attempted += done
-                if retry_at is not None and (
-                    next_due is None or _aware(retry_at) < _aware(next_due)
-                ):
+                if retry_at is not None and (next_due is None or aware(retry_at) < aware(next_due)):
                     next_due = retry_at  # read before this attempt scheduled it
                 if staged:  # e.g. the owner told of a disabled subscription: read it this round
                     last = False
@@ -135,7 +133,7 @@ class Dispatcher:
         try:
             with self.sessions.begin() as session:
                 # The recipient's opt-out is read with the claim: one round trip per message.
-                statement = select(Delivery, _OPTED_OUT).where(
+                statement = select(Delivery, OPTED_OUT).where(
                     Delivery.id == delivery_id, Delivery.status == "pending"
                 )
                 if session.get_bind().dialect.name == "postgresql":
@@ -218,7 +216,7 @@ class Dispatcher:
             log.exception("notifications.dispatch_failed")
         if next_due is None:
             return interval
-        return min(interval, max(0.0, (_aware(next_due) - self.clock()).total_seconds()))
+        return min(interval, max(0.0, (aware(next_due) - self.clock()).total_seconds()))
 
     # -- one delivery ------------------------------------------------------------------------------
 
@@ -299,7 +297,7 @@ class Dispatcher:
             sub = session.get(Subscription, d.recipient_id)
             if sub is not None and sub.status == "active":
                 sub.failing_since = sub.failing_since or at
-                if at - _aware(sub.failing_since) >= DISABLE_AFTER:
+                if at - aware(sub.failing_since) >= DISABLE_AFTER:
                     self._disable(
                         session,
                         d,
@@ -376,33 +374,3 @@ class Dispatcher:
             log.error("notifications.report_refused", delivery=d.id, reason=exc.reason)
             return
         add_event(session, event)
-
-
-# Whether the delivery's recipient opted out of its channel and category (or of all categories).
-_OPTED_OUT = (
-    select(Preference.opted_out)
-    .where(
-        Preference.recipient_kind == Delivery.recipient_kind,
-        Preference.recipient_id == Delivery.recipient_id,
-        Preference.channel == Delivery.channel,
-        or_(Preference.category == Delivery.category, Preference.category == "*"),
-        Preference.opted_out.is_(True),
-    )
-    .exists()
-    .label("opted_out")
-)
-
-
-def _share_index(kind: str, recipient: str, n: int) -> int:
-    return zlib.crc32(f"{kind}:{recipient}".encode()) % n
-
-
-def _in_share(kind: str, recipient: str, share: tuple[int, int] | None) -> bool:
-    if share is None:
-        return True
-    k, n = share
-    return _share_index(kind, recipient, n) == k
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
