@@ -41,6 +41,7 @@ ATTEMPTS = Counter(
 # right after its send (a batch in one transaction, rolled back by a process stopped mid-batch,
 # would send every message of it already handed to SMTP again: seen on a compose restart).
 ROUND = 200
+_STAGED = "vir.dispatcher.staged"  # session.info: this attempt may have staged deliveries
 
 Clock = Callable[[], datetime]
 Links = Callable[[Delivery], dict[str, str]]
@@ -144,7 +145,7 @@ class Dispatcher:
                 delivery = claimed[0]
                 self._attempt(session, delivery, opted_out=bool(claimed[1]))
                 retry_at = delivery.next_attempt_at if delivery.status == "pending" else None
-                staged = any(isinstance(added, Delivery) for added in session.new)
+                staged = bool(session.info.pop(_STAGED, False))
             return 1, retry_at, staged
         except Exception as exc:  # noqa: BLE001 - a bug or bad row must not make it loop
             log.exception("notifications.delivery_crashed", delivery=delivery_id)
@@ -325,6 +326,7 @@ class Dispatcher:
             pending.status, pending.last_error = "cancelled", "subscription disabled"
         if self.on_subscription_disabled:
             self.on_subscription_disabled(session, sub, reason)
+            session.info[_STAGED] = True  # it may stage deliveries (the owner's e-mail)
 
     def _clear_failing(self, session: Session, d: Delivery) -> None:
         if d.channel == "webhook":
