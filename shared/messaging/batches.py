@@ -9,6 +9,7 @@ the waiting batch unacked: the broker delivers it again.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from itertools import count
 from typing import Any
@@ -28,8 +29,8 @@ log = get_logger(__name__)
 BATCH_GAP = 0.001
 
 
-class Batches(ConsumerMixin):
-    """The base of `EventConsumer`, which provides what is declared here without a body."""
+class Batches(ConsumerMixin, ABC):
+    """The base of `EventConsumer`, which provides the two abstract methods below."""
 
     batch_size: int = 1
     _waiting: list[tuple[Message, Event]]
@@ -37,11 +38,13 @@ class Batches(ConsumerMixin):
     session_factory: sessionmaker[Session]
     handler: Any
 
+    @abstractmethod
     def _apply(self, message: Message, event: Event) -> None:
-        raise NotImplementedError
+        """Apply one event in a transaction of its own, with its own outcome."""
 
+    @abstractmethod
     def count(self, outcome: str) -> None:
-        raise NotImplementedError
+        """Count an outcome in the consumer's metrics."""
 
     def wait_or_apply(self, message: Message, event: Event) -> None:
         """Apply `event` now (batches of one), or add it to the waiting batch."""
