@@ -19,10 +19,14 @@ from tests.support.running import running_consumer
 pytestmark = pytest.mark.integration
 
 
-def _queue_declared(engine, amqp_url, spec: ConsumerSpec) -> None:
-    """Start and stop a consumer once, so events published next wait in its queue."""
+def _waiting(engine, amqp_url, vhost, spec: ConsumerSpec, events: list) -> None:
+    """Start and stop a consumer once (its queue is declared), publish `events`, and wait until
+    they all wait in its queue."""
     with running_consumer(engine, amqp_url, spec, effects.record_effect):
         pass
+    for event in events:
+        _publish_raw(amqp_url, encode(event))
+    wait_until(lambda: queue_depth(vhost, spec.queue) == len(events), 30, what="the events waiting")
 
 
 class Recorder:
@@ -49,11 +53,8 @@ class Recorder:
 
 def test_waiting_events_are_applied_in_order_a_batch_per_transaction(engine, amqp_url, vhost):
     spec = ConsumerSpec(name="batched", bindings=("volunteer.#",), retry_delays_ms=(100,))
-    _queue_declared(engine, amqp_url, spec)
     events = [effects.volunteer_event(n) for n in range(30)]
-    for event in events:
-        _publish_raw(amqp_url, encode(event))
-    wait_until(lambda: queue_depth(vhost, spec.queue) == 30, 30, what="30 events waiting")
+    _waiting(engine, amqp_url, vhost, spec, events)
     handler = Recorder()
     with running_consumer(engine, amqp_url, spec, handler, batch_size=10):
         wait_until(lambda: effects.tally(engine).applied == 30, 30, what="all applied")
@@ -68,12 +69,9 @@ def test_a_refused_event_in_a_batch_is_dead_lettered_and_the_others_applied_once
     engine, amqp_url, vhost
 ):
     spec = ConsumerSpec(name="batched-strict", bindings=("volunteer.#",), retry_delays_ms=(100,))
-    _queue_declared(engine, amqp_url, spec)
     events = [effects.volunteer_event(n) for n in range(12)]
     bad = events[4]
-    for event in [*events, events[7]]:  # and a second delivery of one of them
-        _publish_raw(amqp_url, encode(event))
-    wait_until(lambda: queue_depth(vhost, spec.queue) == 13, 30, what="13 events waiting")
+    _waiting(engine, amqp_url, vhost, spec, [*events, events[7]])  # one of them delivered twice
     handler = Recorder(refuse=bad.id)
     with running_consumer(engine, amqp_url, spec, handler, batch_size=20):
         dead = _dead_letters(vhost, spec, 1)
@@ -89,11 +87,8 @@ def test_a_refused_event_in_a_batch_is_dead_lettered_and_the_others_applied_once
 @pytest.mark.parametrize("failures", [1, 2])
 def test_a_transient_failure_in_a_batch_retries_that_event_alone(engine, amqp_url, vhost, failures):
     spec = ConsumerSpec(name="batched-flaky", bindings=("volunteer.#",), retry_delays_ms=(100,))
-    _queue_declared(engine, amqp_url, spec)
     events = [effects.volunteer_event(n) for n in range(8)]
-    for event in events:
-        _publish_raw(amqp_url, encode(event))
-    wait_until(lambda: queue_depth(vhost, spec.queue) == 8, 30, what="8 events waiting")
+    _waiting(engine, amqp_url, vhost, spec, events)
     flaky = events[3]
     handler = Recorder(failing=flaky.id, failures=failures)
     with running_consumer(engine, amqp_url, spec, handler, batch_size=20):
