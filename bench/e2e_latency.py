@@ -39,6 +39,7 @@ from typing import Any
 import requests
 
 from bench import e2e_hops
+from bench.e2e_hops import percentiles
 from bench.payloads import volunteer
 
 NAME = "e2e_latency"
@@ -419,23 +420,6 @@ def _all_matches(base: str, token: str, observed: Observed) -> None:
         page += 1
 
 
-def _percentiles(values: list[float], bounds: list[float] | None = None) -> dict[str, Any]:
-    """Percentiles in ms. `bounds` are samples that had not arrived by the end of the run, as the
-    time they had waited by then: each true value is at least that, so the percentiles of all
-    samples together are lower bounds, and say so (`lower_bound`)."""
-    ordered = sorted([*values, *(bounds or [])])
-    if not ordered:
-        return {"p50": None, "p95": None, "p99": None, "max": None}
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-    result: dict[str, Any] = {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": at(1.0)}
-    if bounds:
-        result["lower_bound"] = True
-    return result
-
-
 @dataclass
 class Latencies:
     proposal: list[float] = field(default_factory=list)
@@ -555,9 +539,9 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
         "rate_achieved_per_s": round(len(observed.registered) / sent_for, 1),
         "without_proposal": len(found.proposal_missing),
         "without_both_emails": len(found.mail_missing),
-        "registration_request_ms": _percentiles(observed.request_ms),
-        "to_proposal_on_both_registries_ms": _percentiles(found.proposal, found.proposal_missing),
-        "to_both_staff_emails_ms": _percentiles(found.mail, found.mail_missing),
+        "registration_request_ms": percentiles(observed.request_ms),
+        "to_proposal_on_both_registries_ms": percentiles(found.proposal, found.proposal_missing),
+        "to_both_staff_emails_ms": percentiles(found.mail, found.mail_missing),
         "network_cpu_ms_per_registration": {
             name: round(1000 * used / registered, 1) for name, used in sorted(cpu.items())
         },
