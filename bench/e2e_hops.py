@@ -4,7 +4,7 @@ After a run on PostgreSQL, and before its databases are dropped, the timestamps 
 wrote are read back and set against the moment the bench sent the registration: when the TG
 registry recorded the volunteer, when its relay published `volunteer.registered`, when matching's
 planning round started and wrote `match.proposed`, when its relay published it, when both
-registries recorded the match, when the bench's poll listed it on both, when both agencies'
+registries recorded the match, when the bench saw it committed in both, when both agencies'
 notifications instances staged, attempted and (per the SMTP server) delivered the staff e-mails.
 
 Each stage is reported as p50/p95 in ms after the registration request started, over the
@@ -26,7 +26,7 @@ STAGES = (
     ("proposal_written", "matching wrote match.proposed (its outbox)"),
     ("proposal_published", "matching's relay published match.proposed"),
     ("recorded_by_both_registries", "the later of TG's and ML's registry recorded the match"),
-    ("listed_by_both_registries", "the bench's poll listed it on both registries' API"),
+    ("listed_by_both_registries", "the bench's look saw it committed in both registries"),
     ("staff_emails_staged", "both notifications instances staged their staff e-mail"),
     ("staff_emails_attempted", "both staff e-mails' sending started"),
     ("staff_emails_accepted", "the SMTP server accepted both staff e-mails"),
