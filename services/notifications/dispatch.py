@@ -58,9 +58,10 @@ class Dispatcher:
     on_subscription_disabled: Callable[[Session, Subscription, str], None] | None = None
     # Set by run_once: when the earliest pending delivery that was not due yet falls due.
     next_due: datetime | None = None
-    # Threads sending at once in `run`. Each takes the recipients whose key falls in its share
-    # (crc32 of kind and id), so one person's or one partner's messages still go out in order,
-    # while a slow SMTP or webhook answer holds up only that share.
+    # Threads sending at once in `run`. Each takes the deliveries whose ordering key falls in its
+    # share (shares.py: the recipient, and for staff what the message is about), so one
+    # person's or one partner's messages still go out in order, while a slow SMTP or webhook
+    # answer holds up only that share.
     workers: int = 4
 
     def run_once(self, share: tuple[int, int] | None = None) -> int:
@@ -90,6 +91,7 @@ class Dispatcher:
                     Delivery.id,
                     Delivery.recipient_kind,
                     Delivery.recipient_id,
+                    Delivery.subject,
                     Delivery.next_attempt_at,
                 ).where(Delivery.status == "pending", Delivery.next_attempt_at <= at)
                 if after is not None:
@@ -112,11 +114,11 @@ class Dispatcher:
             if not rows:
                 return attempted, next_due
             mine = []
-            for delivery_id, kind, who, _ in rows:
-                if in_share(kind, who, share):
+            for delivery_id, kind, who, subject, _ in rows:
+                if in_share(kind, who, share, subject):
                     mine.append(delivery_id)
                 elif kicks is not None and share is not None:
-                    kicks[share_index(kind, who, share[1])].set()  # the worker of that share
+                    kicks[share_index(kind, who, share[1], subject)].set()  # that share's worker
             for delivery_id in mine:  # each in its own transaction
                 done, retry_at, staged = self._attempt_one(delivery_id)
                 attempted += done

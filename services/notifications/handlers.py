@@ -66,6 +66,7 @@ def _stage(session: Session, event: Event, route: Route, payload: dict[str, Any]
         "recipient_kind": route.recipient_kind,
         "recipient_id": route.recipient_id,
         "channel": route.channel,
+        "subject": event.subject,
         "payload": payload,
         "status": "pending",
         "attempts": 0,

@@ -1,5 +1,13 @@
 """Which due deliveries are whose: the dispatcher's shares of recipients, and the opt-out read
-with each claim (services/notifications/dispatch.py)."""
+with each claim (services/notifications/dispatch.py).
+
+A share is a set of ordering keys; one worker sends a key's messages, in the order they fall due.
+A person's (volunteer, host organisation) or a partner's key is the recipient, so their messages
+leave in order and a slow answer of theirs holds up only their share. An agency's staff mailbox
+receives a message about every proposal, confirmation and mobility of the agency: its key is the
+recipient and what the message is about (the event's subject: a match, an agreement, a
+mobility), so the messages about one thing leave in order (proposed, then cancelled), those
+about different things side by side instead of one at a time."""
 
 from __future__ import annotations
 
@@ -25,15 +33,23 @@ OPTED_OUT = (
 )
 
 
-def share_index(kind: str, recipient: str, n: int) -> int:
-    return zlib.crc32(f"{kind}:{recipient}".encode()) % n
+def ordering_key(kind: str, recipient: str, subject: str | None = None) -> str:
+    if kind == "staff" and subject:
+        return f"{kind}:{recipient}:{subject}"
+    return f"{kind}:{recipient}"
 
 
-def in_share(kind: str, recipient: str, share: tuple[int, int] | None) -> bool:
+def share_index(kind: str, recipient: str, n: int, subject: str | None = None) -> int:
+    return zlib.crc32(ordering_key(kind, recipient, subject).encode()) % n
+
+
+def in_share(
+    kind: str, recipient: str, share: tuple[int, int] | None, subject: str | None = None
+) -> bool:
     if share is None:
         return True
     k, n = share
-    return share_index(kind, recipient, n) == k
+    return share_index(kind, recipient, n, subject) == k
 
 
 def aware(value: datetime) -> datetime:

@@ -34,6 +34,9 @@ class Delivery(Base):
     )  # volunteer, host_organisation, staff, partner
     recipient_id: Mapped[str] = mapped_column(String(64), index=True)
     channel: Mapped[str] = mapped_column(String(20))  # email, sms, webhook
+    # The event's subject (the match, agreement, mobility… it is about): staff messages about
+    # one subject go out in order, about different subjects side by side (shares.py).
+    subject: Mapped[str | None] = mapped_column(String(128))
     payload: Mapped[dict[str, Any]] = mapped_column(
         JSON
     )  # the event facts the message needs, no contact

@@ -315,3 +315,85 @@ def test_a_retry_scheduled_in_a_round_is_when_the_dispatcher_wakes_next(tmp_path
         assert dispatcher.run_once() == 0  # not due before its time
     finally:
         runtime.shutdown()
+
+
+def test_staff_messages_about_different_matches_leave_side_by_side_about_one_in_order(tmp_path):
+    """An agency's staff mailbox gets a message about every proposal. While the SMTP answer to
+    one about match A is slow, one about match B is sent by another worker (before: every staff
+    message of the agency waited for the one before it); the messages about one match still
+    leave one after the other, in the order they fell due."""
+    from datetime import timedelta
+
+    from services.notifications.shares import share_index
+    from shared.wakeup import Signal
+
+    class SlowForA(CountingChannel):
+        def __init__(self) -> None:
+            super().__init__(crash_on="no one")
+            self.b_started = threading.Event()
+            self.a_saw_b: bool | None = None
+            self.senders: dict[str, set[str]] = {}
+
+        def send(self, notification: Notification) -> str:
+            match_id = notification.payload["event"]["match_id"]
+            with self.lock:
+                self.senders.setdefault(match_id, set()).add(threading.current_thread().name)
+            if match_id == slow and self.a_saw_b is None:
+                self.a_saw_b = self.b_started.wait(10)  # the SMTP answer, slow
+            elif match_id == other:
+                self.b_started.set()
+            return super().send(notification)
+
+    workers = 4
+    subjects = [f"m-{n}" for n in range(100)]
+    slow = subjects[0]
+    other = next(
+        s
+        for s in subjects
+        if share_index("staff", "TG", workers, s) != share_index("staff", "TG", workers, slow)
+    )
+    channel = SlowForA()
+    runtime = _instance(tmp_path, channel)
+    dispatcher = dependencies(runtime).dispatcher
+    dispatcher.workers = workers
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    staged = [(slow, "proposed"), (slow, "cancelled"), (other, "proposed"), (slow, "re-proposed")]
+    with runtime.sessions.begin() as session:
+        for n, (match_id, what) in enumerate(staged):
+            session.add(
+                Delivery(
+                    id=f"dlv-{n}",
+                    idempotency_key=f"staff-{n}",
+                    event_id=f"e-{n}-{what}",
+                    event_type="match.proposed",
+                    agencies=["TG", "ML"],
+                    category="proposals",
+                    mandatory=False,
+                    recipient_kind="staff",
+                    recipient_id="TG",
+                    channel="email",
+                    subject=match_id,
+                    payload={"event": {"match_id": match_id}, "agencies": ["TG", "ML"]},
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=start + timedelta(seconds=n),
+                    created_at=start,
+                    updated_at=start,
+                )
+            )
+    stop, wakeup = threading.Event(), Signal()
+    thread = threading.Thread(
+        target=dispatcher.run, args=(stop, 3600.0, wakeup), name="dispatcher-0", daemon=True
+    )
+    thread.start()
+    try:
+        wait_until(lambda: len(channel.sent) == len(staged), 30, what="every staff message")
+        assert channel.a_saw_b is True
+        about_slow = [n.event_id for n in channel.sent if n.payload["event"]["match_id"] == slow]
+        assert about_slow == ["e-0-proposed", "e-1-cancelled", "e-3-re-proposed"]
+        assert len(channel.senders[slow]) == 1
+        assert channel.senders[slow] != channel.senders[other]
+    finally:
+        stop.set()
+        thread.join(30)
+        runtime.shutdown()
