@@ -49,7 +49,7 @@ DURATION = 60.0
 POLL = 0.02  # how often each registry's committed matches are looked at (the measuring error)
 MARGIN = 3.0  # each look reads again the matches stamped this many seconds before it
 LIGHT_RATE, LIGHT_DURATION = 2.0, 20.0  # the reference run below capacity
-MODERATE_RATE = 8.0  # a second reference, nearer this machine's capacity
+MODERATE_RATE = 12.0  # a second reference, near this machine's capacity
 DRAIN = 30.0  # after the last registration, how long to wait for outstanding proposals
 TARGET_PROPOSAL_MS = 250
 TARGET_EMAIL_MS = 1000
@@ -682,7 +682,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=DURATION)
     parser.add_argument("--mode", choices=["postgres", "embedded", "both"], default="both")
     parser.add_argument("--rate", type=float, default=RATE, help="registrations per second")
-    parser.add_argument("--no-light", action="store_true", help="skip the references at 2 and 8/s")
+    parser.add_argument("--no-light", action="store_true", help="skip the references at 2 and 12/s")
     args = parser.parse_args()
     modes = ("postgres", "embedded") if args.mode == "both" else (args.mode,)
     print(json.dumps(run(args.duration, modes, args.rate, not args.no_light), indent=2))
