@@ -40,7 +40,13 @@ from services.matching.handlers import (
     mark_dirty,
 )
 from services.matching.impossibility import Impossibility
-from services.matching.problem import Held, build_problem, is_pinned
+from services.matching.problem import (
+    DECISIONS_TEXT,
+    Held,
+    build_problem,
+    decisions_of,
+    is_pinned,
+)
 from shared.logging import get_logger
 from shared.wakeup import Waiter
 
@@ -134,13 +140,15 @@ def _unchanged(session: Session, agreement: AgreementView, solved: _Solved) -> b
     # Every open or confirmed proposal is compared with what the plan read, but only those the
     # plan cancels are locked: a decision landing meanwhile on one it keeps changes nothing it
     # writes (a decline marks the agreement dirty, which waits for the agreement lock below).
-    before = {p.id: (p.status, dict(p.decisions)) for p in solved.current}
+    # Compared as the stored JSON text: the same text is the same value; a value written again
+    # as other text only makes the plan start over (safe), and nothing is parsed.
+    before = {p.id: (p.status, p.decisions_json) for p in solved.current}
     now_holding = session.execute(
-        select(Proposal.id, Proposal.status, Proposal.decisions).where(
+        select(Proposal.id, Proposal.status, DECISIONS_TEXT).where(
             Proposal.agreement_id == agreement.id, Proposal.status.in_(HOLDING)
         )
     )
-    if {i: (status, dict(decisions)) for i, status, decisions in now_holding} != before:
+    if {i: (status, decisions) for i, status, decisions in now_holding} != before:
         return False
     wanted = {(p.volunteer_id, p.placement_id) for p in solved.result.proposals}
     dropped = sorted(
@@ -152,7 +160,8 @@ def _unchanged(session: Session, agreement: AgreementView, solved: _Solved) -> b
         rows = session.scalars(
             locked(select(Proposal).where(Proposal.id.in_(dropped)).order_by(Proposal.id))
         ).all()
-        if {p.id: (p.status, dict(p.decisions)) for p in rows} != {i: before[i] for i in dropped}:
+        locked_now = {p.id: (p.status, dict(p.decisions)) for p in rows}
+        if locked_now != {i: (before[i][0], decisions_of(before[i][1])) for i in dropped}:
             return False
     fresh = session.scalars(
         locked(select(AgreementView).where(AgreementView.id == agreement.id))

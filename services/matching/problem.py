@@ -6,11 +6,12 @@ then reads two short columns per volunteer instead of every JSON field."""
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from services.matching.adapters.orm import (
@@ -113,7 +114,23 @@ class Held(NamedTuple):
     sending_agency: str
     host_agency: str
     status: str
-    decisions: dict[str, Any]
+    decisions_json: str  # as stored; compared as text, parsed only when not empty
+
+    @property
+    def decisions(self) -> dict[str, Any]:
+        return decisions_of(self.decisions_json)
+
+
+# The decisions as the database holds them (JSON text): most open proposals have none yet ("{}"),
+# and parsing thousands of them at every plan and again at its check was a third of a round.
+DECISIONS_TEXT = cast(Proposal.decisions, Text)
+
+
+def decisions_of(text: str | None) -> dict[str, Any]:
+    if not text or text == "{}":
+        return {}
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}
 
 
 HELD_COLUMNS = (
@@ -123,14 +140,16 @@ HELD_COLUMNS = (
     Proposal.sending_agency,
     Proposal.host_agency,
     Proposal.status,
-    Proposal.decisions,
+    DECISIONS_TEXT,
 )
 
 
 def is_pinned(p: Proposal | Held) -> bool:
-    return p.status == "confirmed" or (
-        p.status == "proposed" and "accepted" in p.decisions.values()
-    )
+    if p.status != "proposed":
+        return p.status == "confirmed"
+    if isinstance(p, Held) and p.decisions_json == "{}":
+        return False  # no decision yet: most open proposals, read thousands of times per plan
+    return "accepted" in p.decisions.values()
 
 
 def build_problem(

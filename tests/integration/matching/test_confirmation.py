@@ -366,3 +366,47 @@ def test_two_planners_at_once_make_one_plan_per_agreement(matching):
     proposed = _events(matching, "match.proposed")
     assert len(proposed) == 6
     assert len({p["volunteer_id"] for p in proposed}) == 6
+
+
+def test_planning_reads_a_half_accepted_proposal_as_pinned_and_a_later_decision_outdates_it(
+    matching,
+):
+    """Planning reads the decisions as the stored JSON text, parsing only those that are not
+    empty: a proposal accepted by one side is pinned (kept whatever the plan), an unanswered one
+    is not; and a decision written after the plan was read makes the check before applying it
+    fail, so the plan starts over instead of overwriting it."""
+    from datetime import date
+
+    from services.matching.adapters.orm import AgreementView
+    from services.matching.planning import _unchanged, read_and_plan
+    from services.matching.problem import build_problem
+
+    _pilot(matching)
+    proposals, _ = _open(matching)
+    kept, other = proposals[0], proposals[1]
+
+    def accept(proposal, agency):
+        _apply(
+            matching,
+            "match.accepted",
+            _decision(proposal, agency, "accepted"),
+            ["TG", "ML"] if proposal["sending_agency"] == "TG" else ["ML", "TG"],
+            f"/agencies/{agency}/registry",
+        )
+
+    accept(kept, kept["host_agency"])
+    sessions = matching.runtime.sessions
+    with sessions.begin() as session:
+        agreement = session.get(AgreementView, "agr-1")
+        problem, _ = build_problem(session, agreement, date.today())
+        pair = (kept["volunteer_id"], kept["placement_id"])
+        assert [(p.volunteer_id, p.placement_id) for p in problem.pinned] == [pair]
+        assert pair not in problem.proposed
+        assert (other["volunteer_id"], other["placement_id"]) in problem.proposed
+        solved = read_and_plan(session, agreement, datetime.now(UTC))
+        assert solved is not None and _unchanged(session, agreement, solved)
+    with sessions.begin() as session:
+        agreement = session.get(AgreementView, "agr-1")
+        solved = read_and_plan(session, agreement, datetime.now(UTC))
+        accept(other, other["sending_agency"])  # committed meanwhile, by the consumer
+        assert solved is not None and not _unchanged(session, agreement, solved)
