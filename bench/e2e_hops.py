@@ -25,6 +25,8 @@ STAGES = (
     ("planning_started", "matching's planning round that proposed it started"),
     ("proposal_written", "matching wrote match.proposed (its outbox)"),
     ("proposal_published", "matching's relay published match.proposed"),
+    ("recorded_by_tg_registry", "TG's registry recorded the match"),
+    ("recorded_by_ml_registry", "ML's registry recorded the match"),
     ("recorded_by_both_registries", "the later of TG's and ML's registry recorded the match"),
     ("listed_by_both_registries", "the bench's look saw it committed in both registries"),
     ("staff_emails_staged", "both notifications instances staged their staff e-mail"),
@@ -139,6 +141,8 @@ def measure(
             "planning_started": planned,
             "proposal_written": outbox_row[0],
             "proposal_published": outbox_row[1],
+            "recorded_by_tg_registry": kept[0],
+            "recorded_by_ml_registry": kept[1],
             "recorded_by_both_registries": max(kept),  # type: ignore[type-var]
             "listed_by_both_registries": max(listed) + offset,  # type: ignore[type-var]
             "staff_emails_staged": max(s[0] for s in staff),  # type: ignore[index]
