@@ -2,11 +2,11 @@
 
 The network runs as in `bench.e2e_latency` on PostgreSQL + RabbitMQ, one process per node
 (registries TG and ML, matching, notifications and each agency's notifications); this process
-runs the SMTP server (aiosmtpd) and polls both registries' `GET /api/v1/matches`, with the same
-probes as `e2e_latency`. The load comes from Locust, headless, used as a library in a process of
-its own (`bench.load_users`): one user per registration per second, a `LoadTestShape` stepping
-the rate up and stopping at the knee (error rate > 1 %, p95 > 1 s, or under 90 % of the target
-achieved) or after the last step.
+runs the SMTP server (aiosmtpd) and looks at the matches committed in both registries, with
+the same probes as `e2e_latency`. The load comes from Locust, headless, used as a library in a
+process of its own (`bench.load_users`): one user per registration per second, a
+`LoadTestShape` stepping the rate up and stopping at the knee (error rate > 1 %, p95 > 1 s, or
+under 90 % of the target achieved) or after the last step.
 
 Per step: API latency of `POST /api/v1/volunteers` (p50/p95/p99), achieved rate, and for the
 registrations started in that step the time to their `match.proposed` on both registries and to
@@ -35,13 +35,13 @@ from typing import Any
 
 import psutil
 
+from bench.e2e_hops import percentiles
 from bench.e2e_latency import (
     STAFF,
     Mailbox,
     Network,
     Observed,
     _all_matches,
-    _percentiles,
     _start_network,
     _watch,
 )
@@ -112,9 +112,9 @@ def _step_results(
                 "errors": len(inside) - len(ok),
                 "error_rate": round((len(inside) - len(ok)) / max(1, len(inside)), 4),
                 "achieved_per_s": round(len(ok) / (end - begin), 1),
-                "api_ms": _percentiles([r[1] for r in ok]),
-                "to_proposal_on_both_registries_ms": _percentiles(proposal, proposal_missing),
-                "to_both_staff_emails_ms": _percentiles(mail, mail_missing),
+                "api_ms": percentiles([r[1] for r in ok]),
+                "to_proposal_on_both_registries_ms": percentiles(proposal, proposal_missing),
+                "to_both_staff_emails_ms": percentiles(mail, mail_missing),
                 "without_proposal": len(proposal_missing),
                 "without_both_emails": len(mail_missing),
             }
@@ -223,7 +223,9 @@ def run(
         stop = threading.Event()
         watchers = [
             threading.Thread(
-                target=_watch, args=(c, bases[c], tokens[c], observed, stop), daemon=True
+                target=_watch,
+                args=(c, net.databases[f"registry-{c.lower()}"], observed, stop),
+                daemon=True,
             )
             for c in ("TG", "ML")
         ]
@@ -273,7 +275,8 @@ def run(
         }
         for w in watchers:
             w.join(10)
-        _all_matches(bases["TG"], tokens["TG"], observed)
+        for c in ("TG", "ML"):
+            _all_matches(c, bases[c], tokens[c], observed)
     finally:
         net.stop()
         controller.stop()
