@@ -11,7 +11,7 @@ import threading
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Text, cast, or_, select
 from sqlalchemy.orm import Session
 
 from services.matching.adapters.orm import (
@@ -164,29 +164,40 @@ def build_problem(
             )
         )
     ]
+    parties = list(agreement.parties)
+    # Only what concerns the parties is read, not every agreement of the network: their
+    # volunteers held by another agreement (sending) and their places taken by one (host).
     elsewhere = session.execute(
         select(Proposal.volunteer_id, Proposal.placement_id).where(
-            Proposal.agreement_id != agreement.id, Proposal.status.in_(HOLDING)
+            Proposal.agreement_id != agreement.id,
+            Proposal.status.in_(HOLDING),
+            or_(Proposal.sending_agency.in_(parties), Proposal.host_agency.in_(parties)),
         )
     ).all()
     busy = {volunteer_id for volunteer_id, _ in elsewhere}
-    parties = list(agreement.parties)
     volunteers = _converted.candidates(session, parties, busy)
     pinned = [p for p in mine if is_pinned(p)]
     # A pinned pair's volunteer is a candidate nowhere else; keep it in the problem for the check.
     taken_elsewhere: dict[str, int] = {}
     for _, placement_id in elsewhere:
         taken_elsewhere[placement_id] = taken_elsewhere.get(placement_id, 0) + 1
+    open_places = select(PlacementView).where(
+        PlacementView.status == "open", PlacementView.agency.in_(parties)
+    )
     placements = [
         _placement(p, max(0, p.slots - taken_elsewhere.get(p.id, 0)))
-        for p in session.scalars(
-            select(PlacementView).where(
-                PlacementView.status == "open", PlacementView.agency.in_(parties)
+        for p in session.scalars(open_places)
+    ]
+    # The pairs excluded on these places only (declines and expiries pile up network-wide).
+    declined = frozenset(
+        (volunteer_id, placement_id)
+        for volunteer_id, placement_id in session.execute(
+            select(ExcludedPair.volunteer_id, ExcludedPair.placement_id).where(
+                ExcludedPair.placement_id.in_(
+                    open_places.with_only_columns(PlacementView.id).scalar_subquery()
+                )
             )
         )
-    ]
-    declined = frozenset(
-        (e.volunteer_id, e.placement_id) for e in session.scalars(select(ExcludedPair))
     )
     problem = model.Problem(
         agreement=model.Agreement(

@@ -108,5 +108,6 @@ class ExcludedPair(Base):
 
     __tablename__ = "excluded_pair"
     volunteer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    placement_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Indexed alone too: planning reads the pairs excluded on one agreement's places.
+    placement_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     reason: Mapped[str] = mapped_column(String(500))

@@ -50,7 +50,7 @@ def _events(node, type_):
         return [json.loads(r)["data"] for r in rows]
 
 
-def _volunteer(node, vid, agency):
+def _volunteer(node, vid, agency, countries=()):
     _apply(
         node,
         "volunteer.registered",
@@ -64,7 +64,7 @@ def _volunteer(node, vid, agency):
             "education_level": "master",
             "available_from": "2027-01-01",
             "available_until": "2028-12-31",
-            "preferred_countries": [],
+            "preferred_countries": list(countries),
             "registered_at": "2026-06-01T00:00:00+00:00",
         },
         [agency],
@@ -96,41 +96,47 @@ def _placement(node, pid, agency):
     )
 
 
-def _agreement(node, tolerance=2):
+def _agreement(node, tolerance=2, agreement_id="agr-1", parties=("TG", "ML"), quotas=(4, 2)):
     from datetime import date
 
     from services.registry.domain.agreements import Quota, Terms
 
+    first, second = parties
     terms = Terms(
-        "agr-1",
-        ("TG", "ML"),
+        agreement_id,
+        parties,
         date(2027, 1, 1),
         date(2028, 12, 31),
-        (Quota("TG", "ML", 4), Quota("ML", "TG", 2)),
+        (Quota(first, second, quotas[0]), Quota(second, first, quotas[1])),
         tolerance,
         ("health",),
     )
     data = {
-        "agreement_id": "agr-1",
-        "parties": ["TG", "ML"],
+        "agreement_id": agreement_id,
+        "parties": list(parties),
         "start": "2027-01-01",
         "end": "2028-12-31",
         "quotas": [
-            {"sending": "TG", "host": "ML", "volunteers": 4},
-            {"sending": "ML", "host": "TG", "volunteers": 2},
+            {"sending": first, "host": second, "volunteers": quotas[0]},
+            {"sending": second, "host": first, "volunteers": quotas[1]},
         ],
         "balance_tolerance": tolerance,
         "fields_of_cooperation": ["health"],
         "terms_hash": terms.hash(),
         "revision": 1,
     }
-    _apply(node, "agreement.proposed", data, ["TG", "ML"], "/agencies/TG/registry")
+    _apply(node, "agreement.proposed", data, list(parties), f"/agencies/{first}/registry")
     _apply(
         node,
         "agreement.approved",
-        {"agreement_id": "agr-1", "agency": "ML", "terms_hash": terms.hash(), "revision": 1},
-        ["TG", "ML"],
-        "/agencies/ML/registry",
+        {
+            "agreement_id": agreement_id,
+            "agency": second,
+            "terms_hash": terms.hash(),
+            "revision": 1,
+        },
+        list(parties),
+        f"/agencies/{second}/registry",
     )
 
 
@@ -410,3 +416,42 @@ def test_planning_reads_a_half_accepted_proposal_as_pinned_and_a_later_decision_
         solved = read_and_plan(session, agreement, datetime.now(UTC))
         accept(other, other["sending_agency"])  # committed meanwhile, by the consumer
         assert solved is not None and not _unchanged(session, agreement, solved)
+
+
+def test_agreements_sharing_a_party_share_its_volunteers_and_places_and_no_more(matching):
+    """Planning one agreement reads only what concerns its parties, and that is enough: a
+    volunteer held by another agreement of their agency is not proposed again, a place another
+    agreement took is not given again, a pair excluded on one of its places stays excluded, and
+    the pairs excluded elsewhere in the network change nothing."""
+    from services.matching.adapters.orm import ExcludedPair, Proposal
+
+    _agreement(matching, 1, "agr-1", ("TG", "ML"), (1, 0))
+    _agreement(matching, 2, "agr-2", ("TG", "SN"), (2, 0))
+    _agreement(matching, 1, "agr-3", ("ML", "SN"), (1, 0))
+    _volunteer(matching, "vol-tg-0", "TG")
+    _volunteer(matching, "vol-tg-1", "TG", countries=["SN"])  # not to Mali
+    _volunteer(matching, "vol-ml-0", "ML")
+    for place, agency in [
+        ("pl-ml-0", "ML"),
+        ("pl-sn-0", "SN"),
+        ("pl-sn-1", "SN"),
+        ("pl-bf-0", "BF"),
+    ]:
+        _placement(matching, place, agency)
+    with matching.runtime.sessions.begin() as session:
+        session.add(ExcludedPair(volunteer_id="vol-tg-1", placement_id="pl-sn-0", reason="x"))
+        session.add(ExcludedPair(volunteer_id="vol-ml-0", placement_id="pl-bf-0", reason="x"))
+    plan_dirty(matching.runtime.sessions, TTL)  # agreements in id order: agr-1, agr-2, agr-3
+    with matching.runtime.sessions() as session:
+        held = set(
+            session.execute(
+                select(Proposal.agreement_id, Proposal.volunteer_id, Proposal.placement_id).where(
+                    Proposal.status == "proposed"
+                )
+            ).tuples()
+        )
+    assert held == {
+        ("agr-1", "vol-tg-0", "pl-ml-0"),
+        ("agr-2", "vol-tg-1", "pl-sn-1"),  # vol-tg-0 held by agr-1; pl-sn-0 excluded for them
+        ("agr-3", "vol-ml-0", "pl-sn-0"),  # pl-sn-1 taken by agr-2
+    }
