@@ -126,27 +126,32 @@ def test_a_two_megabyte_event_id_neither_jams_nor_repeats_an_embedded_instance(t
         runtime.shutdown()
 
 
+def _delivery(volunteer_id: str, at: datetime, **fields) -> Delivery:
+    """A pending registration e-mail to `volunteer_id`, due at `at`; `fields` replace columns."""
+    values = {
+        "id": f"dlv-{volunteer_id}",
+        "idempotency_key": f"{volunteer_id}:email",
+        "event_id": f"e-{volunteer_id}",
+        "event_type": "volunteer.registered",
+        "agencies": ["TG"],
+        "category": "registration",
+        "mandatory": True,
+        "recipient_kind": "volunteer",
+        "recipient_id": volunteer_id,
+        "channel": "email",
+        "payload": {"event": {"volunteer_id": volunteer_id}, "agencies": ["TG"]},
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": at,
+        "created_at": at,
+        "updated_at": at,
+    }
+    return Delivery(**(values | fields))
+
+
 def _stage(runtime, volunteer_id: str, event_id: str) -> str:
-    at = datetime.now(UTC)
     with runtime.sessions.begin() as session:
-        delivery = Delivery(
-            id=f"dlv-{volunteer_id}",
-            idempotency_key=f"{volunteer_id}:email",
-            event_id=event_id,
-            event_type="volunteer.registered",
-            agencies=["TG"],
-            category="registration",
-            mandatory=True,
-            recipient_kind="volunteer",
-            recipient_id=volunteer_id,
-            channel="email",
-            payload={"event": {"volunteer_id": volunteer_id}, "agencies": ["TG"]},
-            status="pending",
-            attempts=0,
-            next_attempt_at=at,
-            created_at=at,
-            updated_at=at,
-        )
+        delivery = _delivery(volunteer_id, datetime.now(UTC), event_id=event_id)
         session.add(delivery)
         return delivery.id
 
@@ -201,25 +206,13 @@ def test_a_backlog_is_read_once_in_due_order_not_again_at_every_step(tmp_path):
     try:
         with runtime.sessions.begin() as session:
             for n in range(backlog):
-                at = start + timedelta(seconds=n)
                 session.add(
-                    Delivery(
+                    _delivery(
+                        f"vol-{n:05d}",
+                        start + timedelta(seconds=n),
                         id=f"dlv-{backlog - n:05d}",  # ids in the opposite order of due times
                         idempotency_key=f"backlog-{n}",
                         event_id=f"e-{n}",
-                        event_type="volunteer.registered",
-                        agencies=["TG"],
-                        category="registration",
-                        mandatory=True,
-                        recipient_kind="volunteer",
-                        recipient_id=f"vol-{n:05d}",
-                        channel="email",
-                        payload={"event": {"volunteer_id": f"vol-{n:05d}"}, "agencies": ["TG"]},
-                        status="pending",
-                        attempts=0,
-                        next_attempt_at=at,
-                        created_at=at,
-                        updated_at=at,
                     )
                 )
         limits: list[int] = []
@@ -361,7 +354,9 @@ def test_staff_messages_about_different_matches_leave_side_by_side_about_one_in_
     with runtime.sessions.begin() as session:
         for n, (match_id, what) in enumerate(staged):
             session.add(
-                Delivery(
+                _delivery(
+                    "TG",
+                    start + timedelta(seconds=n),
                     id=f"dlv-{n}",
                     idempotency_key=f"staff-{n}",
                     event_id=f"e-{n}-{what}",
@@ -370,15 +365,8 @@ def test_staff_messages_about_different_matches_leave_side_by_side_about_one_in_
                     category="proposals",
                     mandatory=False,
                     recipient_kind="staff",
-                    recipient_id="TG",
-                    channel="email",
                     subject=match_id,
                     payload={"event": {"match_id": match_id}, "agencies": ["TG", "ML"]},
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=start + timedelta(seconds=n),
-                    created_at=start,
-                    updated_at=start,
                 )
             )
     stop, wakeup = threading.Event(), Signal()
