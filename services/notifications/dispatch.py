@@ -4,6 +4,7 @@ schedule, and reports each final outcome as a notification.* event."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from services.notifications.domain.messages import (
     Undeliverable,
 )
 from services.notifications.domain.retry import DISABLE_AFTER, next_delay
-from services.notifications.shares import OPTED_OUT, aware, in_share, share_index
+from services.notifications.shares import OPTED_OUT, Handed, aware, in_share, share_index
 from shared.events import InvalidEvent, new_event
 from shared.logging import get_logger
 from shared.outbox import add_event
@@ -75,13 +76,14 @@ class Dispatcher:
         return attempted
 
     def _run(
-        self, share: tuple[int, int] | None, kicks: list[threading.Event] | None = None
+        self, share: tuple[int, int] | None, handed: list[Handed] | None = None
     ) -> tuple[int, datetime | None]:
         """run_once's work; also returns when the earliest delivery not yet due falls due.
 
         Due deliveries are read in (next_attempt_at, id) order, ROUND at a time, each query
         starting after the last row the previous one read: a backlog of thousands costs one
-        pass, not a re-read of everything already attempted at every step."""
+        pass, not a re-read of everything already attempted at every step. With `handed`, the
+        rows of other shares go to their workers, who attempt them without reading again."""
         attempted = 0
         after: tuple[datetime, str] | None = None
         while True:
@@ -117,18 +119,27 @@ class Dispatcher:
             for delivery_id, kind, who, subject, _ in rows:
                 if in_share(kind, who, share, subject):
                     mine.append(delivery_id)
-                elif kicks is not None and share is not None:
-                    kicks[share_index(kind, who, share[1], subject)].set()  # that share's worker
-            for delivery_id in mine:  # each in its own transaction
-                done, retry_at, staged = self._attempt_one(delivery_id)
-                attempted += done
-                if retry_at is not None and (next_due is None or aware(retry_at) < aware(next_due)):
-                    next_due = retry_at  # read before this attempt scheduled it
-                if staged:  # e.g. the owner told of a disabled subscription: read it this round
-                    last = False
+                elif handed is not None and share is not None:
+                    handed[share_index(kind, who, share[1], subject)].put(delivery_id)
+            done, next_due, staged = self._attempt_all(mine, next_due)
+            attempted += done
+            if staged:  # e.g. the owner told of a disabled subscription: read it this round
+                last = False
             if last:
                 return attempted, next_due
             after = (rows[-1].next_attempt_at, rows[-1].id)
+
+    def _attempt_all(
+        self, ids: list[str], next_due: datetime | None
+    ) -> tuple[int, datetime | None, bool]:
+        """Attempt `ids` in order: (how many, the earliest of `next_due` and retries, staged)."""
+        attempted, staged = 0, False
+        for delivery_id in ids:
+            done, retry_at, more = self._attempt_one(delivery_id)
+            attempted, staged = attempted + done, staged or more
+            if retry_at is not None and (next_due is None or aware(retry_at) < aware(next_due)):
+                next_due = retry_at
+        return attempted, next_due, staged
 
     def _attempt_one(self, delivery_id: str) -> tuple[int, datetime | None, bool]:
         """(1 if attempted else 0, when it is due again if it is to be retried, whether the
@@ -136,8 +147,11 @@ class Dispatcher:
         try:
             with self.sessions.begin() as session:
                 # The recipient's opt-out is read with the claim: one round trip per message.
+                # Due: a delivery handed twice, or retried since it was read, waits its time.
                 statement = select(Delivery, OPTED_OUT).where(
-                    Delivery.id == delivery_id, Delivery.status == "pending"
+                    Delivery.id == delivery_id,
+                    Delivery.status == "pending",
+                    Delivery.next_attempt_at <= self.clock(),
                 )
                 if session.get_bind().dialect.name == "postgresql":
                     statement = statement.with_for_update(skip_locked=True, of=Delivery)
@@ -166,14 +180,14 @@ class Dispatcher:
         """Dispatch until `stop` is set, with `workers` threads. Between rounds, sleep until the
         next delivery falls due, or `wakeup` fires (new deliveries committed), or at most
         `interval` (the safety net). The wake-up reaches the first worker only: it reads every
-        due delivery and wakes the workers whose share holds some, so a commit costs one read
-        instead of one per worker."""
+        due delivery and hands the others' to their workers (one read per commit); they read
+        for themselves only once an interval without any."""
         n = max(1, self.workers)
-        rounds = [threading.Event() for _ in range(n)]
+        handed = [Handed() for _ in range(n)]
         helpers = [
             threading.Thread(
                 target=self._work,
-                args=(stop, interval, (k, n), rounds[k]),
+                args=(stop, interval, (k, n), handed[k]),
                 name=f"dispatcher-{k}",
                 daemon=True,
             )
@@ -183,43 +197,49 @@ class Dispatcher:
             helper.start()
         try:
             while not stop.is_set():
-                wait = self._round((0, n) if n > 1 else None, interval, rounds)
+                wait = self._round((0, n) if n > 1 else None, interval, handed)
                 if wakeup is None:
                     stop.wait(wait)
                 else:
                     wakeup.wait(wait, stop)
         finally:
-            for kick in rounds[1:]:
-                kick.set()
+            for box in handed[1:]:
+                box.kick.set()
             if wakeup is not None:
                 wakeup.close()
             for helper in helpers:
                 helper.join(30)
 
     def _work(
-        self, stop: threading.Event, interval: float, share: tuple[int, int], kick: threading.Event
+        self, stop: threading.Event, interval: float, share: tuple[int, int], box: Handed
     ) -> None:
+        deadline = time.monotonic() + self._round(share, interval)
         while not stop.is_set():
-            wait = self._round(share, interval)
-            kick.wait(wait)
-            kick.clear()
+            if not box.kick.wait(max(0.0, deadline - time.monotonic())):
+                deadline = time.monotonic() + self._round(share, interval)  # its own look
+                continue
+            box.kick.clear()
+            try:
+                retry_at = self._attempt_all(box.take(), None)[1]
+            except Exception:  # noqa: BLE001 - keep dispatching; its own round retries
+                log.exception("notifications.dispatch_failed")
+                retry_at = None
+            deadline = min(deadline, time.monotonic() + self._wait(retry_at, interval))
 
     def _round(
-        self,
-        share: tuple[int, int] | None,
-        interval: float,
-        kicks: list[threading.Event] | None = None,
+        self, share: tuple[int, int] | None, interval: float, handed: list[Handed] | None = None
     ) -> float:
-        """One round of `share` (waking, through `kicks`, the workers of the other shares that
-        have due deliveries); how long to sleep before the next."""
+        """One round of `share` (handing others' to `handed`); how long to sleep after it."""
         next_due = None
         try:
-            next_due = self._run(share, kicks)[1]
+            next_due = self._run(share, handed)[1]
         except Exception:  # noqa: BLE001 - keep dispatching; the next round retries
             log.exception("notifications.dispatch_failed")
-        if next_due is None:
-            return interval
-        return min(interval, max(0.0, (aware(next_due) - self.clock()).total_seconds()))
+        return self._wait(next_due, interval)
+
+    def _wait(self, next_due: datetime | None, interval: float) -> float:
+        due = interval if next_due is None else (aware(next_due) - self.clock()).total_seconds()
+        return min(interval, max(0.0, due))
 
     # -- one delivery ------------------------------------------------------------------------------
 

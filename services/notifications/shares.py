@@ -11,6 +11,7 @@ about different things side by side instead of one at a time."""
 
 from __future__ import annotations
 
+import threading
 import zlib
 from datetime import UTC, datetime
 
@@ -54,3 +55,23 @@ def in_share(
 
 def aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Handed:
+    """Due deliveries of one share, handed to its worker by the worker that read them."""
+
+    def __init__(self) -> None:
+        self.kick = threading.Event()
+        self._ids: list[str] = []
+        self._lock = threading.Lock()
+
+    def put(self, delivery_id: str) -> None:
+        with self._lock:
+            self._ids.append(delivery_id)
+        self.kick.set()
+
+    def take(self) -> list[str]:
+        """The handed deliveries in the order they were read, each once."""
+        with self._lock:
+            ids, self._ids = self._ids, []
+        return list(dict.fromkeys(ids))
