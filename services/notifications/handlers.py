@@ -16,17 +16,12 @@ from sqlalchemy.orm import Session
 
 from services.notifications.adapters.orm import Delivery, PlacementFact, Subscription
 from services.notifications.domain.partner_payloads import public_payload
-from services.notifications.domain.routing import (
-    PARTNER_TYPES,
-    Route,
-    agency_routes,
-    idempotency_key,
-)
+from services.notifications.domain.routing import Route, agency_routes, idempotency_key
 from shared.db import insert_unless_present
 from shared.events import Event
 from shared.events.payloads import MatchState, Placement
 from shared.events.typed import TypedEvent, typed
-from shared.messaging.topology import topic_matches
+from shared.messaging.topology import PARTNER_TYPES, topic_matches
 from shared.wakeup import wake_on_commit
 
 # Raised when deliveries are committed; the dispatcher listens on it.

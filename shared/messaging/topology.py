@@ -33,6 +33,8 @@ class ConsumerSpec:
     retry_delays_ms: tuple[int, ...] = DEFAULT_RETRY_DELAYS_MS
     delivery_limit: int = DEFAULT_DELIVERY_LIMIT
     extra_arguments: dict[str, Any] = field(default_factory=dict)
+    # Bindings an earlier release made and this one does not: `declare` removes them.
+    retired_bindings: tuple[str, ...] = ()
 
     @property
     def queue(self) -> str:
@@ -98,13 +100,42 @@ def matching_consumer() -> ConsumerSpec:
     )
 
 
+# The event types partners are told of (webhooks and the `vir.public` feed): what the network's
+# notifications instance hears. Never a proposal, a check-in or an incident.
+PARTNER_TYPES = frozenset(
+    {
+        "volunteer.registered",
+        "match.confirmed",
+        "match.declined",
+        "match.cancelled",
+        "agreement.proposed",
+        "agreement.approved",
+        "agreement.activated",
+        "agreement.amended",
+        "agreement.terminated",
+        "mobility.started",
+        "mobility.report_submitted",
+        "mobility.completed",
+        "mobility.interrupted",
+        "placement.published",
+        "placement.closed",
+    }
+)
+
+
 def notifications_consumer(agency: str | None = None) -> ConsumerSpec:
     """An agency's instance hears what concerns its agency (and every placement, to word its
-    messages); the network instance, which informs partners, hears everything."""
+    messages); the network instance, which informs partners, hears what partners are told of
+    (it was bound to every event, match.proposed included, and dropped what partners are not
+    told: one delivery in eight of a registration)."""
     if agency is None:
         return ConsumerSpec(
             name="notifications",
-            bindings=("volunteer.#", "placement.#", "agreement.#", "match.#", "mobility.#"),
+            bindings=(
+                "placement.#",
+                *sorted(f"{t}.#" for t in PARTNER_TYPES if not t.startswith("placement.")),
+            ),
+            retired_bindings=("volunteer.#", "agreement.#", "match.#", "mobility.#"),
         )
     return ConsumerSpec(
         name=f"notifications.{agency}",
@@ -205,6 +236,8 @@ def declare(channel: Any, specs: Iterable[ConsumerSpec] = ()) -> None:
     for spec in specs:
         for queue in consumer_queues(spec):
             queue(channel).declare()
+        for key in spec.retired_bindings:  # RabbitMQ unbinds what is not bound without error
+            main_queue(spec)(channel).unbind_from(_exchange(spec.exchange), routing_key=key)
 
 
 # --- RabbitMQ definitions (deploy/) -------------------------------------------------------------

@@ -57,7 +57,8 @@ def test_each_consumer_receives_exactly_the_events_it_is_bound_to(amqp_url, vhos
         },
         # Matching hears the agencies' decisions, not its own proposals.
         "matching": set(keys) - {"mobility.started.TG.ML", "match.proposed.NE.TG"},
-        "notifications": set(keys),
+        # The network's instance hears what partners are told of: no proposal, no acceptance.
+        "notifications": set(keys) - {"match.proposed.NE.TG", "match.accepted.NE.TG"},
         "notifications.TG": {
             "agreement.approved.TG.ML",
             "match.proposed.NE.TG",
@@ -76,6 +77,21 @@ def test_each_consumer_receives_exactly_the_events_it_is_bound_to(amqp_url, vhos
         wait_until(lambda q=queue, n=count: queue_depth(vhost, q) == n, 30, what=queue)
         got = {m["routing_key"] for m in get_messages(vhost, queue, 50)}
         assert got == want, queue
+
+
+def test_declaring_removes_the_bindings_an_earlier_release_made(amqp_url, vhost):
+    """The network's notifications queue of an earlier release was bound to every match.*; once
+    declared by this one it no longer receives proposals, and still receives confirmations."""
+    spec = topology.notifications_consumer()
+    earlier = topology.ConsumerSpec(name=spec.name, bindings=spec.retired_bindings)
+    with Connection(amqp_url) as conn:
+        topology.declare(conn.default_channel, [earlier])
+        topology.declare(conn.default_channel, [spec])
+        topology.declare(conn.default_channel, [spec])  # again: nothing left to unbind
+    _publish(amqp_url, ["match.proposed.TG.ML", "match.confirmed.TG.ML"])
+    wait_until(lambda: queue_depth(vhost, spec.queue) >= 1, 30, what="the confirmation")
+    got = [m["routing_key"] for m in get_messages(vhost, spec.queue, 50)]
+    assert got == ["match.confirmed.TG.ML"]
 
 
 def test_a_retry_queue_returns_its_message_to_the_consumer_queue_after_its_ttl(amqp_url, vhost):

@@ -43,26 +43,6 @@ class Route:
     mandatory: bool = False
 
 
-PARTNER_TYPES = frozenset(
-    {
-        "volunteer.registered",
-        "match.confirmed",
-        "match.declined",
-        "match.cancelled",
-        "agreement.proposed",
-        "agreement.approved",
-        "agreement.activated",
-        "agreement.amended",
-        "agreement.terminated",
-        "mobility.started",
-        "mobility.report_submitted",
-        "mobility.completed",
-        "mobility.interrupted",
-        "placement.published",
-        "placement.closed",
-    }
-)
-
 STAFF_CATEGORIES = {
     "match.proposed": "proposals",
     "match.declined": "proposals",
