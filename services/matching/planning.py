@@ -41,10 +41,11 @@ from services.matching.handlers import (
 )
 from services.matching.impossibility import Impossibility
 from services.matching.problem import (
-    DECISIONS_TEXT,
     Held,
     build_problem,
     decisions_of,
+    holding_digest,
+    holding_digest_now,
     is_pinned,
 )
 from shared.logging import get_logger
@@ -141,27 +142,22 @@ def _unchanged(session: Session, agreement: AgreementView, solved: _Solved) -> b
     # plan cancels are locked: a decision landing meanwhile on one it keeps changes nothing it
     # writes (a decline marks the agreement dirty, which waits for the agreement lock below).
     # Compared as the stored JSON text: the same text is the same value; a value written again
-    # as other text only makes the plan start over (safe), and nothing is parsed.
-    before = {p.id: (p.status, p.decisions_json) for p in solved.current}
-    now_holding = session.execute(
-        select(Proposal.id, Proposal.status, DECISIONS_TEXT).where(
-            Proposal.agreement_id == agreement.id, Proposal.status.in_(HOLDING)
-        )
-    )
-    if {i: (status, decisions) for i, status, decisions in now_holding} != before:
+    # as other text only makes the plan start over (safe), and nothing is parsed. One digest
+    # of (id, status, decisions) each side: PostgreSQL computes its side, no row is read back.
+    read = holding_digest((p.id, p.status, p.decisions_json) for p in solved.current)
+    if holding_digest_now(session, agreement.id) != read:
         return False
     wanted = {(p.volunteer_id, p.placement_id) for p in solved.result.proposals}
-    dropped = sorted(
-        p.id
+    before = {
+        p.id: (p.status, decisions_of(p.decisions_json))
         for p in solved.current
         if not is_pinned(p) and (p.volunteer_id, p.placement_id) not in wanted
-    )
-    if dropped:
+    }
+    if before:
         rows = session.scalars(
-            locked(select(Proposal).where(Proposal.id.in_(dropped)).order_by(Proposal.id))
+            locked(select(Proposal).where(Proposal.id.in_(sorted(before))).order_by(Proposal.id))
         ).all()
-        locked_now = {p.id: (p.status, dict(p.decisions)) for p in rows}
-        if locked_now != {i: (before[i][0], decisions_of(before[i][1])) for i in dropped}:
+        if {p.id: (p.status, dict(p.decisions)) for p in rows} != before:
             return False
     fresh = session.scalars(
         locked(select(AgreementView).where(AgreementView.id == agreement.id))

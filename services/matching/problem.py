@@ -6,12 +6,15 @@ then reads two short columns per volunteer instead of every JSON field."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
+from collections.abc import Iterable
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, cast, or_, select
+from sqlalchemy import Text, cast, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from services.matching.adapters.orm import (
@@ -142,6 +145,26 @@ HELD_COLUMNS = (
     Proposal.status,
     DECISIONS_TEXT,
 )
+
+
+def holding_digest(rows: Iterable[tuple[str, str, str]]) -> str:
+    """One digest of an agreement's open and confirmed proposals as (id, status, decisions as
+    stored): each field prefixed by its length (no two lists give the same text), in id order."""
+    text = "".join(f"{len(i)}:{i}{len(s)}:{s}{len(d)}:{d}" for i, s, d in sorted(rows))
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def holding_digest_now(session: Session, agreement_id: str) -> str:
+    """holding_digest of what the database holds now; on PostgreSQL computed there, so that
+    checking a plan of thousands of open proposals reads one value instead of every row."""
+    holding = (Proposal.agreement_id == agreement_id, Proposal.status.in_(HOLDING))
+    fields = (Proposal.id, Proposal.status, DECISIONS_TEXT)
+    if session.get_bind().dialect.name != "postgresql":
+        return holding_digest(session.execute(select(*fields).where(*holding)).tuples())
+    text = func.concat(*(part for f in fields for part in (func.length(f), ":", f)))
+    # Ids in code point order, as Python's sort (the "C" collation compares UTF-8 bytes).
+    joined = func.string_agg(text, aggregate_order_by(literal(""), Proposal.id.collate("C")))
+    return str(session.scalar(select(func.md5(func.coalesce(joined, ""))).where(*holding)))
 
 
 def is_pinned(p: Proposal | Held) -> bool:

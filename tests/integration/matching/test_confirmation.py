@@ -455,3 +455,55 @@ def test_agreements_sharing_a_party_share_its_volunteers_and_places_and_no_more(
         ("agr-2", "vol-tg-1", "pl-sn-1"),  # vol-tg-0 held by agr-1; pl-sn-0 excluded for them
         ("agr-3", "vol-ml-0", "pl-sn-0"),  # pl-sn-1 taken by agr-2
     }
+
+
+def test_the_database_digests_an_agreements_holding_proposals_as_planning_does(matching):
+    """The check before applying a plan compares one digest of the agreement's open and
+    confirmed proposals (id, status, decisions as stored), computed by PostgreSQL, with the one
+    of what the plan read: the two agree on the same rows (ids in code point order whatever the
+    database's collation, any text in the decisions) and differ as soon as one row does."""
+    from services.matching.adapters.orm import Proposal
+    from services.matching.problem import DECISIONS_TEXT, holding_digest, holding_digest_now
+
+    sessions = matching.runtime.sessions
+    now = datetime.now(UTC)
+    rows = [
+        ("m-b", "proposed", {}),
+        ("m-B", "confirmed", {"TG": "accepted", "ML": "accepted"}),
+        ("m-a|1:2", "proposed", {"ML": "accepted", "note": "déjà 10:3|x"}),
+        ("m-other", "cancelled", {"TG": "declined"}),  # not holding: not in the digest
+    ]
+    with sessions.begin() as session:
+        assert holding_digest_now(session, "agr-d") == holding_digest([])
+        for pid, status, decisions in rows:
+            session.add(
+                Proposal(
+                    id=pid,
+                    agreement_id="agr-d",
+                    volunteer_id=f"v-{pid}",
+                    placement_id="pl-1",
+                    sending_agency="TG",
+                    host_agency="ML",
+                    score=0.5,
+                    criteria=[],
+                    decisions=decisions,
+                    status=status,
+                    proposed_at=now,
+                    updated_at=now,
+                )
+            )
+
+    def read(session):
+        return session.execute(
+            select(Proposal.id, Proposal.status, DECISIONS_TEXT).where(
+                Proposal.agreement_id == "agr-d", Proposal.status.in_(("proposed", "confirmed"))
+            )
+        ).tuples()
+
+    with sessions.begin() as session:
+        as_read = holding_digest(read(session))
+        assert holding_digest_now(session, "agr-d") == as_read
+        session.get(Proposal, "m-b").decisions = {"TG": "accepted"}
+    with sessions.begin() as session:
+        assert holding_digest_now(session, "agr-d") != as_read
+        assert holding_digest_now(session, "agr-d") == holding_digest(read(session))
