@@ -12,6 +12,8 @@ registration.
 
 Modes: PostgreSQL + RabbitMQ (fresh databases and vhost, dropped afterwards), and embedded
 (SQLite files, the in-process broker). Baseline, same run: the registration request itself.
+Also, per mode: a reference at 2/s, and the highest rate of a ladder (4 to 16/s, bisected, 20 s
+each) at which both targets hold on the machine at hand (`capacity` in the JSON).
 
     python -m bench.e2e_latency --duration 10 --mode postgres   # a quick run
 """
@@ -49,7 +51,9 @@ DURATION = 60.0
 POLL = 0.02  # how often each registry's committed matches are looked at (the measuring error)
 MARGIN = 3.0  # each look reads again the matches stamped this many seconds before it
 LIGHT_RATE, LIGHT_DURATION = 2.0, 20.0  # the reference run below capacity
-MODERATE_RATE = 12.0  # a second reference, near this machine's capacity
+# The rates probed for the highest one that meets both targets on the machine at hand: a
+# bisection of this ladder from its middle, at most three runs per mode.
+CAPACITY_LADDER = (4.0, 6.0, 8.0, 10.0, 12.0, 16.0)
 DRAIN = 30.0  # after the last registration, how long to wait for outstanding proposals
 TARGET_PROPOSAL_MS = 250
 TARGET_EMAIL_MS = 1000
@@ -614,6 +618,33 @@ def run_mode(mode: str, duration: float, rate: float = RATE) -> dict[str, Any]:
     }
 
 
+def meets_targets(r: dict[str, Any]) -> bool:
+    p, m = r["to_proposal_on_both_registries_ms"]["p95"], r["to_both_staff_emails_ms"]["p95"]
+    return (
+        p is not None
+        and m is not None
+        and p <= TARGET_PROPOSAL_MS
+        and m <= TARGET_EMAIL_MS
+        and r["without_proposal"] == 0
+    )
+
+
+def capacity(mode: str, duration: float) -> dict[str, Any]:
+    """The highest rate of CAPACITY_LADDER at which both targets hold in `mode` (None when even
+    the lowest misses), found by bisection; with every probe's result."""
+    lo, hi, best, probes = 0, len(CAPACITY_LADDER) - 1, None, []
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        probe = run_mode(mode, duration, CAPACITY_LADDER[mid])
+        probe["meets_target"] = meets_targets(probe)
+        probes.append(probe)
+        if probe["meets_target"]:
+            best, lo = CAPACITY_LADDER[mid], mid + 1
+        else:
+            hi = mid - 1
+    return {"highest_rate_meeting_targets": best, "probes": probes}
+
+
 def run(
     duration: float | None = None,
     modes: tuple[str, ...] = ("postgres", "embedded"),
@@ -626,24 +657,11 @@ def run(
     reference = {
         mode: run_mode(mode, min(duration, LIGHT_DURATION), LIGHT_RATE) for mode in modes if light
     }
-    moderate = {
-        mode: run_mode(mode, min(duration, LIGHT_DURATION), MODERATE_RATE)
-        for mode in modes
-        if light
-    }
-
-    def meets(r: dict[str, Any]) -> bool:
-        p, m = r["to_proposal_on_both_registries_ms"]["p95"], r["to_both_staff_emails_ms"]["p95"]
-        return (
-            p is not None
-            and m is not None
-            and p <= TARGET_PROPOSAL_MS
-            and m <= TARGET_EMAIL_MS
-            and r["without_proposal"] == 0
-        )
-
-    for r in [*results.values(), *reference.values(), *moderate.values()]:
-        r["meets_target"] = meets(r)
+    # What the machine at hand carries within the targets: the figure that moves when a
+    # registration costs less CPU, whatever the machine (20/s saturates a 2-core one).
+    carried = {mode: capacity(mode, min(duration, LIGHT_DURATION)) for mode in modes if light}
+    for r in [*results.values(), *reference.values()]:
+        r["meets_target"] = meets_targets(r)
     headline = results.get("postgres") or next(iter(results.values()))
     value = headline["to_proposal_on_both_registries_ms"]["p95"] or float("nan")
     baseline = headline["registration_request_ms"]["p95"] or float("nan")
@@ -658,7 +676,7 @@ def run(
         "baseline_value": baseline,
         "ratio": round(value / baseline, 2) if baseline else float("nan"),
         "target": {"p95_to_proposal_ms": TARGET_PROPOSAL_MS, "p95_to_email_ms": TARGET_EMAIL_MS},
-        "meets_target": all(meets(r) for r in results.values()),
+        "meets_target": all(meets_targets(r) for r in results.values()),
         "details": {
             "rate_per_s": rate,
             "duration_s": duration,
@@ -672,7 +690,7 @@ def run(
             ),
             "modes": results,
             "light_load": reference,
-            "moderate_load": moderate,
+            "capacity": carried,
         },
     }
 
@@ -682,7 +700,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=DURATION)
     parser.add_argument("--mode", choices=["postgres", "embedded", "both"], default="both")
     parser.add_argument("--rate", type=float, default=RATE, help="registrations per second")
-    parser.add_argument("--no-light", action="store_true", help="skip the references at 2 and 12/s")
+    parser.add_argument(
+        "--no-light", action="store_true", help="skip the 2/s reference and the capacity search"
+    )
     args = parser.parse_args()
     modes = ("postgres", "embedded") if args.mode == "both" else (args.mode,)
     print(json.dumps(run(args.duration, modes, args.rate, not args.no_light), indent=2))
