@@ -28,3 +28,15 @@ def test_a_partner_payload_names_no_volunteer_and_carries_no_reason(type_):
         assert "vol-" not in json.dumps(payload)
     else:
         assert payload["subject"] in payload["data"].values()
+
+
+def test_the_network_instance_is_bound_to_exactly_the_types_partners_get_a_payload_for():
+    """The network's notifications queue is bound to PARTNER_TYPES (shared topology); a type
+    given a partner payload but not bound would never reach partners, and one bound without a
+    payload would be received only to be dropped."""
+    from shared.messaging.topology import PARTNER_TYPES, notifications_consumer, topic_matches
+
+    assert set(ALLOWED) == PARTNER_TYPES
+    bindings = notifications_consumer().bindings
+    for type_ in PARTNER_TYPES:
+        assert any(topic_matches(b, f"{type_}.TG.ML") for b in bindings), type_

@@ -37,9 +37,6 @@ from services.notifications.rendering import render
 from shared.private_files import write_private
 
 TIMEOUT = 30
-# CRLF line ends; headers may run to 998 characters on the wire, so a long unsubscribe URL stays
-# one plain token (folding it at 78 would turn it into RFC 2047 words that mail clients do not
-# follow). Bodies are quoted-printable UTF-8: no server can refuse them for being 8-bit.
 
 
 class _Wire(Compat32):
@@ -59,10 +56,12 @@ class _Wire(Compat32):
         return super()._fold(name, value, sanitize)  # type: ignore[misc]
 
 
+# CRLF line ends; headers may run to 998 characters on the wire, so a long unsubscribe URL stays
+# one plain token (folding it at 78 would turn it into RFC 2047 words that mail clients do not
+# follow). Bodies are quoted-printable UTF-8 (`_part`): no server can refuse them for being 8-bit.
 WIRE = _Wire(linesep="\r\n", max_line_length=998)
-UTF8_QP = Charset("utf-8")
+UTF8_QP = Charset("utf-8")  # headers that are not ASCII: RFC 2047 quoted-printable words
 UTF8_QP.header_encoding = QP
-UTF8_QP.body_encoding = QP
 # 530 authentication required, 534 mechanism too weak, 535 credentials refused: our settings are
 # at fault, not the recipient; retried while an operator fixes them.
 AUTHENTICATION_CODES = frozenset({530, 534, 535})
