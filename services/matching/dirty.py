@@ -20,34 +20,53 @@ def mark_dirty(
     host: str | None = None,
     hosts: frozenset[str] | None = None,
     exclude: str | None = None,
+    newcomer: str | None = None,
 ) -> None:
     """Mark dirty one agreement by id, or the active ones (but `exclude`) with a quota from
-    `sending` (to one of `hosts` when given) or to `host`.
+    `sending` (to one of `hosts` when given) or to `host`: to be re-planned as a whole, or, with
+    `newcomer` (a volunteer new to matching, and nothing else changed), to place that volunteer.
 
     The flag is written even when it is already set: the write locks the agreement's row until
     the caller commits, and the planner clears the flag through that lock before it reads the
     problem. Skipping an agreement that looks dirty already would let the planner clear the flag
     and read the problem before this change is committed: the change would never be planned."""
+    statement = select(AgreementView)
     if agreement_id:
+        statement = statement.where(AgreementView.id == agreement_id)
+    else:
+        statement = statement.where(
+            AgreementView.status == "active", AgreementView.id != (exclude or "")
+        )
+    if agreement_id and not newcomer:
         ids = [agreement_id]
     else:
         ids = [
             agreement.id
-            for agreement in session.scalars(
-                select(AgreementView).where(
-                    AgreementView.status == "active", AgreementView.id != (exclude or "")
-                )
-            )
-            if any(
+            for agreement in session.scalars(statement)
+            if agreement_id
+            or any(
                 (sending and q["sending"] == sending and (not hosts or q["host"] in hosts))
                 or (host and q["host"] == host)
                 for q in agreement.quotas
             )
         ]
-    if ids:
-        session.execute(
-            update(AgreementView).where(AgreementView.id.in_(sorted(ids))).values(dirty=True)
-        )
+    if not ids:
+        return
+    if newcomer:
+        # The list is read, then written: the rows are locked first, and read again.
+        locked = select(AgreementView).where(AgreementView.id.in_(sorted(ids)))
+        if session.get_bind().dialect.name == "postgresql":
+            locked = locked.with_for_update()
+        for agreement in session.scalars(locked.execution_options(populate_existing=True)):
+            agreement.dirty = True
+            if newcomer not in agreement.newcomers:
+                agreement.newcomers = [*agreement.newcomers, newcomer]
+        return
+    session.execute(
+        update(AgreementView)
+        .where(AgreementView.id.in_(sorted(ids)))
+        .values(dirty=True, replan_whole=True)
+    )
 
 
 def release(session: Session, proposal: Proposal) -> None:

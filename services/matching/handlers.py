@@ -5,7 +5,9 @@ Re-matching policy:
   in which its agency sends and whose host it would accept (and any it holds a proposal in); a
   placement, those in which its agency hosts; terms, their own agreement; a proposal cancelled,
   declined or expired, its agreement and the others its volunteer or place could now join. The
-  planner re-plans only dirty agreements (each as a whole: the balance ties its two directions).
+  planner re-plans only dirty agreements (each as a whole: the balance ties its two directions),
+  except that a volunteer new to matching is a newcomer, placed without a re-plan when that is
+  exact (newcomers.py).
 - An event that changes nothing the planner reads marks nothing: the registry reflecting a
   proposal back (`volunteer.updated` with status `proposed`, or `available` again) re-plans nothing.
 - A proposal accepted by at least one agency is pinned: re-planning keeps it, it never expires,
@@ -163,7 +165,12 @@ def volunteer_changed(
     for agreement_id in sorted({p.agreement_id for p in held}):
         mark_dirty(session, agreement_id=agreement_id)
     if row.status in CANDIDATE_STATUSES:
-        mark_dirty(session, sending=row.agency, hosts=frozenset(row.preferred_countries))
+        mark_dirty(
+            session,
+            sending=row.agency,
+            hosts=frozenset(row.preferred_countries),
+            newcomer=row.id if existing is None else None,  # nothing else changed for it
+        )
 
 
 def volunteer_withdrawn(

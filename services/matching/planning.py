@@ -11,12 +11,11 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-import uuid
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,11 +34,11 @@ from services.matching.handlers import (
     CANDIDATE_STATUSES,
     HOLDING,
     cancel,
-    emit,
     expire,
     mark_dirty,
 )
 from services.matching.impossibility import Impossibility
+from services.matching.newcomers import PLANS, place_newcomers, propose
 from services.matching.problem import (
     Held,
     build_problem,
@@ -185,39 +184,8 @@ def apply_plan(
         assert proposal is not None
         cancel(session, proposal, why or SUPERSEDED)
         released.add((held.sending_agency, held.host_agency))
-    for pair, new in sorted(wanted.items()):
-        proposal = Proposal(
-            id=f"m-{uuid.uuid4().hex}",
-            agreement_id=agreement.id,
-            volunteer_id=pair[0],
-            placement_id=pair[1],
-            sending_agency=new.sending,
-            host_agency=new.host,
-            score=new.score,
-            criteria=[asdict(c) for c in new.criteria],
-            decisions={},
-            status="proposed",
-            proposed_at=at,
-            expires_at=at + ttl,
-            updated_at=at,
-        )
-        session.add(proposal)
-        place = session.get(PlacementView, proposal.placement_id)
-        emit(
-            session,
-            "match.proposed",
-            proposal,
-            score=proposal.score,
-            criteria=proposal.criteria,
-            expires_at=proposal.expires_at.isoformat() if proposal.expires_at else None,
-            placement={
-                "title": place.title,
-                "city": place.city,
-                "host_organisation": place.host_organisation_name,
-            }
-            if place is not None
-            else None,
-        )
+    for _, new in sorted(wanted.items()):
+        propose(session, agreement.id, new, at, ttl)
     return released
 
 
@@ -250,14 +218,40 @@ def _try_hold(session: Session, agreement_id: str) -> bool:
 
 
 def _set_dirty(sessions: sessionmaker[Session], agreement_id: str, dirty: bool) -> bool:
-    """In a short transaction of its own; True if the flag changed."""
+    """In a short transaction of its own; True if the flag changed. Set again (a plan that was
+    not made), the whole agreement is to be re-planned: the newcomers claimed went with it."""
+    return (
+        _claim(sessions, agreement_id) is not None
+        if not dirty
+        else _redirty(sessions, agreement_id)
+    )
+
+
+def _redirty(sessions: sessionmaker[Session], agreement_id: str) -> bool:
     with sessions.begin() as session:
         result = session.execute(
             update(AgreementView)
-            .where(AgreementView.id == agreement_id, AgreementView.dirty.is_(not dirty))
-            .values(dirty=dirty)
+            .where(AgreementView.id == agreement_id, AgreementView.dirty.is_(False))
+            .values(dirty=True, replan_whole=True)
         )
         return bool(getattr(result, "rowcount", 0))
+
+
+def _claim(sessions: sessionmaker[Session], agreement_id: str) -> tuple[bool, list[str]] | None:
+    """Clear the flag, in a short transaction of its own, through the row's lock (see
+    mark_dirty): (whole re-plan wanted, newcomers), or None if it was not set."""
+    with sessions.begin() as session:
+        statement = select(AgreementView).where(
+            AgreementView.id == agreement_id, AgreementView.dirty.is_(True)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            statement = statement.with_for_update()
+        row = session.scalars(statement.execution_options(populate_existing=True)).first()
+        if row is None:
+            return None
+        claimed = (bool(row.replan_whole) or not row.newcomers, list(row.newcomers))
+        row.dirty, row.replan_whole, row.newcomers = False, False, []
+        return claimed
 
 
 def plan_dirty(
@@ -324,11 +318,17 @@ def _plan_next(
         if agreement_id is None:
             return None
         passed.add(agreement_id)
-        if not _try_hold(session, agreement_id) or not _set_dirty(sessions, agreement_id, False):
+        claim = _claim(sessions, agreement_id) if _try_hold(session, agreement_id) else None
+        if claim is None:
             return 0  # another planner has it
         claimed.append(agreement_id)
         agreement = session.get(AgreementView, agreement_id, populate_existing=True)
         assert agreement is not None
+        whole, newcomers = claim
+        if not whole and place_newcomers(session, agreement, newcomers, at, ttl):
+            agreement.planned_at = at
+            PLANS.labels("newcomers").inc()
+            return 1
         solved = read_and_plan(session, agreement, at)
         if solved is None:
             agreement.planned_at = at
@@ -338,6 +338,7 @@ def _plan_next(
         released |= {
             (agreement_id, *pair) for pair in apply_plan(session, agreement, solved, at, ttl)
         }
+        PLANS.labels("whole").inc()
         return 1
 
 

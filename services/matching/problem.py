@@ -28,7 +28,7 @@ from services.matching.domain import model
 from services.matching.handlers import CANDIDATE_STATUSES, HOLDING
 
 
-def _volunteer(v: VolunteerView) -> model.Volunteer:
+def volunteer_model(v: VolunteerView) -> model.Volunteer:
     return model.Volunteer(
         id=v.id,
         agency=v.agency,
@@ -70,16 +70,16 @@ class _Converted:
         for start in range(0, len(stale), self.LOAD_CHUNK):
             chunk = stale[start : start + self.LOAD_CHUNK]
             for row in session.scalars(select(VolunteerView).where(VolunteerView.id.in_(chunk))):
-                known[row.id] = (row.version, _volunteer(row))
+                known[row.id] = (row.version, volunteer_model(row))
         found = []
         for vid, version in current:
             entry = known.get(vid)
             if entry is not None and entry[0] == version:
                 found.append(entry[1])
             else:  # written between the two reads: read it again
-                row = session.get(VolunteerView, vid, populate_existing=True)
-                if row is not None and row.status in CANDIDATE_STATUSES:
-                    known[vid] = (row.version, _volunteer(row))
+                again = session.get(VolunteerView, vid, populate_existing=True)
+                if again is not None and again.status in CANDIDATE_STATUSES:
+                    known[vid] = (again.version, volunteer_model(again))
                     found.append(known[vid][1])
         if stale:
             with self._lock:
@@ -92,7 +92,7 @@ class _Converted:
 _converted = _Converted()
 
 
-def _placement(p: PlacementView, slots: int) -> model.Placement:
+def placement_model(p: PlacementView, slots: int) -> model.Placement:
     return model.Placement(
         id=p.id,
         agency=p.agency,
@@ -175,6 +175,20 @@ def is_pinned(p: Proposal | Held) -> bool:
     return "accepted" in p.decisions.values()
 
 
+def agreement_model(agreement: AgreementView) -> model.Agreement:
+    return model.Agreement(
+        id=agreement.id,
+        parties=tuple(agreement.parties),
+        start=agreement.start,
+        end=agreement.end,
+        quotas=tuple(
+            model.Quota(q["sending"], q["host"], q["volunteers"]) for q in agreement.quotas
+        ),
+        balance_tolerance=agreement.balance_tolerance,
+        fields_of_cooperation=frozenset(f.lower() for f in agreement.fields_of_cooperation),
+    )
+
+
 def build_problem(
     session: Session, agreement: AgreementView, today: date
 ) -> tuple[model.Problem, list[Held]]:
@@ -208,7 +222,7 @@ def build_problem(
         PlacementView.status == "open", PlacementView.agency.in_(parties)
     )
     placements = [
-        _placement(p, max(0, p.slots - taken_elsewhere.get(p.id, 0)))
+        placement_model(p, max(0, p.slots - taken_elsewhere.get(p.id, 0)))
         for p in session.scalars(open_places)
     ]
     # The pairs excluded on these places only (declines and expiries pile up network-wide).
@@ -223,17 +237,7 @@ def build_problem(
         )
     )
     problem = model.Problem(
-        agreement=model.Agreement(
-            id=agreement.id,
-            parties=tuple(agreement.parties),
-            start=agreement.start,
-            end=agreement.end,
-            quotas=tuple(
-                model.Quota(q["sending"], q["host"], q["volunteers"]) for q in agreement.quotas
-            ),
-            balance_tolerance=agreement.balance_tolerance,
-            fields_of_cooperation=frozenset(f.lower() for f in agreement.fields_of_cooperation),
-        ),
+        agreement=agreement_model(agreement),
         volunteers=tuple(volunteers),
         placements=tuple(placements),
         pinned=tuple(

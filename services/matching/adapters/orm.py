@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -80,6 +81,10 @@ class AgreementView(Base):
     # Set when an input of this agreement's plan changed; planners take dirty agreements one at
     # a time (FOR UPDATE SKIP LOCKED), so several matching instances never plan the same one.
     dirty: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    # What made it dirty: volunteers new to matching only (their ids; newcomers.py may place
+    # them without re-planning), or anything else (`replan_whole`: the whole agreement).
+    newcomers: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    replan_whole: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     planned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

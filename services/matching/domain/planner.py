@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from ortools.graph.python import min_cost_flow
 
 from services.matching.domain.candidates import SCALE, Candidates, direction_candidates
-from services.matching.domain.model import Pinned, Placement, Problem, Volunteer
+from services.matching.domain.model import Agreement, Pinned, Placement, Problem, Volunteer
 from services.matching.domain.scoring import Criterion, criteria
 
 KEEP_BONUS = 500  # score units (0.05): what withdrawing one open proposal must gain, at least
@@ -45,6 +45,7 @@ __all__ = [
     "Plan",
     "Proposal",
     "UnsupportedAgreement",
+    "directions",
     "network",
     "plan",
     "solve",
@@ -86,8 +87,9 @@ class Plan:
         return sum(round(p.score * SCALE) for p in self.proposals)
 
 
-def _directions(problem: Problem) -> list[tuple[str, str, int]]:
-    quotas = [(q.sending, q.host, q.volunteers) for q in problem.agreement.quotas]
+def directions(agreement: Agreement) -> list[tuple[str, str, int]]:
+    """The agreement's (sending, host, quota): one direction or two opposite ones."""
+    quotas = [(q.sending, q.host, q.volunteers) for q in agreement.quotas]
     if len(quotas) == 1:
         return quotas
     if len(quotas) == 2 and (quotas[0][0], quotas[0][1]) == (quotas[1][1], quotas[1][0]):
@@ -107,7 +109,7 @@ class _Direction:
 def _sides(problem: Problem) -> list[_Direction]:
     pinned_volunteers = {p.volunteer_id for p in problem.pinned}
     out = []
-    for sending, host, _quota in _directions(problem):
+    for sending, host, _quota in directions(problem.agreement):
         volunteers = sorted(
             (
                 v
@@ -145,10 +147,10 @@ class Network:
 
 def network(problem: Problem) -> Network:
     """Candidates, scores and arcs of the problem's flow network."""
-    directions = _directions(problem)
+    quotas = directions(problem.agreement)
     sides = _sides(problem)
     pinned_by_direction = [
-        sum(1 for p in problem.pinned if (p.sending, p.host) == (s, h)) for s, h, _ in directions
+        sum(1 for p in problem.pinned if (p.sending, p.host) == (s, h)) for s, h, _ in quotas
     ]
     pinned_on: dict[str, int] = {}
     for x in problem.pinned:
@@ -219,12 +221,12 @@ def network(problem: Problem) -> Network:
         return len(extra_t) - 1
 
     remaining_quota = [
-        q - pinned for (_, _, q), pinned in zip(directions, pinned_by_direction, strict=True)
+        q - pinned for (_, _, q), pinned in zip(quotas, pinned_by_direction, strict=True)
     ]
     supply = n_pairs + 2 * problem.agreement.balance_tolerance + 1
     forced_in = forced_out = 0
     slack_in = slack_out = -1
-    if len(directions) == 1:
+    if len(quotas) == 1:
         arc(3, sink, remaining_quota[0])
     else:
         # x = B→A − A→B among new proposals must lie in [imbalance − tol, imbalance + tol].
