@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from prometheus_client import Counter
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifications.adapters.directory import Directory
@@ -25,7 +25,8 @@ from services.notifications.domain.messages import (
     Undeliverable,
 )
 from services.notifications.domain.retry import DISABLE_AFTER, next_delay
-from services.notifications.shares import OPTED_OUT, Handed, aware, in_share, share_index
+from services.notifications.shares import Handed, aware, in_share, share_index
+from services.notifications.statements import CLAIM, DUE, DUE_AFTER, NEXT_DUE, ROUND
 from shared.events import InvalidEvent, new_event
 from shared.logging import get_logger
 from shared.outbox import add_event
@@ -38,10 +39,10 @@ ATTEMPTS = Counter(
     ["channel", "outcome"],
 )
 
-# Due deliveries read per query; each is still claimed and committed in its own transaction
-# right after its send (a batch in one transaction, rolled back by a process stopped mid-batch,
-# would send every message of it already handed to SMTP again: seen on a compose restart).
-ROUND = 200
+# ROUND due deliveries are read per query (statements.py); each is still claimed and committed in
+# its own transaction right after its send (a batch in one transaction, rolled back by a process
+# stopped mid-batch, would send every message of it already handed to SMTP again: seen on a
+# compose restart).
 _STAGED = "vir.dispatcher.staged"  # session.info: this attempt may have staged deliveries
 
 Clock = Callable[[], datetime]
@@ -89,30 +90,15 @@ class Dispatcher:
         while True:
             with self.sessions.begin() as session:
                 at = self.clock()
-                statement = select(
-                    Delivery.id,
-                    Delivery.recipient_kind,
-                    Delivery.recipient_id,
-                    Delivery.subject,
-                    Delivery.next_attempt_at,
-                ).where(Delivery.status == "pending", Delivery.next_attempt_at <= at)
-                if after is not None:
-                    statement = statement.where(
-                        tuple_(Delivery.next_attempt_at, Delivery.id) > tuple_(*after)
-                    )
-                rows = session.execute(
-                    statement.order_by(Delivery.next_attempt_at, Delivery.id).limit(ROUND)
-                ).all()
+                if after is None:
+                    rows = session.execute(DUE, {"at": at}).all()
+                else:
+                    bounds = {"at": at, "after_at": after[0], "after_id": after[1]}
+                    rows = session.execute(DUE_AFTER, bounds).all()
                 # A short page is the last: a delivery committed after this read comes with a
                 # wake-up of its own, so the round ends without reading again.
                 last = len(rows) < ROUND
-                next_due = None
-                if last:
-                    next_due = session.scalar(
-                        select(func.min(Delivery.next_attempt_at)).where(
-                            Delivery.status == "pending", Delivery.next_attempt_at > at
-                        )
-                    )
+                next_due = session.scalar(NEXT_DUE, {"at": at}) if last else None
             if not rows:
                 return attempted, next_due
             mine = []
@@ -146,16 +132,8 @@ class Dispatcher:
         attempt staged new deliveries)."""
         try:
             with self.sessions.begin() as session:
-                # The recipient's opt-out is read with the claim: one round trip per message.
-                # Due: a delivery handed twice, or retried since it was read, waits its time.
-                statement = select(Delivery, OPTED_OUT).where(
-                    Delivery.id == delivery_id,
-                    Delivery.status == "pending",
-                    Delivery.next_attempt_at <= self.clock(),
-                )
-                if session.get_bind().dialect.name == "postgresql":
-                    statement = statement.with_for_update(skip_locked=True, of=Delivery)
-                claimed = session.execute(statement).first()
+                locking = CLAIM[session.get_bind().dialect.name == "postgresql"]
+                claimed = session.execute(locking, {"id": delivery_id, "due": self.clock()}).first()
                 if claimed is None:  # another dispatcher has it, or it is no longer pending
                     return 0, None, False
                 delivery = claimed[0]
