@@ -5,12 +5,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from services.matching.adapters.orm import AgreementView, Proposal
 
 HOLDING = ("proposed", "confirmed")  # statuses that hold a volunteer and a slot
+
+# Built once (a statement built at every event cost more Python than its round trip).
+_ACTIVE = select(AgreementView.id, AgreementView.quotas).where(
+    AgreementView.status == "active", AgreementView.id != bindparam("exclude")
+)
+_LISTED = select(AgreementView.id, AgreementView.newcomers).where(
+    AgreementView.id.in_(bindparam("ids", expanding=True))
+)
+_NEWCOMERS = {False: _LISTED, True: _LISTED.with_for_update()}  # locked on PostgreSQL
+_AGREEMENTS: Table = AgreementView.__table__  # type: ignore[assignment]
+_ADD_NEWCOMERS = (
+    update(_AGREEMENTS)
+    .where(_AGREEMENTS.c.id == bindparam("agreement"))
+    .values(dirty=True, newcomers=bindparam("listed"))
+)
 
 
 def mark_dirty(
@@ -30,37 +45,27 @@ def mark_dirty(
     the caller commits, and the planner clears the flag through that lock before it reads the
     problem. Skipping an agreement that looks dirty already would let the planner clear the flag
     and read the problem before this change is committed: the change would never be planned."""
-    statement = select(AgreementView)
     if agreement_id:
-        statement = statement.where(AgreementView.id == agreement_id)
-    else:
-        statement = statement.where(
-            AgreementView.status == "active", AgreementView.id != (exclude or "")
-        )
-    if agreement_id and not newcomer:
         ids = [agreement_id]
     else:
         ids = [
-            agreement.id
-            for agreement in session.scalars(statement)
-            if agreement_id
-            or any(
+            id_
+            for id_, quotas in session.execute(_ACTIVE, {"exclude": exclude or ""})
+            if any(
                 (sending and q["sending"] == sending and (not hosts or q["host"] in hosts))
                 or (host and q["host"] == host)
-                for q in agreement.quotas
+                for q in quotas
             )
         ]
     if not ids:
         return
     if newcomer:
-        # The list is read, then written: the rows are locked first, and read again.
-        locked = select(AgreementView).where(AgreementView.id.in_(sorted(ids)))
-        if session.get_bind().dialect.name == "postgresql":
-            locked = locked.with_for_update()
-        for agreement in session.scalars(locked.execution_options(populate_existing=True)):
-            agreement.dirty = True
-            if newcomer not in agreement.newcomers:
-                agreement.newcomers = [*agreement.newcomers, newcomer]
+        # The list is read, then written: the rows are locked first (see above).
+        postgres = session.get_bind().dialect.name == "postgresql"
+        listed = session.execute(_NEWCOMERS[postgres], {"ids": sorted(ids)}).all()
+        for id_, newcomers in listed:
+            listed_now = newcomers if newcomer in newcomers else [*newcomers, newcomer]
+            session.execute(_ADD_NEWCOMERS, {"agreement": id_, "listed": listed_now})
         return
     session.execute(
         update(AgreementView)

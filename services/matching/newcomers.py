@@ -113,9 +113,14 @@ def planned_today(agreement: AgreementView, at: datetime) -> bool:
 
 
 def propose(
-    session: Session, agreement_id: str, new: Planned, at: datetime, ttl: timedelta
+    session: Session,
+    agreement_id: str,
+    new: Planned,
+    at: datetime,
+    ttl: timedelta,
+    place: PlacementView | None = None,
 ) -> Proposal:
-    """Record a new open proposal and publish match.proposed."""
+    """Record a new open proposal and publish match.proposed (quoting `place`, read if None)."""
     proposal = Proposal(
         id=f"m-{uuid.uuid4().hex}",
         agreement_id=agreement_id,
@@ -132,7 +137,7 @@ def propose(
         updated_at=at,
     )
     session.add(proposal)
-    place = session.get(PlacementView, proposal.placement_id)
+    place = place or session.get(PlacementView, proposal.placement_id)
     emit(
         session,
         "match.proposed",
@@ -182,6 +187,7 @@ def place_newcomers(
         return False  # the planner is catching up a broken balance: not a plain optimum
 
     places: dict[str, list[model.Placement]] = {}  # open places by host agency
+    views: dict[str, PlacementView] = {}
     declined = frozenset((v, p) for v, p in session.execute(_DECLINED, {"ids": ids}))
     used = Tally[str]()  # slots taken by the newcomers placed so far
     chosen: list[Planned] = []
@@ -194,9 +200,9 @@ def place_newcomers(
             continue
         host = direction[1]
         if host not in places:
-            places[host] = [
-                placement_model(p, p.slots) for p in session.scalars(_OPEN_PLACES, {"host": host})
-            ]
+            rows = list(session.scalars(_OPEN_PLACES, {"host": host}))
+            views.update((p.id, p) for p in rows)  # kept: match.proposed quotes them
+            places[host] = [placement_model(p, p.slots) for p in rows]
         offered = places[host]
         volunteer = volunteer_model(row)
         candidates = direction_candidates([volunteer], offered, terms, at.date(), declined)
@@ -224,7 +230,7 @@ def place_newcomers(
         if fresh is None or fresh.status != "active" or fresh.terms_hash != agreement.terms_hash:
             return False
     for new in chosen:
-        propose(session, agreement.id, new, at, ttl)
+        propose(session, agreement.id, new, at, ttl, views.get(new.placement_id))
     return True
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.matching.adapters.orm import (
@@ -237,21 +237,29 @@ def _redirty(sessions: sessionmaker[Session], agreement_id: str) -> bool:
         return bool(getattr(result, "rowcount", 0))
 
 
+_AGREEMENTS: Table = AgreementView.__table__  # type: ignore[assignment]
+_FLAGS = select(_AGREEMENTS.c.replan_whole, _AGREEMENTS.c.newcomers).where(
+    _AGREEMENTS.c.id == bindparam("agreement"), _AGREEMENTS.c.dirty.is_(True)
+)
+_FLAGS_LOCKED = {False: _FLAGS, True: _FLAGS.with_for_update()}  # locked on PostgreSQL
+_CLEAR = (
+    update(_AGREEMENTS)
+    .where(_AGREEMENTS.c.id == bindparam("agreement"))
+    .values(dirty=False, replan_whole=False, newcomers=bindparam("none"))
+)
+
+
 def _claim(sessions: sessionmaker[Session], agreement_id: str) -> tuple[bool, list[str]] | None:
     """Clear the flag, in a short transaction of its own, through the row's lock (see
     mark_dirty): (whole re-plan wanted, newcomers), or None if it was not set."""
     with sessions.begin() as session:
-        statement = select(AgreementView).where(
-            AgreementView.id == agreement_id, AgreementView.dirty.is_(True)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            statement = statement.with_for_update()
-        row = session.scalars(statement.execution_options(populate_existing=True)).first()
-        if row is None:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        flags = session.execute(_FLAGS_LOCKED[postgres], {"agreement": agreement_id}).first()
+        if flags is None:
             return None
-        claimed = (bool(row.replan_whole) or not row.newcomers, list(row.newcomers))
-        row.dirty, row.replan_whole, row.newcomers = False, False, []
-        return claimed
+        session.execute(_CLEAR, {"agreement": agreement_id, "none": []})
+        whole, newcomers = flags
+        return bool(whole) or not newcomers, list(newcomers)
 
 
 def plan_dirty(
