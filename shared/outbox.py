@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,29 @@ log = get_logger(__name__)
 # Serialises the moment relays give feed positions, so positions commit in increasing order and
 # a reader paging by position never skips a row that commits later.
 FEED_POSITION_LOCK = 0x56495246  # "VIRF"
+
+# The relay's statements, built once: built at every round, they cost more Python than their
+# round trips (the relay runs once per committed transaction that wrote events).
+_CLAIM_PARTITIONS = text(
+    "SELECT id FROM outbox_partition ORDER BY claimed_at NULLS FIRST, id "
+    "LIMIT :k FOR UPDATE SKIP LOCKED"
+)
+_STAMP_PARTITIONS = (
+    update(outbox_partition)
+    .where(outbox_partition.c.id.in_(bindparam("ids", expanding=True)))
+    .values(claimed_at=func.now())
+)
+_POSITION_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_MARK_POSTGRES = text(
+    "UPDATE outbox AS o SET published_at = :now, attempts = o.attempts + 1, "
+    "position = (SELECT coalesce(max(position), 0) FROM outbox) + v.ord "
+    "FROM unnest(CAST(:seqs AS bigint[])) WITH ORDINALITY AS v(seq, ord) "
+    "WHERE o.seq = v.seq"
+)
+_LAST_POSITION = select(func.coalesce(func.max(outbox.c.position), 0))
+_MARK_ONE = text(
+    "UPDATE outbox SET published_at = :now, position = :p, attempts = attempts + 1 WHERE seq = :s"
+)
 
 PUBLISHED = Counter("vir_outbox_published_total", "Events confirmed by the broker", ["service"])
 # Longest first wait after a failed batch (doubled on each further failure, up to max_backoff).
@@ -156,6 +179,15 @@ class OutboxRelay:
         self._postgres = engine.dialect.name == "postgresql"
         self.wakeup = wakeup  # default: listen for commits of outbox rows on `engine`
         self.drained = False  # set by run_once: the outbox held nothing more when it looked
+        self._unpublished = (
+            select(outbox.c.seq, outbox.c.event_id, outbox.c.routing_key, outbox.c.payload)
+            .where(
+                outbox.c.published_at.is_(None),
+                outbox.c.partition.in_(bindparam("partitions", expanding=True)),
+            )
+            .order_by(outbox.c.seq)
+            .limit(self.settings.batch_size)
+        )
 
     def run_once(self) -> int:
         """Publish one batch; return how many events were confirmed and marked."""
@@ -164,12 +196,7 @@ class OutboxRelay:
             partitions = self._claim_partitions(conn)
             if not partitions:
                 return 0
-            rows = conn.execute(
-                select(outbox.c.seq, outbox.c.event_id, outbox.c.routing_key, outbox.c.payload)
-                .where(outbox.c.published_at.is_(None), outbox.c.partition.in_(partitions))
-                .order_by(outbox.c.seq)
-                .limit(self.settings.batch_size)
-            ).all()
+            rows = conn.execute(self._unpublished, {"partitions": partitions}).all()
             if not rows:
                 return 0
             messages = [self._message(r.event_id, r.routing_key, r.payload) for r in rows]
@@ -252,44 +279,20 @@ class OutboxRelay:
         if not self._postgres:
             return list(range(OUTBOX_PARTITIONS))
         ids = list(
-            conn.execute(
-                text(
-                    "SELECT id FROM outbox_partition ORDER BY claimed_at NULLS FIRST, id "
-                    "LIMIT :k FOR UPDATE SKIP LOCKED"
-                ),
-                {"k": self.settings.partitions_per_claim},
-            ).scalars()
+            conn.execute(_CLAIM_PARTITIONS, {"k": self.settings.partitions_per_claim}).scalars()
         )
         if ids:
-            conn.execute(
-                update(outbox_partition)
-                .where(outbox_partition.c.id.in_(ids))
-                .values(claimed_at=func.now())
-            )
+            conn.execute(_STAMP_PARTITIONS, {"ids": ids})
         return ids
 
     def _mark_published(self, conn: Connection, seqs: Sequence[int]) -> None:
         now = datetime.now(UTC)
         if self._postgres:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FEED_POSITION_LOCK})
-            conn.execute(
-                text(
-                    "UPDATE outbox AS o SET published_at = :now, attempts = o.attempts + 1, "
-                    "position = (SELECT coalesce(max(position), 0) FROM outbox) + v.ord "
-                    "FROM unnest(CAST(:seqs AS bigint[])) WITH ORDINALITY AS v(seq, ord) "
-                    "WHERE o.seq = v.seq"
-                ),
-                {"now": now, "seqs": list(seqs)},
-            )
+            conn.execute(_POSITION_LOCK, {"k": FEED_POSITION_LOCK})
+            conn.execute(_MARK_POSTGRES, {"now": now, "seqs": list(seqs)})
             return
-        base = conn.execute(select(func.coalesce(func.max(outbox.c.position), 0))).scalar_one()
+        base = conn.execute(_LAST_POSITION).scalar_one()
         params: list[dict[str, Any]] = [
             {"s": seq, "p": base + i, "now": now} for i, seq in enumerate(seqs, start=1)
         ]
-        conn.execute(
-            text(
-                "UPDATE outbox SET published_at = :now, position = :p, attempts = attempts + 1 "
-                "WHERE seq = :s"
-            ),
-            params,
-        )
+        conn.execute(_MARK_ONE, params)
