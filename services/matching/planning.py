@@ -242,6 +242,11 @@ _FLAGS = select(_AGREEMENTS.c.replan_whole, _AGREEMENTS.c.newcomers).where(
     _AGREEMENTS.c.id == bindparam("agreement"), _AGREEMENTS.c.dirty.is_(True)
 )
 _FLAGS_LOCKED = {False: _FLAGS, True: _FLAGS.with_for_update()}  # locked on PostgreSQL
+_TOUCH = (
+    update(_AGREEMENTS)
+    .where(_AGREEMENTS.c.id == bindparam("agreement"))
+    .values(dirty=_AGREEMENTS.c.dirty)
+)
 _CLEAR = (
     update(_AGREEMENTS)
     .where(_AGREEMENTS.c.id == bindparam("agreement"))
@@ -254,6 +259,8 @@ def _claim(sessions: sessionmaker[Session], agreement_id: str) -> tuple[bool, li
     mark_dirty): (whole re-plan wanted, newcomers), or None if it was not set."""
     with sessions.begin() as session:
         postgres = session.get_bind().dialect.name == "postgresql"
+        if not postgres:  # SQLite begins at the first write: take the write lock before reading
+            session.execute(_TOUCH, {"agreement": agreement_id})
         flags = session.execute(_FLAGS_LOCKED[postgres], {"agreement": agreement_id}).first()
         if flags is None:
             return None

@@ -221,3 +221,44 @@ def test_a_plan_from_another_day_is_made_again_as_a_whole(matching):
     # The waiting criterion moved by a day for everyone: the plan is not known to be the best.
     plan_dirty(matching.runtime.sessions, TTL, clock=lambda: NOW + timedelta(days=1))
     assert _counts() == {"newcomers": before["newcomers"], "whole": before["whole"] + 1}
+
+
+def test_a_newcomer_recorded_while_the_planner_claims_the_agreement_is_kept_on_sqlite(tmp_path):
+    """SQLite begins a transaction at its first write: the planner's claim (read the newcomers,
+    then clear them) must hold the write lock before it reads, or a newcomer committed between
+    the read and the clear is lost, and never proposed (seen in the embedded mode at 20/s)."""
+    import threading
+
+    from sqlalchemy import event
+
+    from services.matching import planning
+
+    node = start_matching(f"sqlite:///{tmp_path / 'matching.db'}", ttl=TTL)
+    try:
+        rng = random.Random(3)
+        _agreement(node, [("TG", "ML", 5)], 0)
+        _placement(node, rng, "pl-ML-0", "ML")
+        plan_dirty(node.runtime.sessions, TTL, clock=lambda: NOW)
+        _volunteer(node, rng, "v-001", "TG", preferred_countries=[])
+        late = threading.Thread(
+            target=_volunteer, args=(node, rng, "v-002", "TG"), kwargs={"preferred_countries": []}
+        )
+
+        def between_read_and_clear(conn, cursor, statement, *args):
+            if "newcomers" in statement and statement.lstrip().upper().startswith("SELECT"):
+                late.start()  # a consumer commits a newcomer now, if the database lets it
+                late.join(1.0)
+
+        event.listen(node.runtime.engine, "after_cursor_execute", between_read_and_clear)
+        try:
+            claimed = planning._claim(node.runtime.sessions, "agr")
+        finally:
+            event.remove(node.runtime.engine, "after_cursor_execute", between_read_and_clear)
+        late.join(30)
+        assert claimed is not None and claimed[1] in (["v-001"], ["v-001", "v-002"])
+        with node.runtime.sessions() as session:
+            row = session.get(AgreementView, "agr")
+            kept = row.newcomers
+        assert "v-002" in claimed[1] + kept, "the newcomer committed during the claim was lost"
+    finally:
+        node.runtime.shutdown()
