@@ -195,6 +195,7 @@ def plan_agreement(
     """Re-plan one agreement inside the caller's transaction, which holds the agreement (an
     explicit re-run); emit proposals and cancellations."""
     agreement.dirty, agreement.planned_at = False, at
+    agreement.replan_whole, agreement.newcomers = False, []
     solved = read_and_plan(session, agreement, at)
     if solved is None:
         return None
@@ -218,21 +219,17 @@ def _try_hold(session: Session, agreement_id: str) -> bool:
 
 
 def _set_dirty(sessions: sessionmaker[Session], agreement_id: str, dirty: bool) -> bool:
-    """In a short transaction of its own; True if the flag changed. Set again (a plan that was
-    not made), the whole agreement is to be re-planned: the newcomers claimed went with it."""
-    return (
-        _claim(sessions, agreement_id) is not None
-        if not dirty
-        else _redirty(sessions, agreement_id)
-    )
+    """In a short transaction of its own. Cleared: True if it was set. Set again (a plan that
+    was not made): the whole agreement, even if a newcomer set the flag meanwhile."""
+    return _redirty(sessions, agreement_id) if dirty else _claim(sessions, agreement_id) is not None
 
 
 def _redirty(sessions: sessionmaker[Session], agreement_id: str) -> bool:
     with sessions.begin() as session:
         result = session.execute(
             update(AgreementView)
-            .where(AgreementView.id == agreement_id, AgreementView.dirty.is_(False))
-            .values(dirty=True, replan_whole=True)
+            .where(AgreementView.id == agreement_id)
+            .values(dirty=True, replan_whole=True)  # even if set again meanwhile, by a newcomer
         )
         return bool(getattr(result, "rowcount", 0))
 

@@ -262,3 +262,32 @@ def test_a_newcomer_recorded_while_the_planner_claims_the_agreement_is_kept_on_s
         assert "v-002" in claimed[1] + kept, "the newcomer committed during the claim was lost"
     finally:
         node.runtime.shutdown()
+
+
+def test_a_plan_that_failed_while_a_newcomer_arrived_is_made_again_as_a_whole(
+    matching, monkeypatch
+):
+    """The failed round claimed a whole re-plan; the newcomer set the flag again meanwhile. The
+    next round must still re-plan the whole agreement, not only place the newcomer."""
+    from services.matching import planning
+
+    rng = random.Random(5)
+    _agreement(matching, [("TG", "ML", 5)], 0)
+    _placement(matching, rng, "pl-ML-0", "ML")
+    _volunteer(matching, rng, "v-001", "TG", preferred_countries=[])
+
+    def newcomer_then_failure(problem):
+        _volunteer(matching, rng, "v-002", "TG", preferred_countries=[])
+        raise RuntimeError("the database went away mid-plan")
+
+    monkeypatch.setattr(planning, "plan_apart", newcomer_then_failure)
+    with pytest.raises(RuntimeError):
+        plan_dirty(matching.runtime.sessions, TTL, clock=lambda: NOW)
+    with matching.runtime.sessions() as session:
+        row = session.get(AgreementView, "agr")
+        assert (row.dirty, row.replan_whole, row.newcomers) == (True, True, ["v-002"])
+    monkeypatch.undo()
+    before = _counts()
+    plan_dirty(matching.runtime.sessions, TTL, clock=lambda: NOW)
+    assert _counts()["whole"] == before["whole"] + 1
+    assert len(_open(matching)) == 1  # one place: the better of the two, by a whole plan
