@@ -76,7 +76,7 @@ def _agreement(node, quotas, tolerance):
     _apply(node, "agreement.approved", approval, ["TG", "ML"], "/agencies/ML/registry")
 
 
-def _placement(node, rng, pid, agency):
+def _placement(node, rng, pid, agency, **changes):
     data = {
         "placement_id": pid,
         "agency": agency,
@@ -91,7 +91,7 @@ def _placement(node, rng, pid, agency):
         "end": "2027-12-01",
         "slots": rng.randint(1, 2),
         "status": "open",
-    }
+    } | changes
     _apply(node, "placement.published", data, [agency], f"/agencies/{agency}/registry")
 
 
@@ -162,17 +162,19 @@ def test_newcomers_placed_without_re_planning_get_a_best_plan(matching):
         quotas = [("TG", "ML", rng.randint(2, 7))]
         if two_way:
             quotas.append(("ML", "TG", rng.randint(2, 7)))
-        _agreement(matching, quotas, rng.randint(0, 3) if two_way else 0)
+        _agreement(matching, quotas, rng.randint(0, 2) if two_way else 0)
         agencies = ("TG", "ML") if two_way else ("TG",)
         for n in range(rng.randint(2, 5)):
             for host in ("ML", "TG") if two_way else ("ML",):
                 _placement(matching, rng, f"pl-{host}-{n}", host)
+        # One side registers first: its volunteers beyond the balance wait for the other's.
+        first = rng.choice(agencies)
         serial = 0
-        for _ in range(rng.randint(1, 4)):
+        for _ in range(rng.randint(1, 5)):
             serial += 1
-            _volunteer(matching, rng, f"v-{serial:03d}", rng.choice(agencies))
+            _volunteer(matching, rng, f"v-{serial:03d}", first)
         plan_dirty(matching.runtime.sessions, TTL, clock=lambda: NOW)
-        for _ in range(4):
+        for _ in range(5):
             for _ in range(rng.randint(1, 2)):
                 serial += 1
                 _volunteer(matching, rng, f"v-{serial:03d}", rng.choice(agencies))
@@ -291,3 +293,27 @@ def test_a_plan_that_failed_while_a_newcomer_arrived_is_made_again_as_a_whole(
     plan_dirty(matching.runtime.sessions, TTL, clock=lambda: NOW)
     assert _counts()["whole"] == before["whole"] + 1
     assert len(_open(matching)) == 1  # one place: the better of the two, by a whole plan
+
+
+def test_a_newcomer_that_lets_the_other_direction_catch_up_is_planned_as_a_whole(matching):
+    """Tolerance 1: ML leads by one, and a second ML volunteer waits for a TG volunteer to balance
+    it. Placing the TG newcomer alone would be feasible but leave that one waiting; the whole
+    re-plan proposes both."""
+    rng = random.Random(13)
+    _agreement(matching, [("TG", "ML", 5), ("ML", "TG", 5)], 1)
+    _placement(matching, rng, "pl-ML-0", "ML", slots=2)
+    _placement(matching, rng, "pl-TG-0", "TG", slots=2)
+    easy = {
+        "preferred_countries": [],
+        "domains": ["health"],
+        "languages": [{"code": "fr", "level": "native"}],
+    }
+    _volunteer(matching, rng, "v-ml-1", "ML", **easy)
+    _volunteer(matching, rng, "v-ml-2", "ML", **easy)
+    plan_dirty(matching.runtime.sessions, TTL, clock=lambda: NOW)
+    assert len(_open(matching)) == 1  # the second would break the balance
+    _volunteer(matching, rng, "v-tg", "TG", **easy)
+    before = _counts()
+    plan_dirty(matching.runtime.sessions, TTL, clock=lambda: NOW)
+    assert _counts() == {"newcomers": before["newcomers"], "whole": before["whole"] + 1}
+    assert sorted(v for v, _ in _open(matching)) == ["v-ml-1", "v-ml-2", "v-tg"]
