@@ -163,7 +163,7 @@ def place_newcomers(
     with nothing written, when the agreement must be re-planned as a whole instead."""
     if agreement.status != "active" or not planned_today(agreement, at):
         return False
-    terms = agreement_model(agreement)
+    terms, terms_hash = agreement_model(agreement), agreement.terms_hash
     try:
         quotas = {(s, h): q for s, h, q in directions(terms)}
     except UnsupportedAgreement:
@@ -226,8 +226,9 @@ def place_newcomers(
             Planned(vid, place.id, direction[0], host, best / SCALE, volunteer, place, at.date())
         )
     if chosen:
+        # Read again under its lock (the same object, refreshed): terms amended meanwhile?
         fresh = session.scalars(_AGREEMENT_LOCKED[postgres], {"id": agreement.id}).first()
-        if fresh is None or fresh.status != "active" or fresh.terms_hash != agreement.terms_hash:
+        if fresh is None or fresh.status != "active" or fresh.terms_hash != terms_hash:
             return False
     for new in chosen:
         propose(session, agreement.id, new, at, ttl, views.get(new.placement_id))

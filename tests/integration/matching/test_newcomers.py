@@ -10,7 +10,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from services.matching.adapters.orm import (
     AgreementView,
@@ -50,7 +50,7 @@ def _apply(node, type_, data, agencies, source):
         handle(session, event)
 
 
-def _agreement(node, quotas, tolerance):
+def _agreement(node, quotas, tolerance, revision=1):
     terms = Terms(
         "agr",
         ("TG", "ML"),
@@ -69,10 +69,16 @@ def _agreement(node, quotas, tolerance):
         "balance_tolerance": tolerance,
         "fields_of_cooperation": [],
         "terms_hash": terms.hash(),
-        "revision": 1,
+        "revision": revision,
     }
-    _apply(node, "agreement.proposed", data, ["TG", "ML"], "/agencies/TG/registry")
-    approval = {"agreement_id": "agr", "agency": "ML", "terms_hash": terms.hash(), "revision": 1}
+    kind = "agreement.amended" if revision > 1 else "agreement.proposed"
+    _apply(node, kind, data, ["TG", "ML"], "/agencies/TG/registry")
+    approval = {
+        "agreement_id": "agr",
+        "agency": "ML",
+        "terms_hash": terms.hash(),
+        "revision": revision,
+    }
     _apply(node, "agreement.approved", approval, ["TG", "ML"], "/agencies/ML/registry")
 
 
@@ -317,3 +323,39 @@ def test_a_newcomer_that_lets_the_other_direction_catch_up_is_planned_as_a_whole
     plan_dirty(matching.runtime.sessions, TTL, clock=lambda: NOW)
     assert _counts() == {"newcomers": before["newcomers"], "whole": before["whole"] + 1}
     assert sorted(v for v, _ in _open(matching)) == ["v-ml-1", "v-ml-2", "v-tg"]
+
+
+def test_terms_amended_while_a_newcomer_is_placed_are_planned_under(matching, monkeypatch):
+    """Both parties activate amended terms (TG→ML 10 → 0) while the planner places a newcomer:
+    it must not propose under the old terms (a proposal cancelled right away)."""
+    from services.matching import newcomers
+
+    rng = random.Random(17)
+    _agreement(matching, [("TG", "ML", 10)], 0)
+    _placement(matching, rng, "pl-ML-0", "ML", slots=2)
+    easy = {
+        "preferred_countries": [],
+        "domains": ["health"],
+        "languages": [{"code": "fr", "level": "native"}],
+    }
+    _volunteer(matching, rng, "v-001", "TG", **easy)
+    plan_dirty(matching.runtime.sessions, TTL, clock=lambda: NOW)
+    assert len(_open(matching)) == 1
+    _volunteer(matching, rng, "v-002", "TG", **easy)
+    real = newcomers.direction_candidates
+    amended = []
+
+    def amend_meanwhile(*args, **kwargs):
+        if not amended:
+            _agreement(matching, [("TG", "ML", 0)], 0, revision=2)
+            amended.append(True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(newcomers, "direction_candidates", amend_meanwhile)
+    plan_dirty(matching.runtime.sessions, TTL, clock=lambda: NOW)
+    plan_dirty(matching.runtime.sessions, TTL, clock=lambda: NOW)
+    with matching.runtime.engine.connect() as conn:
+        proposed = conn.execute(
+            select(func.count()).select_from(outbox).where(outbox.c.event_type == "match.proposed")
+        ).scalar_one()
+    assert amended and proposed == 1  # v-001's only: v-002 never proposed under the old terms
