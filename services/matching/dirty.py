@@ -1,12 +1,13 @@
 """Which agreements a change of the planner's inputs marks for re-planning (the re-matching
-policy is in handlers.py's docstring); the planner re-plans only those."""
+policy is in handlers.py's docstring), and how the planner claims them: the flag, and what set it
+(newcomers only, or a change calling for a whole re-plan)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from services.matching.adapters.orm import AgreementView, Proposal
 
@@ -21,10 +22,18 @@ _LISTED = select(AgreementView.id, AgreementView.newcomers).where(
 )
 _NEWCOMERS = {False: _LISTED, True: _LISTED.with_for_update()}  # locked on PostgreSQL
 _AGREEMENTS: Table = AgreementView.__table__  # type: ignore[assignment]
-_ADD_NEWCOMERS = (
+_THIS = _AGREEMENTS.c.id == bindparam("agreement")
+_ADD_NEWCOMERS = update(_AGREEMENTS).where(_THIS).values(dirty=True, newcomers=bindparam("listed"))
+_WHOLE = update(_AGREEMENTS).where(_THIS).values(dirty=True, replan_whole=True)
+_FLAGS = select(_AGREEMENTS.c.replan_whole, _AGREEMENTS.c.newcomers).where(
+    _THIS, _AGREEMENTS.c.dirty.is_(True)
+)
+_FLAGS_LOCKED = {False: _FLAGS, True: _FLAGS.with_for_update()}  # locked on PostgreSQL
+_TOUCH = update(_AGREEMENTS).where(_THIS).values(dirty=_AGREEMENTS.c.dirty)
+_CLEAR = (
     update(_AGREEMENTS)
-    .where(_AGREEMENTS.c.id == bindparam("agreement"))
-    .values(dirty=True, newcomers=bindparam("listed"))
+    .where(_THIS)
+    .values(dirty=False, replan_whole=False, newcomers=bindparam("none"))
 )
 
 
@@ -90,3 +99,26 @@ def held_in(session: Session, column: Any, value: str) -> list[str]:
             .distinct()
         )
     )
+
+
+def claim(sessions: sessionmaker[Session], agreement_id: str) -> tuple[bool, list[str]] | None:
+    """The planner clears the flag, in a short transaction of its own, through the row's lock
+    (see mark_dirty): (whole re-plan wanted, newcomers), or None if it was not set."""
+    with sessions.begin() as session:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        if not postgres:  # SQLite begins at the first write: take the write lock before reading
+            session.execute(_TOUCH, {"agreement": agreement_id})
+        flags = session.execute(_FLAGS_LOCKED[postgres], {"agreement": agreement_id}).first()
+        if flags is None:
+            return None
+        session.execute(_CLEAR, {"agreement": agreement_id, "none": []})
+        whole, newcomers = flags
+        return bool(whole) or not newcomers, list(newcomers)
+
+
+def redirty_whole(sessions: sessionmaker[Session], agreement_id: str) -> bool:
+    """A claimed plan that was not made: the whole agreement again, even if a newcomer set the
+    flag meanwhile (the newcomers claimed went with the plan). True if the agreement exists."""
+    with sessions.begin() as session:
+        result = session.execute(_WHOLE, {"agreement": agreement_id})
+        return bool(getattr(result, "rowcount", 0))

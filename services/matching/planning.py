@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.matching.adapters.orm import (
@@ -28,6 +28,7 @@ from services.matching.adapters.orm import (
     Proposal,
     VolunteerView,
 )
+from services.matching.dirty import claim, redirty_whole
 from services.matching.domain import model
 from services.matching.domain.planner import Plan, UnsupportedAgreement, plan
 from services.matching.handlers import (
@@ -221,49 +222,11 @@ def _try_hold(session: Session, agreement_id: str) -> bool:
 def _set_dirty(sessions: sessionmaker[Session], agreement_id: str, dirty: bool) -> bool:
     """In a short transaction of its own. Cleared: True if it was set. Set again (a plan that
     was not made): the whole agreement, even if a newcomer set the flag meanwhile."""
-    return _redirty(sessions, agreement_id) if dirty else _claim(sessions, agreement_id) is not None
-
-
-def _redirty(sessions: sessionmaker[Session], agreement_id: str) -> bool:
-    with sessions.begin() as session:
-        result = session.execute(
-            update(AgreementView)
-            .where(AgreementView.id == agreement_id)
-            .values(dirty=True, replan_whole=True)  # even if set again meanwhile, by a newcomer
-        )
-        return bool(getattr(result, "rowcount", 0))
-
-
-_AGREEMENTS: Table = AgreementView.__table__  # type: ignore[assignment]
-_FLAGS = select(_AGREEMENTS.c.replan_whole, _AGREEMENTS.c.newcomers).where(
-    _AGREEMENTS.c.id == bindparam("agreement"), _AGREEMENTS.c.dirty.is_(True)
-)
-_FLAGS_LOCKED = {False: _FLAGS, True: _FLAGS.with_for_update()}  # locked on PostgreSQL
-_TOUCH = (
-    update(_AGREEMENTS)
-    .where(_AGREEMENTS.c.id == bindparam("agreement"))
-    .values(dirty=_AGREEMENTS.c.dirty)
-)
-_CLEAR = (
-    update(_AGREEMENTS)
-    .where(_AGREEMENTS.c.id == bindparam("agreement"))
-    .values(dirty=False, replan_whole=False, newcomers=bindparam("none"))
-)
-
-
-def _claim(sessions: sessionmaker[Session], agreement_id: str) -> tuple[bool, list[str]] | None:
-    """Clear the flag, in a short transaction of its own, through the row's lock (see
-    mark_dirty): (whole re-plan wanted, newcomers), or None if it was not set."""
-    with sessions.begin() as session:
-        postgres = session.get_bind().dialect.name == "postgresql"
-        if not postgres:  # SQLite begins at the first write: take the write lock before reading
-            session.execute(_TOUCH, {"agreement": agreement_id})
-        flags = session.execute(_FLAGS_LOCKED[postgres], {"agreement": agreement_id}).first()
-        if flags is None:
-            return None
-        session.execute(_CLEAR, {"agreement": agreement_id, "none": []})
-        whole, newcomers = flags
-        return bool(whole) or not newcomers, list(newcomers)
+    return (
+        redirty_whole(sessions, agreement_id)
+        if dirty
+        else claim(sessions, agreement_id) is not None
+    )
 
 
 def plan_dirty(
@@ -330,13 +293,13 @@ def _plan_next(
         if agreement_id is None:
             return None
         passed.add(agreement_id)
-        claim = _claim(sessions, agreement_id) if _try_hold(session, agreement_id) else None
-        if claim is None:
+        flags = claim(sessions, agreement_id) if _try_hold(session, agreement_id) else None
+        if flags is None:
             return 0  # another planner has it
         claimed.append(agreement_id)
         agreement = session.get(AgreementView, agreement_id, populate_existing=True)
         assert agreement is not None
-        whole, newcomers = claim
+        whole, newcomers = flags
         if not whole and place_newcomers(session, agreement, newcomers, at, ttl):
             agreement.planned_at = at
             PLANS.labels("newcomers").inc()

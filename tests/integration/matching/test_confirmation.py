@@ -13,17 +13,9 @@ from services.matching.handlers import handle
 from services.matching.planning import plan_dirty
 from shared.db import outbox
 from shared.events import new_event
-from tests.support.nodes import start_matching
 
 pytestmark = pytest.mark.integration
-TTL = timedelta(days=14)
-
-
-@pytest.fixture
-def matching(pg_url):
-    node = start_matching(pg_url, ttl=TTL)
-    yield node
-    node.runtime.shutdown()
+TTL = timedelta(days=14)  # as the `matching` fixture (conftest.py)
 
 
 def _apply(node, type_, data, agencies, source):

@@ -30,17 +30,16 @@ from shared.events import new_event
 from tests.support.nodes import start_matching
 
 pytestmark = pytest.mark.integration
-TTL = timedelta(days=14)
+TTL = timedelta(days=14)  # as the `matching` fixture (conftest.py)
 NOW = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
 SKILLS = ("public health", "nursing", "teaching", "accounting")
 LEVELS = ("B1", "B2", "C1", "native")
-
-
-@pytest.fixture
-def matching(pg_url):
-    node = start_matching(pg_url, ttl=TTL)
-    yield node
-    node.runtime.shutdown()
+# A volunteer eligible for any place of _placement (no country preference, the domain, native fr).
+EASY = {
+    "preferred_countries": [],
+    "domains": ["health"],
+    "languages": [{"code": "fr", "level": "native"}],
+}
 
 
 def _apply(node, type_, data, agencies, source):
@@ -239,7 +238,7 @@ def test_a_newcomer_recorded_while_the_planner_claims_the_agreement_is_kept_on_s
 
     from sqlalchemy import event
 
-    from services.matching import planning
+    from services.matching.dirty import claim
 
     node = start_matching(f"sqlite:///{tmp_path / 'matching.db'}", ttl=TTL)
     try:
@@ -259,7 +258,7 @@ def test_a_newcomer_recorded_while_the_planner_claims_the_agreement_is_kept_on_s
 
         event.listen(node.runtime.engine, "after_cursor_execute", between_read_and_clear)
         try:
-            claimed = planning._claim(node.runtime.sessions, "agr")
+            claimed = claim(node.runtime.sessions, "agr")
         finally:
             event.remove(node.runtime.engine, "after_cursor_execute", between_read_and_clear)
         late.join(30)
@@ -309,16 +308,11 @@ def test_a_newcomer_that_lets_the_other_direction_catch_up_is_planned_as_a_whole
     _agreement(matching, [("TG", "ML", 5), ("ML", "TG", 5)], 1)
     _placement(matching, rng, "pl-ML-0", "ML", slots=2)
     _placement(matching, rng, "pl-TG-0", "TG", slots=2)
-    easy = {
-        "preferred_countries": [],
-        "domains": ["health"],
-        "languages": [{"code": "fr", "level": "native"}],
-    }
-    _volunteer(matching, rng, "v-ml-1", "ML", **easy)
-    _volunteer(matching, rng, "v-ml-2", "ML", **easy)
+    _volunteer(matching, rng, "v-ml-1", "ML", **EASY)
+    _volunteer(matching, rng, "v-ml-2", "ML", **EASY)
     plan_dirty(matching.runtime.sessions, TTL, clock=lambda: NOW)
     assert len(_open(matching)) == 1  # the second would break the balance
-    _volunteer(matching, rng, "v-tg", "TG", **easy)
+    _volunteer(matching, rng, "v-tg", "TG", **EASY)
     before = _counts()
     plan_dirty(matching.runtime.sessions, TTL, clock=lambda: NOW)
     assert _counts() == {"newcomers": before["newcomers"], "whole": before["whole"] + 1}
@@ -333,15 +327,10 @@ def test_terms_amended_while_a_newcomer_is_placed_are_planned_under(matching, mo
     rng = random.Random(17)
     _agreement(matching, [("TG", "ML", 10)], 0)
     _placement(matching, rng, "pl-ML-0", "ML", slots=2)
-    easy = {
-        "preferred_countries": [],
-        "domains": ["health"],
-        "languages": [{"code": "fr", "level": "native"}],
-    }
-    _volunteer(matching, rng, "v-001", "TG", **easy)
+    _volunteer(matching, rng, "v-001", "TG", **EASY)
     plan_dirty(matching.runtime.sessions, TTL, clock=lambda: NOW)
     assert len(_open(matching)) == 1
-    _volunteer(matching, rng, "v-002", "TG", **easy)
+    _volunteer(matching, rng, "v-002", "TG", **EASY)
     real = newcomers.direction_candidates
     amended = []
 

@@ -16,18 +16,10 @@ from services.matching.planning import plan_dirty
 from services.registry.domain.agreements import Quota, Terms
 from shared.db import outbox
 from shared.events import decode, new_event
-from tests.support.nodes import start_matching
 
 pytestmark = pytest.mark.integration
-TTL = timedelta(days=14)
+TTL = timedelta(days=14)  # as the `matching` fixture (conftest.py)
 NOW = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def matching(pg_url):
-    node = start_matching(pg_url, ttl=TTL)
-    yield node
-    node.runtime.shutdown()
 
 
 def _apply(node, type_, data, agencies, source):
