@@ -268,7 +268,8 @@ class OutboxRelay:
                 if self._postgres and empty_rounds < rounds:
                     continue  # other partitions may hold what woke us
                 self.publisher.heartbeat()
-                waiter.wait(self.settings.idle_delay, stop)
+                if waiter.wait(self.settings.idle_delay, stop) and self.settings.linger:
+                    stop.wait(self.settings.linger)  # what commits meanwhile: the same round
                 empty_rounds = 0
         finally:
             if self.wakeup is None:

@@ -62,6 +62,13 @@ class RelaySettings:
     # relays of one service publish at once (each claims what the others do not hold).
     partitions_per_claim: int = 16
     backlog_warning: int = 10_000
+    # Once woken, how long the relay waits before it reads, so that what commits meanwhile goes
+    # in the same round (0: at once). Notifications only report outcomes: they gather them.
+    linger: float = 0.0
+
+
+# Services whose events nobody waits for: their relay gathers them (OUTBOX_LINGER overrides).
+LINGER_DEFAULTS = {"notifications": 0.5}
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,7 @@ def load(service: str, environ: Mapping[str, str], var_dir: Path | None = None) 
         idle_delay=_float(environ, "OUTBOX_IDLE_DELAY", 1.0),
         partitions_per_claim=_int(environ, "OUTBOX_PARTITIONS_PER_CLAIM", 16),
         backlog_warning=_int(environ, "OUTBOX_BACKLOG_WARNING", 10_000),
+        linger=max(0.0, _float(environ, "OUTBOX_LINGER", LINGER_DEFAULTS.get(service, 0.0))),
     )
     principal = agency or service
     security = SecuritySettings(

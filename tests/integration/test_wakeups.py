@@ -124,6 +124,45 @@ def test_the_embedded_relay_is_woken_by_the_commit_in_process(tmp_path):
         engine.dispose()
 
 
+class Batches(KombuPublisher):
+    """The in-process broker's publisher, noting the size of every batch the relay sends."""
+
+    def __init__(self) -> None:
+        super().__init__("memory://")
+        self.sizes: list[int] = []
+
+    def publish_batch(self, messages: Any) -> None:
+        super().publish_batch(messages)
+        self.sizes.append(len(messages))
+
+
+def test_a_lingering_relay_publishes_what_commits_meanwhile_in_the_same_round(tmp_path):
+    url = f"sqlite:///{tmp_path / 'notifications.db'}"
+    engine = make_engine(url)
+    effects.prepare_database(url, engine)
+    sessions = make_session_factory(engine)
+    waiter = Watched(listener(engine, OUTBOX_CHANNEL))
+    publisher = Batches()
+    settings = RelaySettings(idle_delay=NEVER, linger=3.0)
+    relay = OutboxRelay(engine, publisher, settings, wakeup=waiter)
+    try:
+        with looping(lambda stop: relay.run(stop)):
+            wait_until(waiter.sleeping, SOON, what="relay asleep")
+            with sessions.begin() as session:
+                first = effects.write_change_with_event(session, 1)
+            wait_until(lambda: waiter.woken >= 1, SOON, what="relay woken")
+            events = [first]
+            for n in (2, 3):  # while it lingers
+                with sessions.begin() as session:
+                    events.append(effects.write_change_with_event(session, n))
+            wait_until(
+                lambda: all(_published(engine, e.id) for e in events), 3 * SOON, what="published"
+            )
+        assert publisher.sizes == [3]
+    finally:
+        engine.dispose()
+
+
 def test_a_rolled_back_transaction_wakes_nobody(tmp_path):
     url = f"sqlite:///{tmp_path / 'registry.db'}"
     engine = make_engine(url)
