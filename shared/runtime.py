@@ -61,6 +61,7 @@ class Runtime:
         m = self.settings.messaging
         connection = memory.connection(m.amqp_url, heartbeat=m.heartbeat, connect_timeout=5)
         options.setdefault("batch_size", m.consumer_batch)
+        options.setdefault("linger", m.consumer_linger)
         return EventConsumer(
             connection,
             spec,

@@ -1,10 +1,11 @@
 """Events that wait together are applied together: the batching half of `EventConsumer`.
 
-Checked events wait until no delivery arrives within BATCH_GAP (or `batch_size` wait), then are
-applied in one transaction, in their order, and acked after its commit. Any failure rolls the
-batch back and applies each event on its own (`EventConsumer._apply`), so one bad event never
-holds back the others and each gets the outcome it would have had alone. A lost connection drops
-the waiting batch unacked: the broker delivers it again.
+Checked events wait until no delivery arrives within BATCH_GAP (or `batch_size` wait; with a
+`linger`, until the first of them has waited that long, so that a steady trickle is gathered
+too), then are applied in one transaction, in their order, and acked after its commit. Any
+failure rolls the batch back and applies each event on its own (`EventConsumer._apply`), so one
+bad event never holds back the others and each gets the outcome it would have had alone. A lost
+connection drops the waiting batch unacked: the broker delivers it again.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from itertools import count
+from time import monotonic
 from typing import Any
 
 from kombu import Message
@@ -33,7 +35,9 @@ class Batches(ConsumerMixin, ABC):
     """The base of `EventConsumer`, which provides the two abstract methods below."""
 
     batch_size: int = 1
+    linger: float = 0.0  # seconds the first waiting event may wait for others (0: BATCH_GAP)
     _waiting: list[tuple[Message, Event]]
+    _apply_at: float = 0.0  # with a linger: when the waiting batch is applied at the latest
     spec: ConsumerSpec
     session_factory: sessionmaker[Session]
     handler: Any
@@ -51,6 +55,8 @@ class Batches(ConsumerMixin, ABC):
         if self.batch_size == 1:
             self._apply(message, event)
             return
+        if not self._waiting:
+            self._apply_at = monotonic() + self.linger
         self._waiting.append((message, event))
         if len(self._waiting) >= self.batch_size:
             self._apply_waiting()
@@ -72,8 +78,14 @@ class Batches(ConsumerMixin, ABC):
                         break
                     self.on_iteration()
                     batching = bool(self._waiting)
+                    wait = safety_interval
+                    if batching:
+                        wait = max(0.0, self._apply_at - monotonic()) if self.linger else BATCH_GAP
+                        if wait == 0.0:
+                            self._apply_waiting()
+                            continue
                     try:
-                        conn.drain_events(timeout=BATCH_GAP if batching else safety_interval)
+                        conn.drain_events(timeout=wait)
                     except TimeoutError:  # socket.timeout
                         if batching:
                             self._apply_waiting()

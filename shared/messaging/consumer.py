@@ -66,10 +66,11 @@ class EventConsumer(Batches):
     in between only yields a duplicate, which the inbox absorbs.
 
     Batches: events that passed the checks wait until no other delivery is at hand (or
-    `batch_size` are waiting), then are applied in one transaction, in their order, and acked
-    after its commit. If anything in it fails, it is rolled back and each event is applied on its
-    own as above, so one bad event never holds back or takes down the others. A lost connection
-    drops the waiting batch unacked: the broker delivers it again.
+    `batch_size` are waiting; with `linger`, until the first has waited that long), then are
+    applied in one transaction, in their order, and acked after its commit. If anything in it
+    fails, it is rolled back and each event is applied on its own as above, so one bad event never
+    holds back or takes down the others. A lost connection drops the waiting batch unacked: the
+    broker delivers it again.
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class EventConsumer(Batches):
         reconnect_max_delay: float = 15.0,
         max_event_bytes: int = MAX_BODY_BYTES,
         batch_size: int = 1,
+        linger: float = 0.0,
     ):
         self.connection = connection
         self.spec = spec
@@ -97,6 +99,7 @@ class EventConsumer(Batches):
         self.reconnect_max_delay = reconnect_max_delay
         self.max_event_bytes = max_event_bytes
         self.batch_size = max(1, batch_size)
+        self.linger = max(0.0, linger)
         self._waiting: list[tuple[Message, Event]] = []
         self.embedded = connection.transport.driver_type == "memory"
         self.publisher = publisher or make_publisher(

@@ -65,6 +65,27 @@ def test_waiting_events_are_applied_in_order_a_batch_per_transaction(engine, amq
     assert effects.tally(engine).duplicates == 0
 
 
+@pytest.mark.parametrize(("linger", "transactions"), [(0.0, 3), (3.0, 1)])
+def test_a_lingering_consumer_gathers_events_arriving_one_by_one(
+    engine, amqp_url, vhost, linger, transactions
+):
+    """Events published one after the other (each on a connection of its own: far more than
+    BATCH_GAP apart) are applied each alone, unless the consumer lingers: then the first waits
+    for the others and they share one transaction."""
+    spec = ConsumerSpec(name="lingering", bindings=("volunteer.#",), retry_delays_ms=(100,))
+    with running_consumer(engine, amqp_url, spec, effects.record_effect):
+        pass  # its queue is declared
+    events = [effects.volunteer_event(n) for n in range(3)]
+    handler = Recorder()
+    with running_consumer(engine, amqp_url, spec, handler, batch_size=20, linger=linger):
+        for event in events:
+            _publish_raw(amqp_url, encode(event))
+        wait_until(lambda: effects.tally(engine).applied == 3, 30, what="all applied")
+        wait_until(lambda: queue_depth(vhost, spec.queue) == 0, 30, what="all acked")
+    assert [event_id for event_id, _ in handler.calls] == [e.id for e in events]
+    assert len({txid for _, txid in handler.calls}) == transactions
+
+
 def test_a_refused_event_in_a_batch_is_dead_lettered_and_the_others_applied_once(
     engine, amqp_url, vhost
 ):
