@@ -65,16 +65,8 @@ class RelaySettings:
     partitions_per_claim: int = 16
     backlog_warning: int = 10_000
     # Once woken, how long the relay waits before it reads, so that what commits meanwhile goes
-    # in the same round (0: at once). Notifications only report outcomes: they gather them.
+    # in the same round (0: at once).
     linger: float = 0.0
-
-
-# Services whose events nobody waits for: their relay gathers them (OUTBOX_LINGER overrides).
-LINGER_DEFAULTS = {"notifications": 0.5}
-# Consumers whose work is not waited on within a fraction of a second: notifications turn events
-# into messages, due within seconds; gathering a quarter second of events costs one transaction
-# and one dispatcher round for all of them (CONSUMER_LINGER overrides).
-CONSUMER_LINGER_DEFAULTS = {"notifications": 0.25}
 
 
 @dataclass(frozen=True)
@@ -150,16 +142,14 @@ def load(service: str, environ: Mapping[str, str], var_dir: Path | None = None) 
         consumer_restart_delay=_float(environ, "CONSUMER_RESTART_DELAY", 1.0),
         consumer_connect_grace=_float(environ, "CONSUMER_CONNECT_GRACE", 30.0),
         consumer_batch=max(1, _int(environ, "CONSUMER_BATCH", 20)),
-        consumer_linger=max(
-            0.0, _float(environ, "CONSUMER_LINGER", CONSUMER_LINGER_DEFAULTS.get(service, 0.0))
-        ),
+        consumer_linger=max(0.0, _float(environ, "CONSUMER_LINGER", 0.0)),
     )
     relay = RelaySettings(
         batch_size=_int(environ, "OUTBOX_BATCH_SIZE", 1000),
         idle_delay=_float(environ, "OUTBOX_IDLE_DELAY", 1.0),
         partitions_per_claim=_int(environ, "OUTBOX_PARTITIONS_PER_CLAIM", 16),
         backlog_warning=_int(environ, "OUTBOX_BACKLOG_WARNING", 10_000),
-        linger=max(0.0, _float(environ, "OUTBOX_LINGER", LINGER_DEFAULTS.get(service, 0.0))),
+        linger=max(0.0, _float(environ, "OUTBOX_LINGER", 0.0)),
     )
     principal = agency or service
     security = SecuritySettings(

@@ -9,10 +9,15 @@ from dataclasses import dataclass
 from shared.settings import Settings, SettingsError, load
 
 SERVICE = "notifications"
+# What this service does is not waited on within a fraction of a second, so it gathers work
+# (the environment overrides): its relay publishes only outcome reports (notification.*), half a
+# second of them per round; its consumers turn events into messages due within seconds, a
+# quarter second of events per transaction and per dispatcher round.
+LINGER = {"OUTBOX_LINGER": "0.5", "CONSUMER_LINGER": "0.25"}
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    return load(SERVICE, os.environ if environ is None else environ)
+    return load(SERVICE, {**LINGER, **(os.environ if environ is None else environ)})
 
 
 @dataclass(frozen=True)

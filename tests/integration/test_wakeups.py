@@ -124,7 +124,7 @@ def test_the_embedded_relay_is_woken_by_the_commit_in_process(tmp_path):
         engine.dispose()
 
 
-class Batches(KombuPublisher):
+class BatchSizes(KombuPublisher):
     """The in-process broker's publisher, noting the size of every batch the relay sends."""
 
     def __init__(self) -> None:
@@ -142,7 +142,7 @@ def test_a_lingering_relay_publishes_what_commits_meanwhile_in_the_same_round(tm
     effects.prepare_database(url, engine)
     sessions = make_session_factory(engine)
     waiter = Watched(listener(engine, OUTBOX_CHANNEL))
-    publisher = Batches()
+    publisher = BatchSizes()
     settings = RelaySettings(idle_delay=NEVER, linger=3.0)
     relay = OutboxRelay(engine, publisher, settings, wakeup=waiter)
     try:
